@@ -1,0 +1,127 @@
+use crate::bindings::weft::workflow::host;
+use crate::bindings::weft::workflow::types::{Handle, Level as WitLevel, Outcome};
+use crate::{ActivityBuilder, Failure, Pending, Selected};
+use serde::{Serialize, de::DeserializeOwned};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+thread_local! {
+    // Outcomes that `wait-any` returned but nobody has consumed yet (a
+    // select woke on a handle whose `Pending` is read later). Ordered map:
+    // nothing here may depend on hash seeds.
+    static RESOLVED: RefCell<BTreeMap<Handle, Outcome>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Severity of a workflow log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Very detailed.
+    Trace,
+    /// Debugging.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+/// The workflow's window on the world. Every method that observes time,
+/// randomness or other services is recorded in history and replayed.
+pub struct Ctx {
+    _private: (),
+}
+
+impl Ctx {
+    pub(crate) fn new() -> Self {
+        Ctx { _private: () }
+    }
+
+    pub(crate) fn take_resolved(handle: Handle) -> Option<Outcome> {
+        RESOLVED.with(|r| r.borrow_mut().remove(&handle))
+    }
+
+    pub(crate) fn store_resolved(handle: Handle, outcome: Outcome) {
+        RESOLVED.with(|r| r.borrow_mut().insert(handle, outcome));
+    }
+
+    /// Prepare a call of the activity `name` with a serde input.
+    pub fn activity<T: DeserializeOwned>(&self, name: &str, input: &impl Serialize) -> ActivityBuilder<T> {
+        let input = serde_json::to_vec(input).map_err(|e| Failure::codec("activity input", e));
+        ActivityBuilder::new(name, input)
+    }
+
+    /// Start a durable timer; wait for it with [`Pending::result`] or use it
+    /// in [`Ctx::select`] as a timeout.
+    pub fn timer(&self, d: Duration) -> Pending<()> {
+        Pending::new(host::start_timer(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+    }
+
+    /// Sleep durably: survives crashes and restarts of the runtime.
+    pub fn sleep(&self, d: Duration) -> Result<(), Failure> {
+        self.timer(d).result()
+    }
+
+    /// Wait for all of `pending`, in any order; results keep input order.
+    pub fn join_all<T: DeserializeOwned>(&self, pending: Vec<Pending<T>>) -> Vec<Result<T, Failure>> {
+        pending.into_iter().map(Pending::result).collect()
+    }
+
+    /// Wait for two commands of different types.
+    pub fn join2<A: DeserializeOwned, B: DeserializeOwned>(
+        &self,
+        a: Pending<A>,
+        b: Pending<B>,
+    ) -> (Result<A, Failure>, Result<B, Failure>) {
+        (a.result(), b.result())
+    }
+
+    /// Block until one of `handles` resolves; returns its index in the
+    /// slice. Its result stays available through its `Pending`.
+    pub fn select(&self, handles: &[u32]) -> Selected {
+        let ready = handles.iter().position(|h| RESOLVED.with(|r| r.borrow().contains_key(h)));
+        if let Some(index) = ready {
+            return Selected(index);
+        }
+        let wake = host::wait_any(handles);
+        let index = handles.iter().position(|h| *h == wake.handle).unwrap_or(0);
+        Self::store_resolved(wake.handle, wake.outcome);
+        Selected(index)
+    }
+
+    /// Workflow time (the same as `SystemTime::now()` inside a workflow).
+    pub fn now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(host::now())
+    }
+
+    /// A random `u64` from the execution's replayable random stream.
+    pub fn random(&self) -> u64 {
+        let bytes = host::random_bytes(8);
+        bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+    }
+
+    /// `len` random bytes from the execution's replayable random stream.
+    pub fn random_bytes(&self, len: u32) -> Vec<u8> {
+        host::random_bytes(len)
+    }
+
+    /// Log a line; not repeated when the workflow replays.
+    pub fn log(&self, level: Level, message: &str) {
+        let level = match level {
+            Level::Trace => WitLevel::Trace,
+            Level::Debug => WitLevel::Debug,
+            Level::Info => WitLevel::Info,
+            Level::Warn => WitLevel::Warn,
+            Level::Error => WitLevel::Error,
+        };
+        host::log(level, message);
+    }
+
+    /// Shorthand for `log(Level::Info, ..)`.
+    pub fn info(&self, message: &str) {
+        self.log(Level::Info, message);
+    }
+}
+

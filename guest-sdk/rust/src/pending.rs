@@ -1,0 +1,55 @@
+use crate::bindings::weft::workflow::host;
+use crate::bindings::weft::workflow::types::{Handle, Outcome};
+use crate::{Ctx, Failure};
+use serde::de::DeserializeOwned;
+use std::marker::PhantomData;
+
+/// A command in flight: an activity or a timer that has not been awaited.
+///
+/// Start several, then [`Ctx::join_all`], [`Ctx::select`] or
+/// [`Pending::result`] them; they run concurrently.
+#[must_use = "a pending command does nothing until you wait for it"]
+pub struct Pending<T> {
+    pub(crate) handle: Handle,
+    _out: PhantomData<fn() -> T>,
+}
+
+/// Which of the handles given to [`Ctx::select`] resolved first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selected(pub usize);
+
+impl<T: DeserializeOwned> Pending<T> {
+    pub(crate) fn new(handle: Handle) -> Self {
+        Pending { handle, _out: PhantomData }
+    }
+
+    /// The raw sequence number of this command (for logs and select).
+    pub fn handle(&self) -> u32 {
+        self.handle
+    }
+
+    /// Block until this command resolves and decode its result.
+    pub fn result(self) -> Result<T, Failure> {
+        decode(take_outcome(self.handle))
+    }
+}
+
+/// Wait for `handle`, consuming its outcome from the resolved set.
+pub(crate) fn take_outcome(handle: Handle) -> Outcome {
+    loop {
+        if let Some(outcome) = Ctx::take_resolved(handle) {
+            return outcome;
+        }
+        let wake = host::wait_any(&[handle]);
+        Ctx::store_resolved(wake.handle, wake.outcome);
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(outcome: Outcome) -> Result<T, Failure> {
+    match outcome {
+        Outcome::Completed(bytes) => serde_json::from_slice(&bytes).map_err(|e| Failure::codec("activity result", e)),
+        Outcome::Failed(f) => Err(Failure::from_wit(f)),
+        // A timer's result is `()`, which JSON spells `null`.
+        Outcome::Fired => serde_json::from_slice(b"null").map_err(|e| Failure::codec("timer result", e)),
+    }
+}

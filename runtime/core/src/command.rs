@@ -1,0 +1,33 @@
+use crate::RetryPolicy;
+use serde::{Deserialize, Serialize};
+
+/// Options of one activity command, as the guest gave them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ActivityOptions {
+    /// Queue to dispatch to; `None` means the execution's queue.
+    pub task_queue: Option<String>,
+    /// Limit on one attempt, in ms; `None` means the runtime default.
+    pub start_to_close_timeout_ms: Option<u64>,
+    /// Retry policy; `None` means the default policy.
+    pub retry: Option<RetryPolicy>,
+}
+
+/// What a guest asks the runtime to do. Each command gets the next sequence
+/// number of its execution, which is also the guest's handle for it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Run an activity.
+    ScheduleActivity {
+        /// Registered activity name.
+        name: String,
+        /// Encoded input.
+        input: Vec<u8>,
+        /// Timeouts, retries, queue.
+        options: ActivityOptions,
+    },
+    /// Start a durable timer.
+    StartTimer {
+        /// How long until it fires.
+        duration_ms: u64,
+    },
+}

@@ -1,0 +1,151 @@
+use crate::{ActivityOptions, ComponentId, Failure, TimeoutKind};
+use serde::{Deserialize, Serialize};
+
+/// An encoded value (JSON by default, as the SDKs write it).
+pub type Payload = Vec<u8>;
+
+/// Milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// This time plus `ms` milliseconds (saturating).
+    pub fn plus_ms(self, ms: u64) -> Timestamp {
+        Timestamp(self.0.saturating_add(ms))
+    }
+}
+
+/// One entry of an execution's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// When the runtime recorded it.
+    pub at: Timestamp,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// An event recorded at `at`.
+    pub fn new(at: Timestamp, kind: EventKind) -> Self {
+        Event { at, kind }
+    }
+}
+
+/// Everything that can happen to an execution.
+///
+/// Append-only: new variants go at the end, existing ones never change
+/// shape (postcard encodes the variant index). A change that cannot follow
+/// that rule bumps [`crate::FORMAT_VERSION`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// The first event of every history.
+    ExecutionStarted {
+        /// Workflow type name.
+        workflow_type: String,
+        /// The component this execution is pinned to.
+        component: ComponentId,
+        /// The workflow's input.
+        input: Payload,
+        /// Seed of the execution's deterministic random stream.
+        random_seed: [u8; 32],
+        /// Default queue for its activities.
+        task_queue: String,
+    },
+    /// Command: an activity was scheduled.
+    ActivityScheduled {
+        /// Command sequence number (the guest's handle).
+        seq: u32,
+        /// Activity name.
+        name: String,
+        /// Activity input.
+        input: Payload,
+        /// Options as the guest gave them.
+        options: ActivityOptions,
+    },
+    /// A worker started attempt `attempt` (recorded with its outcome).
+    ActivityStarted {
+        /// Command sequence number.
+        seq: u32,
+        /// 1-based attempt number.
+        attempt: u32,
+    },
+    /// The activity returned a value; resolves its handle.
+    ActivityCompleted {
+        /// Command sequence number.
+        seq: u32,
+        /// Attempt that succeeded.
+        attempt: u32,
+        /// The result.
+        result: Payload,
+    },
+    /// An attempt failed. With `retry_at` set, another attempt follows and
+    /// the handle stays open; without, the failure is final.
+    ActivityFailed {
+        /// Command sequence number.
+        seq: u32,
+        /// Attempt that failed.
+        attempt: u32,
+        /// Why.
+        failure: Failure,
+        /// When the next attempt becomes due, if any.
+        retry_at: Option<Timestamp>,
+    },
+    /// An attempt exceeded a timeout; like `ActivityFailed` otherwise.
+    ActivityTimedOut {
+        /// Command sequence number.
+        seq: u32,
+        /// Attempt that timed out.
+        attempt: u32,
+        /// Which timeout.
+        kind: TimeoutKind,
+        /// When the next attempt becomes due, if any.
+        retry_at: Option<Timestamp>,
+    },
+    /// Command: a durable timer was started.
+    TimerStarted {
+        /// Command sequence number.
+        seq: u32,
+        /// Duration asked for.
+        duration_ms: u64,
+        /// When it is due.
+        fire_at: Timestamp,
+    },
+    /// A timer fired; resolves its handle.
+    TimerFired {
+        /// Command sequence number.
+        seq: u32,
+    },
+    /// The workflow returned a value. Last event.
+    ExecutionCompleted {
+        /// The workflow's result.
+        result: Payload,
+    },
+    /// The workflow returned an error or its guest trapped. Last event.
+    ExecutionFailed {
+        /// Why.
+        failure: Failure,
+    },
+}
+
+impl EventKind {
+    /// Short name, as in Temporal's event type names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::ExecutionStarted { .. } => "ExecutionStarted",
+            EventKind::ActivityScheduled { .. } => "ActivityScheduled",
+            EventKind::ActivityStarted { .. } => "ActivityStarted",
+            EventKind::ActivityCompleted { .. } => "ActivityCompleted",
+            EventKind::ActivityFailed { .. } => "ActivityFailed",
+            EventKind::ActivityTimedOut { .. } => "ActivityTimedOut",
+            EventKind::TimerStarted { .. } => "TimerStarted",
+            EventKind::TimerFired { .. } => "TimerFired",
+            EventKind::ExecutionCompleted { .. } => "ExecutionCompleted",
+            EventKind::ExecutionFailed { .. } => "ExecutionFailed",
+        }
+    }
+
+    /// True for the events that close an execution.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. })
+    }
+}

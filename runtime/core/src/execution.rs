@@ -1,0 +1,536 @@
+//! The replay matcher: answers a guest's host calls from history.
+//!
+//! An [`ExecutionState`] holds one execution's history (durable prefix plus
+//! events not yet committed) and the guest's position in it. The engine
+//! calls [`ExecutionState::command`] for every command the guest issues and
+//! [`ExecutionState::poll_wait`] for every `wait-any`; the runtime appends
+//! inbox messages with [`ExecutionState::deliver`] and commits
+//! [`ExecutionState::pending`].
+//!
+//! Determinism argument, kept here because every method relies on it:
+//! `poll_wait` returns, among the awaited handles, the one whose resolving
+//! event has the lowest index in history. Live, the history only grows at
+//! the end, so the handle returned is the lowest-indexed resolution the
+//! awaited set will ever have. Replay sees the complete history and so
+//! picks the same handle. Workflow time only moves when the guest wakes on
+//! an event (to that event's recorded time), so it replays identically too.
+
+use crate::inbox::AttemptOutcome;
+use crate::{Command, ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage, Payload, Timestamp};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// How an awaited handle resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// The activity returned a value.
+    Completed(Payload),
+    /// The activity failed for good.
+    Failed(Failure),
+    /// The timer fired.
+    Fired,
+}
+
+/// A resolved handle, as `wait-any` returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wake {
+    /// The handle (command sequence number).
+    pub handle: u32,
+    /// How it resolved.
+    pub outcome: Outcome,
+}
+
+/// Where in history a handle resolved, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// Index of the resolving event.
+    pub index: usize,
+    /// The outcome.
+    pub outcome: Outcome,
+}
+
+/// The workflow code did something other than what history records.
+///
+/// Not a runtime failure: the code changed (or reads something
+/// nondeterministic). The execution is parked until an operator acts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("nondeterminism at command #{seq}: history recorded {recorded}, but the workflow code now {actual}")]
+pub struct Nondeterminism {
+    /// Sequence number of the diverging command.
+    pub seq: u32,
+    /// What history holds at that point.
+    pub recorded: String,
+    /// What the code did instead.
+    pub actual: String,
+}
+
+/// Why a `wait-any` cannot be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The guest passed no handles.
+    #[error("wait-any called with no handles")]
+    Empty,
+    /// The guest passed a handle it never received.
+    #[error("wait-any called with unknown handle {0}")]
+    UnknownHandle(u32),
+    /// The guest blocks where history says it went on to issue commands.
+    #[error(transparent)]
+    Nondeterminism(#[from] Nondeterminism),
+}
+
+/// One execution's history and the guest's position in it.
+#[derive(Debug)]
+pub struct ExecutionState {
+    id: ExecutionId,
+    history: Vec<Event>,
+    /// Events `[..durable]` are committed.
+    durable: usize,
+    /// History length when loaded: resolutions at or after it are new.
+    loaded: usize,
+    /// False while the guest re-executes what it did before (logs muted).
+    live: bool,
+    /// For each recorded command (by seq), the index of its event.
+    commands: Vec<usize>,
+    next_seq: u32,
+    resolutions: BTreeMap<u32, Resolution>,
+    time: Timestamp,
+    closed: bool,
+}
+
+impl ExecutionState {
+    /// Rebuild the state of an execution from its history. The first event
+    /// must be `ExecutionStarted`.
+    pub fn from_history(id: ExecutionId, history: Vec<Event>) -> Result<Self, String> {
+        let Some(first) = history.first() else {
+            return Err(format!("history of {id} is empty"));
+        };
+        if !matches!(first.kind, EventKind::ExecutionStarted { .. }) {
+            return Err(format!("history of {id} does not begin with ExecutionStarted"));
+        }
+        let mut state = ExecutionState {
+            id,
+            time: first.at,
+            durable: history.len(),
+            loaded: history.len(),
+            live: history.len() == 1,
+            commands: Vec::new(),
+            next_seq: 0,
+            resolutions: BTreeMap::new(),
+            history: Vec::with_capacity(history.len() + 8),
+            closed: false,
+        };
+        for event in history {
+            state.push(event);
+        }
+        Ok(state)
+    }
+
+    /// The execution's id.
+    pub fn id(&self) -> &ExecutionId {
+        &self.id
+    }
+
+    /// The whole history, durable and pending.
+    pub fn history(&self) -> &[Event] {
+        &self.history
+    }
+
+    /// Workflow time: the time of the latest event the guest woke on.
+    pub fn time(&self) -> Timestamp {
+        self.time
+    }
+
+    /// True once the guest has moved past what history recorded.
+    pub fn is_live(&self) -> bool {
+        self.live
+    }
+
+    /// True once a terminal event is in history.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The `ExecutionStarted` fields: (workflow type, component, input, seed, task queue).
+    pub fn started(&self) -> (&str, ComponentId, &[u8], &[u8; 32], &str) {
+        match &self.history[0].kind {
+            EventKind::ExecutionStarted { workflow_type, component, input, random_seed, task_queue } => {
+                (workflow_type, *component, input, random_seed, task_queue)
+            }
+            // `from_history` refuses any other first event.
+            _ => unreachable!("history starts with ExecutionStarted"),
+        }
+    }
+
+    /// Events not yet committed, and the index of the first of them.
+    pub fn pending(&self) -> (usize, &[Event]) {
+        (self.durable, &self.history[self.durable..])
+    }
+
+    /// Record that every event so far is committed.
+    pub fn mark_durable(&mut self) {
+        self.durable = self.history.len();
+    }
+
+    fn push(&mut self, event: Event) {
+        let index = self.history.len();
+        match &event.kind {
+            EventKind::ActivityScheduled { .. } | EventKind::TimerStarted { .. } => {
+                self.commands.push(index);
+            }
+            EventKind::ActivityCompleted { seq, result, .. } => {
+                self.resolve(*seq, index, Outcome::Completed(result.clone()));
+            }
+            EventKind::ActivityFailed { seq, failure, retry_at: None, .. } => {
+                self.resolve(*seq, index, Outcome::Failed(failure.clone()));
+            }
+            EventKind::ActivityTimedOut { seq, kind, retry_at: None, .. } => {
+                self.resolve(*seq, index, Outcome::Failed(Failure::timeout(*kind)));
+            }
+            EventKind::TimerFired { seq } => self.resolve(*seq, index, Outcome::Fired),
+            EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. } => self.closed = true,
+            EventKind::ExecutionStarted { .. }
+            | EventKind::ActivityStarted { .. }
+            | EventKind::ActivityFailed { .. }
+            | EventKind::ActivityTimedOut { .. } => {}
+        }
+        self.history.push(event);
+    }
+
+    fn resolve(&mut self, seq: u32, index: usize, outcome: Outcome) {
+        self.resolutions.entry(seq).or_insert(Resolution { index, outcome });
+    }
+
+    /// The guest issued `cmd`. Returns its handle, or the divergence from
+    /// the recorded command with the same sequence number.
+    pub fn command(&mut self, cmd: Command, now: Timestamp) -> Result<u32, Nondeterminism> {
+        let seq = self.next_seq;
+        if let Some(&index) = self.commands.get(seq as usize) {
+            check_same(seq, &self.history[index].kind, &cmd)?;
+            self.next_seq += 1;
+            return Ok(seq);
+        }
+        if self.closed {
+            return Err(Nondeterminism {
+                seq,
+                recorded: "the end of the execution".into(),
+                actual: format!("issued {}", describe_command(&cmd)),
+            });
+        }
+        self.live = true;
+        self.next_seq += 1;
+        let kind = match cmd {
+            Command::ScheduleActivity { name, input, options } => {
+                EventKind::ActivityScheduled { seq, name, input, options }
+            }
+            Command::StartTimer { duration_ms } => {
+                EventKind::TimerStarted { seq, duration_ms, fire_at: now.plus_ms(duration_ms) }
+            }
+        };
+        self.push(Event::new(now, kind));
+        Ok(seq)
+    }
+
+    /// Answer a `wait-any`: the awaited handle whose resolution comes first
+    /// in history, or `None` if none has resolved (the guest must block).
+    pub fn poll_wait(&mut self, handles: &[u32]) -> Result<Option<Wake>, WaitError> {
+        if handles.is_empty() {
+            return Err(WaitError::Empty);
+        }
+        if let Some(&unknown) = handles.iter().find(|h| **h >= self.next_seq) {
+            return Err(WaitError::UnknownHandle(unknown));
+        }
+        let first = handles
+            .iter()
+            .filter_map(|h| self.resolutions.get(h).map(|r| (r.index, *h, r)))
+            .min_by_key(|(index, _, _)| *index);
+        let Some((index, handle, resolution)) = first else {
+            if let Some(&recorded) = self.commands.get(self.next_seq as usize) {
+                return Err(WaitError::Nondeterminism(Nondeterminism {
+                    seq: self.next_seq,
+                    recorded: describe_event(&self.history[recorded].kind),
+                    actual: format!("waits on {handles:?}, which history never resolves before that command"),
+                }));
+            }
+            self.live = true;
+            return Ok(None);
+        };
+        let wake = Wake { handle, outcome: resolution.outcome.clone() };
+        if index >= self.loaded {
+            self.live = true;
+        }
+        self.time = self.time.max(self.history[index].at);
+        Ok(Some(wake))
+    }
+
+    /// Append an inbox message to history. Returns false (and appends
+    /// nothing) for a message about a handle that is already resolved or
+    /// unknown, which a redelivery after a crash can produce.
+    pub fn deliver(&mut self, message: &InboxMessage, now: Timestamp) -> bool {
+        let seq = match message {
+            InboxMessage::Activity(report) => report.seq,
+            InboxMessage::TimerFired { seq } => *seq,
+        };
+        let expected = self.commands.get(seq as usize).map(|&i| &self.history[i].kind);
+        let matches_kind = match (message, expected) {
+            (InboxMessage::Activity(_), Some(EventKind::ActivityScheduled { .. })) => true,
+            (InboxMessage::TimerFired { .. }, Some(EventKind::TimerStarted { .. })) => true,
+            _ => false,
+        };
+        if !matches_kind || self.resolutions.contains_key(&seq) || self.closed {
+            return false;
+        }
+        match message {
+            InboxMessage::TimerFired { seq } => self.push(Event::new(now, EventKind::TimerFired { seq: *seq })),
+            InboxMessage::Activity(r) => {
+                let (seq, attempt, retry_at) = (r.seq, r.attempt, r.retry_at);
+                self.push(Event::new(r.started_at, EventKind::ActivityStarted { seq, attempt }));
+                let kind = match &r.outcome {
+                    AttemptOutcome::Completed(result) => {
+                        EventKind::ActivityCompleted { seq, attempt, result: result.clone() }
+                    }
+                    AttemptOutcome::Failed(failure) => {
+                        EventKind::ActivityFailed { seq, attempt, failure: failure.clone(), retry_at }
+                    }
+                    AttemptOutcome::TimedOut(kind) => EventKind::ActivityTimedOut { seq, attempt, kind: *kind, retry_at },
+                };
+                self.push(Event::new(now, kind));
+            }
+        }
+        true
+    }
+
+    /// The guest returned (or trapped). Appends the terminal event, or,
+    /// when replaying a closed history, checks that it matches.
+    pub fn close(&mut self, result: Result<Payload, Failure>, now: Timestamp) -> Result<(), Nondeterminism> {
+        if let Some(&recorded) = self.commands.get(self.next_seq as usize) {
+            return Err(Nondeterminism {
+                seq: self.next_seq,
+                recorded: describe_event(&self.history[recorded].kind),
+                actual: format!("returned ({})", describe_result(&result)),
+            });
+        }
+        let kind = match result {
+            Ok(result) => EventKind::ExecutionCompleted { result },
+            Err(failure) => EventKind::ExecutionFailed { failure },
+        };
+        if let Some(recorded) = self.history.iter().rev().find(|e| e.kind.is_terminal()) {
+            if recorded.kind != kind {
+                return Err(Nondeterminism {
+                    seq: self.next_seq,
+                    recorded: describe_event(&recorded.kind),
+                    actual: format!("ends with {}", describe_event(&kind)),
+                });
+            }
+            return Ok(());
+        }
+        self.push(Event::new(now, kind));
+        Ok(())
+    }
+}
+
+fn check_same(seq: u32, recorded: &EventKind, cmd: &Command) -> Result<(), Nondeterminism> {
+    // Compared: kind, activity name, input digest. Not compared: options and
+    // timer durations, so that tuning a timeout does not break running
+    // executions (their recorded values stay in force).
+    let same = match (recorded, cmd) {
+        (EventKind::ActivityScheduled { name, input, .. }, Command::ScheduleActivity { name: n, input: i, .. }) => {
+            name == n && input == i
+        }
+        (EventKind::TimerStarted { .. }, Command::StartTimer { .. }) => true,
+        _ => false,
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(Nondeterminism { seq, recorded: describe_event(recorded), actual: format!("issued {}", describe_command(cmd)) })
+    }
+}
+
+fn digest(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex()[..12].to_owned()
+}
+
+fn describe_command(cmd: &Command) -> String {
+    match cmd {
+        Command::ScheduleActivity { name, input, .. } => {
+            format!("ScheduleActivity `{name}` (input digest {})", digest(input))
+        }
+        Command::StartTimer { duration_ms } => format!("StartTimer {duration_ms} ms"),
+    }
+}
+
+fn describe_event(kind: &EventKind) -> String {
+    match kind {
+        EventKind::ActivityScheduled { name, input, .. } => {
+            format!("ScheduleActivity `{name}` (input digest {})", digest(input))
+        }
+        EventKind::TimerStarted { duration_ms, .. } => format!("StartTimer {duration_ms} ms"),
+        EventKind::ExecutionCompleted { result } => format!("ExecutionCompleted (result digest {})", digest(result)),
+        EventKind::ExecutionFailed { failure } => format!("ExecutionFailed ({failure})"),
+        other => other.name().to_owned(),
+    }
+}
+
+fn describe_result(result: &Result<Payload, Failure>) -> String {
+    match result {
+        Ok(p) => format!("a result, digest {}", digest(p)),
+        Err(f) => format!("failure {f}"),
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Completed(p) => write!(f, "completed ({} bytes)", p.len()),
+            Outcome::Failed(failure) => write!(f, "failed ({failure})"),
+            Outcome::Fired => f.write_str("fired"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbox::{ActivityReport, AttemptOutcome};
+
+    fn started() -> Event {
+        Event::new(
+            Timestamp(1_000),
+            EventKind::ExecutionStarted {
+                workflow_type: "t".into(),
+                component: ComponentId::default(),
+                input: vec![],
+                random_seed: [0; 32],
+                task_queue: "q".into(),
+            },
+        )
+    }
+
+    fn activity(name: &str) -> Command {
+        Command::ScheduleActivity { name: name.into(), input: b"1".to_vec(), options: Default::default() }
+    }
+
+    fn completed(seq: u32, result: &[u8]) -> InboxMessage {
+        InboxMessage::Activity(ActivityReport {
+            seq,
+            attempt: 1,
+            started_at: Timestamp(1_500),
+            outcome: AttemptOutcome::Completed(result.to_vec()),
+            retry_at: None,
+        })
+    }
+
+    fn fresh() -> ExecutionState {
+        ExecutionState::from_history(ExecutionId::new("w", "r"), vec![started()]).unwrap()
+    }
+
+    #[test]
+    fn wait_any_returns_first_recorded_and_replays_the_same() {
+        let mut s = fresh();
+        let a = s.command(activity("a"), Timestamp(1_000)).unwrap();
+        let b = s.command(activity("b"), Timestamp(1_000)).unwrap();
+        assert_eq!(s.poll_wait(&[a, b]).unwrap(), None);
+        assert!(s.deliver(&completed(b, b"B"), Timestamp(2_000)));
+        assert!(s.deliver(&completed(a, b"A"), Timestamp(3_000)));
+        let first = s.poll_wait(&[a, b]).unwrap().unwrap();
+        assert_eq!(first.handle, b);
+        assert_eq!(s.time(), Timestamp(2_000));
+        s.close(Ok(b"done".to_vec()), Timestamp(3_000)).unwrap();
+
+        // Replay the full history: same handles, same wake, same time.
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        assert!(!r.is_live());
+        assert_eq!(r.command(activity("a"), Timestamp(9)).unwrap(), a);
+        assert_eq!(r.command(activity("b"), Timestamp(9)).unwrap(), b);
+        assert_eq!(r.poll_wait(&[a, b]).unwrap(), Some(first));
+        assert_eq!(r.time(), Timestamp(2_000));
+        r.close(Ok(b"done".to_vec()), Timestamp(9)).unwrap();
+        assert_eq!(r.history(), s.history());
+        assert!(!r.is_live());
+    }
+
+    #[test]
+    fn diverging_command_names_the_step() {
+        let mut s = fresh();
+        s.command(activity("validate"), Timestamp(1_000)).unwrap();
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        let err = r.command(activity("charge"), Timestamp(1_000)).unwrap_err();
+        assert_eq!(err.seq, 0);
+        assert!(err.recorded.contains("validate"), "{err}");
+        assert!(err.actual.contains("charge"), "{err}");
+    }
+
+    #[test]
+    fn changed_input_and_missing_commands_are_divergences() {
+        let mut s = fresh();
+        s.command(activity("a"), Timestamp(1_000)).unwrap();
+        let history = s.history().to_vec();
+        let mut r = ExecutionState::from_history(s.id().clone(), history.clone()).unwrap();
+        let other_input = Command::ScheduleActivity { name: "a".into(), input: b"2".to_vec(), options: Default::default() };
+        assert!(r.command(other_input, Timestamp(1)).is_err());
+        let mut r = ExecutionState::from_history(s.id().clone(), history).unwrap();
+        let err = r.close(Ok(vec![]), Timestamp(1)).unwrap_err();
+        assert!(err.actual.starts_with("returned"), "{err}");
+    }
+
+    #[test]
+    fn failed_attempt_with_retry_does_not_resolve() {
+        let mut s = fresh();
+        let a = s.command(activity("charge"), Timestamp(1_000)).unwrap();
+        let failed = InboxMessage::Activity(ActivityReport {
+            seq: a,
+            attempt: 1,
+            started_at: Timestamp(1_100),
+            outcome: AttemptOutcome::Failed(Failure::new("Busy", "later")),
+            retry_at: Some(Timestamp(2_100)),
+        });
+        assert!(s.deliver(&failed, Timestamp(1_200)));
+        assert_eq!(s.poll_wait(&[a]).unwrap(), None);
+        assert!(s.deliver(&completed(a, b"ok"), Timestamp(2_200)));
+        assert_eq!(s.poll_wait(&[a]).unwrap().unwrap().outcome, Outcome::Completed(b"ok".to_vec()));
+        // A redelivered completion is ignored.
+        assert!(!s.deliver(&completed(a, b"ok"), Timestamp(2_300)));
+        let names: Vec<_> = s.history().iter().map(|e| e.kind.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "ExecutionStarted",
+                "ActivityScheduled",
+                "ActivityStarted",
+                "ActivityFailed",
+                "ActivityStarted",
+                "ActivityCompleted"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_waits_are_reported() {
+        let mut s = fresh();
+        assert_eq!(s.poll_wait(&[]), Err(WaitError::Empty));
+        assert_eq!(s.poll_wait(&[0]), Err(WaitError::UnknownHandle(0)));
+    }
+
+    #[test]
+    fn blocking_where_history_continues_is_a_divergence() {
+        // Old code: start `a`, start a timer, wait for the timer, then `b`.
+        let mut s = fresh();
+        s.command(activity("a"), Timestamp(1_000)).unwrap();
+        let t = s.command(Command::StartTimer { duration_ms: 10 }, Timestamp(1_000)).unwrap();
+        assert!(s.deliver(&InboxMessage::TimerFired { seq: t }, Timestamp(1_010)));
+        assert!(s.poll_wait(&[t]).unwrap().is_some());
+        s.command(activity("b"), Timestamp(1_010)).unwrap();
+
+        // New code waits for `a` instead, which history never resolves.
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        let a = r.command(activity("a"), Timestamp(1)).unwrap();
+        r.command(Command::StartTimer { duration_ms: 10 }, Timestamp(1)).unwrap();
+        match r.poll_wait(&[a]) {
+            Err(WaitError::Nondeterminism(n)) => {
+                assert_eq!(n.seq, 2);
+                assert!(n.recorded.contains("`b`"), "{n}");
+            }
+            other => panic!("expected a divergence, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,43 @@
+use crate::{Failure, Payload, TimeoutKind, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// Something that happened outside the execution and must enter its
+/// history. Stored durably in the execution's inbox first, then moved into
+/// history by the execution's next workflow task, in inbox order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum InboxMessage {
+    /// An activity attempt ended.
+    Activity(ActivityReport),
+    /// A timer is due.
+    TimerFired {
+        /// The timer command's sequence number.
+        seq: u32,
+    },
+}
+
+/// How one activity attempt ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityReport {
+    /// The activity command's sequence number.
+    pub seq: u32,
+    /// 1-based attempt.
+    pub attempt: u32,
+    /// When the worker started the attempt.
+    pub started_at: Timestamp,
+    /// What came of it.
+    pub outcome: AttemptOutcome,
+    /// For failures: when the next attempt is due, or `None` if final.
+    pub retry_at: Option<Timestamp>,
+}
+
+/// Result of one attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AttemptOutcome {
+    /// Returned a value.
+    Completed(Payload),
+    /// Returned an error.
+    Failed(Failure),
+    /// Exceeded a timeout.
+    TimedOut(TimeoutKind),
+}
+

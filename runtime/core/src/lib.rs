@@ -1,0 +1,46 @@
+//! The IO-free model of weft.
+//!
+//! Everything here is plain data and pure functions: history [`Event`]s and
+//! their encoding, the [`Command`]s a guest issues, [`ExecutionState`] (the
+//! replay matcher that answers a guest's host calls from history), and the
+//! retry arithmetic. No tokio, no wasmtime, no disk: this crate is unit
+//! tested on its own and shared by every other crate.
+//!
+//! ```
+//! use weft_core::{Command, ExecutionState, Event, EventKind, ExecutionId, Timestamp};
+//!
+//! let id = ExecutionId::new("order-1", "run-1");
+//! let started = Event::new(Timestamp(1_000), EventKind::ExecutionStarted {
+//!     workflow_type: "payment".into(),
+//!     component: Default::default(),
+//!     input: b"{}".to_vec(),
+//!     random_seed: [7; 32],
+//!     task_queue: "default".into(),
+//! });
+//! let mut state = ExecutionState::from_history(id, vec![started]).unwrap();
+//! let timer = state.command(Command::StartTimer { duration_ms: 500 }, Timestamp(1_000)).unwrap();
+//! assert_eq!(timer, 0);
+//! assert!(state.poll_wait(&[timer]).unwrap().is_none()); // not fired yet
+//! ```
+
+mod codec;
+mod command;
+mod event;
+mod execution;
+mod failure;
+mod ids;
+mod inbox;
+mod render;
+mod random;
+mod retry;
+
+pub use codec::{CodecError, FORMAT_VERSION, decode_event, encode_event};
+pub use command::{ActivityOptions, Command};
+pub use event::{Event, EventKind, Payload, Timestamp};
+pub use execution::{ExecutionState, Nondeterminism, Outcome, Resolution, WaitError, Wake};
+pub use failure::{Failure, TimeoutKind};
+pub use ids::{ComponentId, ExecutionId};
+pub use inbox::{ActivityReport, AttemptOutcome, InboxMessage};
+pub use random::RandomStream;
+pub use render::render_history;
+pub use retry::{RetryDecision, RetryPolicy};

@@ -1,1 +1,70 @@
-//! placeholder
+//! Durable storage for weft.
+//!
+//! The [`Store`] trait is everything the runtime persists: components,
+//! executions and their histories, each execution's inbox, activity task
+//! queues, and due times (timers and activity deadlines). [`RedbStore`] is
+//! the embedded backend. It knows nothing of wasm.
+//!
+//! Invariants every backend keeps:
+//! - A [`Transition`] (one workflow task's output) commits atomically: its
+//!   events, the inbox entries it consumed, its new activity tasks and
+//!   timers, and the execution's new status.
+//! - History is append-only and gap-free; a transition whose first index
+//!   is not the stored history length is refused ([`StoreError::Conflict`]),
+//!   so two writers can never interleave one history.
+//! - Anything that must enter a history from outside (an activity result, a
+//!   fired timer) is first written to the execution's inbox, atomically with
+//!   the change that produced it (the task's deletion, the timer's removal).
+
+mod error;
+mod model;
+mod redb;
+
+pub use crate::redb::RedbStore;
+pub use error::StoreError;
+pub use model::{
+    ActivityTask, AttemptResult, DueWork, ExecKey, ExecutionRecord, ExecutionStatus, InboxEntry, LoadedExecution,
+    NewActivityTask, NewExecution, Polled, TaskState, Transition,
+};
+
+use async_trait::async_trait;
+use weft_core::{ComponentId, Timestamp};
+
+/// What the runtime needs from durable storage.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Store a component's bytes under its content hash (idempotent).
+    async fn put_component(&self, id: ComponentId, bytes: Vec<u8>) -> Result<(), StoreError>;
+
+    /// A stored component.
+    async fn get_component(&self, id: ComponentId) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Create an execution with its `ExecutionStarted` event. Fails with
+    /// [`StoreError::AlreadyRunning`] if the workflow id has a running run.
+    async fn start_execution(&self, new: NewExecution) -> Result<ExecutionRecord, StoreError>;
+
+    /// The latest run of a workflow id.
+    async fn find_execution(&self, workflow_id: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+
+    /// An execution's record, full history and unconsumed inbox.
+    async fn load_execution(&self, key: ExecKey) -> Result<LoadedExecution, StoreError>;
+
+    /// Every execution that has not closed.
+    async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
+
+    /// Commit one workflow task's output atomically.
+    async fn commit(&self, transition: Transition) -> Result<(), StoreError>;
+
+    /// Lease up to `max` activity tasks of `queue` that are due at `now`.
+    /// Each leased task runs until its start-to-close deadline, after which
+    /// [`Store::fire_due`] times it out.
+    async fn poll_activities(&self, queue: &str, now: Timestamp, max: usize) -> Result<Polled, StoreError>;
+
+    /// Record how a leased attempt ended: decides the retry, and writes the
+    /// report to the execution's inbox. `None` if the attempt is stale (it
+    /// already timed out, or the execution closed).
+    async fn report_attempt(&self, result: AttemptResult, now: Timestamp) -> Result<Option<InboxEntry>, StoreError>;
+
+    /// Fire timers and time out activity attempts due at `now`.
+    async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError>;
+}

@@ -1,0 +1,60 @@
+use weft_core::ComponentId;
+
+/// What can go wrong in a store. Callers act on the variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The workflow id already has a running execution.
+    #[error("workflow id `{0}` already has a running execution")]
+    AlreadyRunning(String),
+    /// No such execution.
+    #[error("execution not found: {0}")]
+    NotFound(String),
+    /// No such component.
+    #[error("component {0} is not deployed")]
+    ComponentNotFound(ComponentId),
+    /// A transition did not start at the stored end of history: another
+    /// writer appended first. The caller must reload.
+    #[error("history conflict for execution {key}: expected next index {expected}, transition starts at {got}")]
+    Conflict {
+        /// Internal execution key.
+        key: u64,
+        /// Stored history length.
+        expected: u64,
+        /// Index the transition claimed.
+        got: u64,
+    },
+    /// Stored data could not be decoded.
+    #[error("corrupt record in {table}: {reason}")]
+    Corrupt {
+        /// Table name.
+        table: &'static str,
+        /// Decoder message.
+        reason: String,
+    },
+    /// The database failed (disk full, I/O error, ...). Nothing of the
+    /// failed operation was committed.
+    #[error("storage failure: {0}")]
+    Storage(String),
+    /// The store's writer has stopped (the runtime is shutting down).
+    #[error("store is closed")]
+    Closed,
+}
+
+macro_rules! storage_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Storage(e.to_string())
+            }
+        }
+    )*};
+}
+storage_from!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);

@@ -1,0 +1,198 @@
+use serde::{Deserialize, Serialize};
+use weft_core::{ComponentId, Event, ExecutionId, Failure, InboxMessage, Payload, RetryPolicy, Timestamp};
+
+/// Internal, compact key of an execution (history keys are `(ExecKey, index)`).
+pub type ExecKey = u64;
+
+/// Lifecycle of an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExecutionStatus {
+    /// Not closed.
+    Running,
+    /// Returned a value.
+    Completed,
+    /// Returned an error or trapped.
+    Failed,
+}
+
+/// The row describing one execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// Internal key.
+    pub key: ExecKey,
+    /// Workflow id and run id.
+    pub id: ExecutionId,
+    /// Workflow type.
+    pub workflow_type: String,
+    /// Pinned component.
+    pub component: ComponentId,
+    /// Default activity queue.
+    pub task_queue: String,
+    /// Status.
+    pub status: ExecutionStatus,
+    /// History length.
+    pub next_event: u64,
+    /// Sequence number the next inbox entry gets.
+    pub next_inbox: u64,
+    /// When it started.
+    pub started_at: Timestamp,
+    /// When it closed.
+    pub closed_at: Option<Timestamp>,
+}
+
+/// Everything needed to create an execution.
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    /// Workflow id and run id.
+    pub id: ExecutionId,
+    /// Workflow type.
+    pub workflow_type: String,
+    /// Pinned component.
+    pub component: ComponentId,
+    /// Default activity queue.
+    pub task_queue: String,
+    /// The `ExecutionStarted` event.
+    pub started: Event,
+}
+
+/// An execution as loaded for replay.
+#[derive(Debug, Clone)]
+pub struct LoadedExecution {
+    /// Its record.
+    pub record: ExecutionRecord,
+    /// Full history.
+    pub history: Vec<Event>,
+    /// Inbox entries not yet moved into history, in order.
+    pub inbox: Vec<InboxEntry>,
+}
+
+/// One inbox entry of one execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEntry {
+    /// The execution.
+    pub key: ExecKey,
+    /// Position in its inbox.
+    pub seq: u64,
+    /// The message.
+    pub message: InboxMessage,
+}
+
+/// An activity task to create, derived from an `ActivityScheduled` event.
+#[derive(Debug, Clone)]
+pub struct NewActivityTask {
+    /// Command sequence number.
+    pub seq: u32,
+    /// Queue.
+    pub queue: String,
+    /// Activity name.
+    pub name: String,
+    /// Input.
+    pub input: Payload,
+    /// Retry policy (defaults resolved).
+    pub retry: RetryPolicy,
+    /// Start-to-close timeout per attempt, ms.
+    pub start_to_close_ms: u64,
+    /// When the first attempt is due.
+    pub due: Timestamp,
+}
+
+/// One workflow task's output, committed atomically.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    /// The execution.
+    pub key: ExecKey,
+    /// History index of `events[0]`; must equal the stored length.
+    pub first_index: u64,
+    /// New events.
+    pub events: Vec<Event>,
+    /// Inbox entries with seq <= this were moved into `events`.
+    pub consumed_inbox_through: Option<u64>,
+    /// Activity tasks to enqueue.
+    pub new_tasks: Vec<NewActivityTask>,
+    /// Timers to arm: (due, seq).
+    pub new_timers: Vec<(Timestamp, u32)>,
+    /// Set when the execution closes.
+    pub close: Option<ExecutionStatus>,
+}
+
+/// Where an activity task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskState {
+    /// Waiting in its queue until `due`.
+    Ready {
+        /// When it may be leased.
+        due: Timestamp,
+    },
+    /// Leased to a worker.
+    Running {
+        /// When the worker took it.
+        started_at: Timestamp,
+        /// When the attempt times out.
+        deadline: Timestamp,
+    },
+}
+
+/// A stored activity task: one activity command and its current attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivityTask {
+    /// The execution.
+    pub key: ExecKey,
+    /// Its id (for idempotency keys and logs).
+    pub execution: ExecutionId,
+    /// Command sequence number.
+    pub seq: u32,
+    /// Queue.
+    pub queue: String,
+    /// Activity name.
+    pub name: String,
+    /// Input.
+    pub input: Payload,
+    /// Retry policy.
+    pub retry: RetryPolicy,
+    /// Start-to-close timeout per attempt, ms.
+    pub start_to_close_ms: u64,
+    /// Current attempt, 1-based.
+    pub attempt: u32,
+    /// Where it stands.
+    pub state: TaskState,
+}
+
+impl ActivityTask {
+    /// The key an attempt uses to make its side effect exactly once.
+    pub fn idempotency_key(&self) -> String {
+        self.execution.idempotency_key(self.seq)
+    }
+}
+
+/// Result of [`crate::Store::poll_activities`].
+#[derive(Debug, Clone, Default)]
+pub struct Polled {
+    /// Leased tasks (state `Running`).
+    pub tasks: Vec<ActivityTask>,
+    /// When the next not-yet-due task of the queue becomes due.
+    pub next_due: Option<Timestamp>,
+}
+
+/// How a leased attempt ended, as a worker reports it.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    /// The execution.
+    pub key: ExecKey,
+    /// Command sequence number.
+    pub seq: u32,
+    /// The attempt that ran.
+    pub attempt: u32,
+    /// Value or failure.
+    pub result: Result<Payload, Failure>,
+}
+
+/// Result of [`crate::Store::fire_due`].
+#[derive(Debug, Clone, Default)]
+pub struct DueWork {
+    /// Inbox entries written (fired timers, timed-out attempts).
+    pub delivered: Vec<InboxEntry>,
+    /// Queues that got a task back (a retry after a timeout).
+    pub requeued: Vec<String>,
+    /// When the next due item is.
+    pub next_due: Option<Timestamp>,
+}

@@ -1,0 +1,173 @@
+//! The embedded backend: one redb file.
+//!
+//! Reads run on the blocking pool in their own read transactions (redb is
+//! MVCC, so they never wait for writers). Writes go to one writer task that
+//! applies every queued write in one transaction and one fsync: group commit.
+//! A caller's write resolves only after its batch is durable.
+
+mod ops;
+mod tables;
+mod writer;
+
+use crate::model::{AttemptResult, DueWork, ExecKey, ExecutionRecord, LoadedExecution, NewExecution, Polled, Transition};
+use crate::{InboxEntry, Store, StoreError};
+use async_trait::async_trait;
+use redb::{Database, ReadableDatabase, ReadableTable};
+use std::path::Path;
+use std::sync::Arc;
+use tables::*;
+use weft_core::{ComponentId, Timestamp, decode_event};
+use writer::Writer;
+
+/// A [`Store`] in one redb file.
+pub struct RedbStore {
+    db: Arc<Database>,
+    writer: Writer,
+}
+
+impl RedbStore {
+    /// Open (or create) the database at `path`. Must be called inside a
+    /// tokio runtime: it starts the writer task, which stops when the store
+    /// is dropped.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let db = Database::create(path)
+            .map_err(|e| StoreError::Storage(format!("cannot open database {}: {e}", path.display())))?;
+        let db = Arc::new(db);
+        // Create every table up front so read transactions never miss one.
+        let txn = db.begin_write()?;
+        tables::create_all(&txn)?;
+        txn.commit()?;
+        let writer = Writer::start(db.clone());
+        Ok(RedbStore { db, writer })
+    }
+
+    async fn read<R, F>(&self, f: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&redb::ReadTransaction) -> Result<R, StoreError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || f(&db.begin_read()?))
+            .await
+            .map_err(|e| StoreError::Storage(format!("read task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl Store for RedbStore {
+    async fn put_component(&self, id: ComponentId, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.writer.write(move |txn| ops::put_component(txn, id, &bytes)).await
+    }
+
+    async fn get_component(&self, id: ComponentId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(move |txn| {
+            let table = txn.open_table(COMPONENTS)?;
+            Ok(table.get(id.0.as_slice())?.map(|v| v.value().to_vec()))
+        })
+        .await
+    }
+
+    async fn start_execution(&self, new: NewExecution) -> Result<ExecutionRecord, StoreError> {
+        self.writer.write(move |txn| ops::start_execution(txn, new)).await
+    }
+
+    async fn find_execution(&self, workflow_id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        let workflow_id = workflow_id.to_owned();
+        self.read(move |txn| {
+            let ids = txn.open_table(WORKFLOW_IDS)?;
+            let Some(key) = ids.get(workflow_id.as_str())?.map(|v| v.value()) else {
+                return Ok(None);
+            };
+            let execs = txn.open_table(EXECUTIONS)?;
+            execs.get(key)?.map(|v| decode::<ExecutionRecord>("executions", v.value())).transpose()
+        })
+        .await
+    }
+
+    async fn load_execution(&self, key: ExecKey) -> Result<LoadedExecution, StoreError> {
+        self.read(move |txn| {
+            let execs = txn.open_table(EXECUTIONS)?;
+            let record: ExecutionRecord = match execs.get(key)? {
+                Some(v) => decode("executions", v.value())?,
+                None => return Err(StoreError::NotFound(format!("execution key {key}"))),
+            };
+            let history_table = txn.open_table(HISTORY)?;
+            let mut history = Vec::with_capacity(usize::try_from(record.next_event).unwrap_or(0));
+            for row in history_table.range((key, 0)..=(key, u64::MAX))? {
+                let (_, v) = row?;
+                history.push(
+                    decode_event(v.value())
+                        .map_err(|e| StoreError::Corrupt { table: "history", reason: e.to_string() })?,
+                );
+            }
+            let inbox_table = txn.open_table(INBOX)?;
+            let mut inbox = Vec::new();
+            for row in inbox_table.range((key, 0)..=(key, u64::MAX))? {
+                let (k, v) = row?;
+                inbox.push(InboxEntry { key, seq: k.value().1, message: decode("inbox", v.value())? });
+            }
+            Ok(LoadedExecution { record, history, inbox })
+        })
+        .await
+    }
+
+    async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.read(|txn| {
+            let running = txn.open_table(RUNNING)?;
+            let execs = txn.open_table(EXECUTIONS)?;
+            let mut out = Vec::new();
+            for row in running.iter()? {
+                let (k, _) = row?;
+                if let Some(v) = execs.get(k.value())? {
+                    out.push(decode("executions", v.value())?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn commit(&self, transition: Transition) -> Result<(), StoreError> {
+        self.writer.write(move |txn| ops::commit(txn, transition)).await
+    }
+
+    async fn poll_activities(&self, queue: &str, now: Timestamp, max: usize) -> Result<Polled, StoreError> {
+        let queue = queue.to_owned();
+        // Fast path: a read transaction answers "nothing due" without
+        // taking a slot in the writer's batch.
+        let probe = queue.clone();
+        let (any_due, next_due) = self
+            .read(move |txn| {
+                let ready = txn.open_table(READY)?;
+                let mut due = ready.range((probe.as_str(), 0, 0, 0)..=(probe.as_str(), u64::MAX, u64::MAX, u32::MAX))?;
+                Ok(match due.next().transpose()? {
+                    Some((k, _)) if k.value().1 <= now.0 => (true, None),
+                    Some((k, _)) => (false, Some(Timestamp(k.value().1))),
+                    None => (false, None),
+                })
+            })
+            .await?;
+        if !any_due {
+            return Ok(Polled { tasks: Vec::new(), next_due });
+        }
+        self.writer.write(move |txn| ops::poll_activities(txn, &queue, now, max)).await
+    }
+
+    async fn report_attempt(&self, result: AttemptResult, now: Timestamp) -> Result<Option<InboxEntry>, StoreError> {
+        self.writer.write(move |txn| ops::report_attempt(txn, result, now)).await
+    }
+
+    async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
+        self.writer.write(move |txn| ops::fire_due(txn, now, max)).await
+    }
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt { table, reason: e.to_string() })
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Plain data into a Vec: serialization cannot fail.
+    postcard::to_allocvec(value).unwrap_or_default()
+}

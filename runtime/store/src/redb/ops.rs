@@ -1,0 +1,286 @@
+//! Write operations, each applied inside a group-commit transaction.
+//!
+//! Rule (see `Writer::write`): validate and read first, write last, so a
+//! logical error leaves nothing behind in the shared transaction.
+
+use super::tables::*;
+use super::{decode, encode};
+use crate::model::*;
+use crate::{InboxEntry, StoreError};
+use redb::{ReadableTable, WriteTransaction};
+use weft_core::{
+    ActivityReport, AttemptOutcome, ComponentId, Failure, InboxMessage, RetryDecision, TimeoutKind, Timestamp,
+    encode_event,
+};
+
+pub(crate) fn put_component(txn: &WriteTransaction, id: ComponentId, bytes: &[u8]) -> Result<(), StoreError> {
+    let mut table = txn.open_table(COMPONENTS)?;
+    if table.get(id.0.as_slice())?.is_none() {
+        table.insert(id.0.as_slice(), bytes)?;
+    }
+    Ok(())
+}
+
+pub(crate) fn start_execution(txn: &WriteTransaction, new: NewExecution) -> Result<ExecutionRecord, StoreError> {
+    let mut ids = txn.open_table(WORKFLOW_IDS)?;
+    let mut execs = txn.open_table(EXECUTIONS)?;
+    if let Some(existing) = ids.get(new.id.workflow_id.as_str())?.map(|v| v.value()) {
+        let running = match execs.get(existing)? {
+            Some(v) => decode::<ExecutionRecord>("executions", v.value())?.status == ExecutionStatus::Running,
+            None => false,
+        };
+        if running {
+            return Err(StoreError::AlreadyRunning(new.id.workflow_id));
+        }
+    }
+    let mut meta = txn.open_table(META)?;
+    let key = meta.get("next_exec_key")?.map_or(1, |v| v.value());
+    meta.insert("next_exec_key", key + 1)?;
+    let record = ExecutionRecord {
+        key,
+        id: new.id,
+        workflow_type: new.workflow_type,
+        component: new.component,
+        task_queue: new.task_queue,
+        status: ExecutionStatus::Running,
+        next_event: 1,
+        next_inbox: 0,
+        started_at: new.started.at,
+        closed_at: None,
+    };
+    ids.insert(record.id.workflow_id.as_str(), key)?;
+    execs.insert(key, encode(&record).as_slice())?;
+    txn.open_table(RUNNING)?.insert(key, ())?;
+    txn.open_table(HISTORY)?.insert((key, 0), encode_event(&new.started).as_slice())?;
+    Ok(record)
+}
+
+fn load_record(txn: &WriteTransaction, key: ExecKey) -> Result<Option<ExecutionRecord>, StoreError> {
+    let execs = txn.open_table(EXECUTIONS)?;
+    let record = execs.get(key)?.map(|v| decode("executions", v.value())).transpose()?;
+    Ok(record)
+}
+
+fn save_record(txn: &WriteTransaction, record: &ExecutionRecord) -> Result<(), StoreError> {
+    txn.open_table(EXECUTIONS)?.insert(record.key, encode(record).as_slice())?;
+    Ok(())
+}
+
+pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreError> {
+    let Some(mut record) = load_record(txn, t.key)? else {
+        return Err(StoreError::NotFound(format!("execution key {}", t.key)));
+    };
+    if record.next_event != t.first_index {
+        return Err(StoreError::Conflict { key: t.key, expected: record.next_event, got: t.first_index });
+    }
+    {
+        let mut history = txn.open_table(HISTORY)?;
+        for (i, event) in t.events.iter().enumerate() {
+            history.insert((t.key, t.first_index + i as u64), encode_event(event).as_slice())?;
+        }
+    }
+    if let Some(through) = t.consumed_inbox_through {
+        let mut inbox = txn.open_table(INBOX)?;
+        inbox.retain_in((t.key, 0)..=(t.key, through), |_, _| false)?;
+    }
+    if !t.new_tasks.is_empty() {
+        let mut tasks = txn.open_table(TASKS)?;
+        let mut ready = txn.open_table(READY)?;
+        for new in t.new_tasks {
+            let task = ActivityTask {
+                key: t.key,
+                execution: record.id.clone(),
+                seq: new.seq,
+                queue: new.queue,
+                name: new.name,
+                input: new.input,
+                retry: new.retry,
+                start_to_close_ms: new.start_to_close_ms,
+                attempt: 1,
+                state: TaskState::Ready { due: new.due },
+            };
+            ready.insert((task.queue.as_str(), new.due.0, t.key, task.seq), ())?;
+            tasks.insert((t.key, task.seq), encode(&task).as_slice())?;
+        }
+    }
+    if !t.new_timers.is_empty() {
+        let mut due = txn.open_table(DUE)?;
+        for (at, seq) in t.new_timers {
+            due.insert((at.0, t.key, seq, DUE_TIMER), ())?;
+        }
+    }
+    record.next_event += t.events.len() as u64;
+    if let Some(status) = t.close {
+        record.status = status;
+        record.closed_at = t.events.last().map(|e| e.at);
+        txn.open_table(RUNNING)?.remove(t.key)?;
+        // Activities still queued for a closed execution are abandoned;
+        // their queue and due index entries are swept lazily on sight.
+        txn.open_table(TASKS)?.retain_in((t.key, 0)..=(t.key, u32::MAX), |_, _| false)?;
+    }
+    save_record(txn, &record)
+}
+
+/// Append to an execution's inbox, unless it has closed (then the message
+/// has nowhere to go and is dropped).
+fn push_inbox(txn: &WriteTransaction, key: ExecKey, message: InboxMessage) -> Result<Option<InboxEntry>, StoreError> {
+    let Some(mut record) = load_record(txn, key)? else {
+        return Ok(None);
+    };
+    if record.status != ExecutionStatus::Running {
+        return Ok(None);
+    }
+    let seq = record.next_inbox;
+    record.next_inbox += 1;
+    txn.open_table(INBOX)?.insert((key, seq), encode(&message).as_slice())?;
+    save_record(txn, &record)?;
+    Ok(Some(InboxEntry { key, seq, message }))
+}
+
+pub(crate) fn poll_activities(
+    txn: &WriteTransaction,
+    queue: &str,
+    now: Timestamp,
+    max: usize,
+) -> Result<Polled, StoreError> {
+    let mut ready = txn.open_table(READY)?;
+    let mut tasks = txn.open_table(TASKS)?;
+    let mut due = txn.open_table(DUE)?;
+    let mut polled = Polled::default();
+    let mut taken = Vec::new();
+    for row in ready.range((queue, 0, 0, 0)..=(queue, u64::MAX, u64::MAX, u32::MAX))? {
+        let (k, _) = row?;
+        let (_, at, key, seq) = k.value();
+        if at > now.0 {
+            polled.next_due = Some(Timestamp(at));
+            break;
+        }
+        if taken.len() == max {
+            polled.next_due = Some(now);
+            break;
+        }
+        taken.push((at, key, seq));
+    }
+    for (at, key, seq) in taken {
+        ready.remove((queue, at, key, seq))?;
+        let Some(mut task) = tasks.get((key, seq))?.map(|v| decode::<ActivityTask>("activity_tasks", v.value())).transpose()?
+        else {
+            continue; // abandoned when its execution closed
+        };
+        let deadline = now.plus_ms(task.start_to_close_ms);
+        task.state = TaskState::Running { started_at: now, deadline };
+        tasks.insert((key, seq), encode(&task).as_slice())?;
+        due.insert((deadline.0, key, seq, DUE_DEADLINE), ())?;
+        polled.tasks.push(task);
+    }
+    Ok(polled)
+}
+
+/// Close attempt `task.attempt` with `outcome`: retry or finish the task,
+/// and report to the execution's inbox.
+fn end_attempt(
+    txn: &WriteTransaction,
+    mut task: ActivityTask,
+    started_at: Timestamp,
+    outcome: AttemptOutcome,
+    now: Timestamp,
+) -> Result<(Option<InboxEntry>, Option<String>), StoreError> {
+    let failure = match &outcome {
+        AttemptOutcome::Completed(_) => None,
+        AttemptOutcome::Failed(f) => Some(f.clone()),
+        AttemptOutcome::TimedOut(kind) => Some(Failure::timeout(*kind)),
+    };
+    let decision = failure.as_ref().map(|f| task.retry.decide(task.attempt, f));
+    let report = ActivityReport {
+        seq: task.seq,
+        attempt: task.attempt,
+        started_at,
+        outcome,
+        retry_at: match decision {
+            Some(RetryDecision::RetryAfter { delay_ms }) => Some(now.plus_ms(delay_ms)),
+            _ => None,
+        },
+    };
+    let mut requeued = None;
+    match report.retry_at {
+        Some(at) => {
+            task.attempt += 1;
+            task.state = TaskState::Ready { due: at };
+            txn.open_table(READY)?.insert((task.queue.as_str(), at.0, task.key, task.seq), ())?;
+            txn.open_table(TASKS)?.insert((task.key, task.seq), encode(&task).as_slice())?;
+            requeued = Some(task.queue.clone());
+        }
+        None => {
+            txn.open_table(TASKS)?.remove((task.key, task.seq))?;
+        }
+    }
+    let entry = push_inbox(txn, task.key, InboxMessage::Activity(report))?;
+    Ok((entry, requeued))
+}
+
+pub(crate) fn report_attempt(
+    txn: &WriteTransaction,
+    result: AttemptResult,
+    now: Timestamp,
+) -> Result<Option<InboxEntry>, StoreError> {
+    let task = {
+        let tasks = txn.open_table(TASKS)?;
+        let task = tasks.get((result.key, result.seq))?.map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
+        task.transpose()?
+    };
+    // Stale: the task is gone (execution closed) or this attempt already
+    // timed out and another attempt owns the task now.
+    let Some(task) = task.filter(|t| t.attempt == result.attempt) else {
+        return Ok(None);
+    };
+    let TaskState::Running { started_at, deadline } = task.state else {
+        return Ok(None);
+    };
+    txn.open_table(DUE)?.remove((deadline.0, task.key, task.seq, DUE_DEADLINE))?;
+    let outcome = match result.result {
+        Ok(value) => AttemptOutcome::Completed(value),
+        Err(failure) => AttemptOutcome::Failed(failure),
+    };
+    Ok(end_attempt(txn, task, started_at, outcome, now)?.0)
+}
+
+pub(crate) fn fire_due(txn: &WriteTransaction, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
+    let mut work = DueWork::default();
+    let mut fired = Vec::new();
+    {
+        let due = txn.open_table(DUE)?;
+        for row in due.range((0, 0, 0, 0)..=(u64::MAX, u64::MAX, u32::MAX, u8::MAX))? {
+            let (k, _) = row?;
+            let item = k.value();
+            if item.0 > now.0 || fired.len() == max {
+                work.next_due = Some(Timestamp(item.0.max(now.0)));
+                break;
+            }
+            fired.push(item);
+        }
+    }
+    for (at, key, seq, kind) in fired {
+        txn.open_table(DUE)?.remove((at, key, seq, kind))?;
+        if kind == DUE_TIMER {
+            work.delivered.extend(push_inbox(txn, key, InboxMessage::TimerFired { seq })?);
+            continue;
+        }
+        let task = {
+            let tasks = txn.open_table(TASKS)?;
+            let task = tasks.get((key, seq))?.map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
+            task.transpose()?
+        };
+        // Only a still-running attempt with this very deadline times out;
+        // anything else is an index entry left behind by a finished attempt.
+        let Some(task) = task else { continue };
+        let TaskState::Running { started_at, deadline } = task.state else { continue };
+        if deadline.0 != at {
+            continue;
+        }
+        let outcome = AttemptOutcome::TimedOut(TimeoutKind::StartToClose);
+        let (entry, requeued) = end_attempt(txn, task, started_at, outcome, now)?;
+        work.delivered.extend(entry);
+        work.requeued.extend(requeued);
+    }
+    Ok(work)
+}

@@ -1,0 +1,44 @@
+//! Table layout. Keys are chosen so every scan the runtime makes is a
+//! range over a prefix.
+
+use redb::{TableDefinition, WriteTransaction};
+
+/// Counters ("next_exec_key").
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Component hash -> component bytes.
+pub(crate) const COMPONENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("components");
+/// Exec key -> `ExecutionRecord`.
+pub(crate) const EXECUTIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("executions");
+/// Workflow id -> exec key of its latest run.
+pub(crate) const WORKFLOW_IDS: TableDefinition<&str, u64> = TableDefinition::new("workflow_ids");
+/// Exec keys of executions that have not closed.
+pub(crate) const RUNNING: TableDefinition<u64, ()> = TableDefinition::new("running");
+/// (exec key, event index) -> encoded event.
+pub(crate) const HISTORY: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("history");
+/// (exec key, inbox seq) -> `InboxMessage`.
+pub(crate) const INBOX: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inbox");
+/// (exec key, command seq) -> `ActivityTask`.
+pub(crate) const TASKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::new("activity_tasks");
+/// (queue, due ms, exec key, seq): tasks waiting in a queue, by due time.
+pub(crate) const READY: TableDefinition<(&str, u64, u64, u32), ()> = TableDefinition::new("ready");
+/// (due ms, exec key, seq, kind): timers and attempt deadlines, by time.
+pub(crate) const DUE: TableDefinition<(u64, u64, u32, u8), ()> = TableDefinition::new("due");
+
+/// `DUE` kind: a workflow timer.
+pub(crate) const DUE_TIMER: u8 = 0;
+/// `DUE` kind: the start-to-close deadline of a running attempt.
+pub(crate) const DUE_DEADLINE: u8 = 1;
+
+pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
+    txn.open_table(META)?;
+    txn.open_table(COMPONENTS)?;
+    txn.open_table(EXECUTIONS)?;
+    txn.open_table(WORKFLOW_IDS)?;
+    txn.open_table(RUNNING)?;
+    txn.open_table(HISTORY)?;
+    txn.open_table(INBOX)?;
+    txn.open_table(TASKS)?;
+    txn.open_table(READY)?;
+    txn.open_table(DUE)?;
+    Ok(())
+}

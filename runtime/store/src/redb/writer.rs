@@ -1,0 +1,107 @@
+//! Group commit: one task applies all queued writes in one transaction.
+
+use crate::StoreError;
+use redb::{Database, Durability, WriteTransaction};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes applied in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// Sends the caller its result once the batch's commit outcome is known.
+type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+/// One write: applied inside the shared transaction; says whether it hit a
+/// storage error (which aborts the whole batch) and how to reply.
+type Job = Box<dyn FnOnce(&WriteTransaction) -> (bool, Reply) + Send>;
+
+pub(crate) struct Writer {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Writer {
+    /// Start the writer task. It ends when the last `Writer` is dropped,
+    /// after finishing the batch in hand.
+    pub(crate) fn start(db: Arc<Database>) -> Self {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(db, rx));
+        Writer { jobs }
+    }
+
+    /// Apply `op` in the next batch; resolves after the batch is durable.
+    ///
+    /// `op` must not write anything before it has validated its input:
+    /// a logical error (`Err` other than `Storage`) is returned to this
+    /// caller alone while the batch commits, so it must leave no trace.
+    pub(crate) async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |txn| {
+            let result = op(txn);
+            let fatal = matches!(result, Err(StoreError::Storage(_)) | Err(StoreError::Corrupt { .. }));
+            let reply: Reply = Box::new(move |commit_error| {
+                let _ = tx.send(match commit_error {
+                    Some(e) => Err(StoreError::Storage(e.to_string())),
+                    None => result,
+                });
+            });
+            (fatal, reply)
+        });
+        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        // A dropped reply means the batch never ran (the writer logged why).
+        rx.await.map_err(|_| StoreError::Storage("the store writer could not run this write; see the log".into()))?
+    }
+}
+
+async fn run(db: Arc<Database>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let jobs = std::mem::take(&mut batch);
+        let db = db.clone();
+        // spawn_blocking: redb is synchronous, and a running blocking task
+        // also keeps tokio's paused test clock from jumping during a commit.
+        let done = tokio::task::spawn_blocking(move || apply(&db, jobs)).await;
+        if let Err(e) = done {
+            tracing::error!("store writer batch panicked: {e}");
+        }
+    }
+}
+
+fn apply(db: &Database, jobs: Vec<Job>) {
+    let mut txn = match db.begin_write() {
+        Ok(txn) => txn,
+        Err(e) => return fail_all(jobs, StoreError::Storage(e.to_string())),
+    };
+    if let Err(e) = txn.set_durability(Durability::Immediate) {
+        return fail_all(jobs, StoreError::Storage(e.to_string()));
+    }
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut fatal = false;
+    for job in jobs {
+        let (job_fatal, reply) = job(&txn);
+        fatal |= job_fatal;
+        replies.push(reply);
+    }
+    let outcome = if fatal {
+        // A storage error may have left partial writes: drop everything.
+        drop(txn.abort());
+        Some(StoreError::Storage("a write in this batch failed; the batch was rolled back".into()))
+    } else {
+        txn.commit().err().map(|e| StoreError::Storage(e.to_string()))
+    };
+    if let Some(e) = &outcome {
+        tracing::error!("store commit failed: {e}");
+    }
+    for reply in replies {
+        reply(outcome.as_ref());
+    }
+}
+
+fn fail_all(jobs: Vec<Job>, error: StoreError) {
+    // The jobs never run; dropping them drops their reply channels, which
+    // their callers report as a storage error.
+    tracing::error!("store writer cannot begin a transaction ({} writes dropped): {error}", jobs.len());
+    drop(jobs);
+}

@@ -1,1 +1,20 @@
-//! placeholder
+//! wasmtime integration for weft.
+//!
+//! [`WorkflowEngine`] compiles workflow components under a deterministic
+//! engine configuration and runs one execution at a time per call to
+//! [`WorkflowEngine::run`]. The guest's host calls are answered by
+//! `weft-core`'s [`ExecutionState`]; when the guest blocks, the engine hands
+//! control to a [`Driver`] (the server's execution loop, or a replayer) that
+//! commits and waits for new events. The engine knows nothing of storage.
+
+mod bindings;
+mod config;
+mod error;
+mod host;
+mod run;
+mod wasi;
+
+pub use config::EngineConfig;
+pub use error::EngineError;
+pub use run::{Driver, DriverStop, RunEnd, WorkflowEngine};
+pub use weft_core::ExecutionState;

@@ -1,0 +1,37 @@
+use crate::EngineError;
+use wasmtime::{Config, Engine, WasmBacktraceDetails};
+
+/// Limits and switches of the wasm engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Most linear memory one execution may grow to, in bytes.
+    pub max_memory_bytes: usize,
+    /// Bytes of guest stdout/stderr kept per execution (for trap reports).
+    pub max_output_bytes: usize,
+    /// Largest `random-bytes` request honoured in one call.
+    pub max_random_bytes: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { max_memory_bytes: 256 << 20, max_output_bytes: 64 << 10, max_random_bytes: 1 << 20 }
+    }
+}
+
+/// The wasmtime configuration every weft component runs under. Each switch
+/// removes a source of nondeterminism or a way for a guest to hurt the host.
+pub(crate) fn engine() -> Result<Engine, EngineError> {
+    let mut c = Config::new();
+    c.wasm_component_model(true);
+    // Floats: NaN bit patterns are canonicalized, and relaxed SIMD gives
+    // the same answer on every CPU.
+    c.cranelift_nan_canonicalization(true);
+    c.relaxed_simd_deterministic(true);
+    // No shared memory or threads: one guest, one thread, one order. The
+    // `threads` feature of wasmtime is not even compiled in (Cargo.toml).
+    // Component-model async is unused; off halves host-call cost.
+    c.concurrency_support(false);
+    // Traps name the guest function (and file:line when debug info is there).
+    c.wasm_backtrace_details(WasmBacktraceDetails::Enable);
+    Engine::new(&c).map_err(|e| EngineError::Engine(e.to_string()))
+}

@@ -1,0 +1,151 @@
+//! The `weft:workflow/host` imports. Each converts its WIT arguments to a
+//! core `Command` or query at the edge and asks `ExecutionState`.
+
+use crate::bindings::weft::workflow::host::Host;
+use crate::bindings::weft::workflow::types::{self as wit, Host as TypesHost};
+use crate::run::{Driver, DriverStop};
+use crate::wasi::{SharedRandom, WorkflowTime};
+use wasmtime::StoreLimits;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use weft_core::{ActivityOptions, Command, ExecutionState, Nondeterminism, Outcome, RetryPolicy, WaitError};
+
+/// Why the host stopped the guest (as opposed to the guest trapping).
+#[derive(Debug)]
+pub(crate) enum Stop {
+    Nondeterminism(Nondeterminism),
+    Driver(DriverStop),
+}
+
+/// Per-execution store data.
+pub(crate) struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    pub(crate) exec: ExecutionState,
+    pub(crate) driver: Box<dyn Driver>,
+    pub(crate) time: WorkflowTime,
+    pub(crate) random: SharedRandom,
+    pub(crate) output: MemoryOutputPipe,
+    pub(crate) max_random_bytes: u32,
+    /// Set when a host call stops the guest; checked after the trap.
+    pub(crate) stop: Option<Stop>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl HostState {
+    fn stop(&mut self, stop: Stop) -> wasmtime::Error {
+        let message = match &stop {
+            Stop::Nondeterminism(n) => n.to_string(),
+            Stop::Driver(d) => d.to_string(),
+        };
+        self.stop = Some(stop);
+        wasmtime::Error::msg(message)
+    }
+
+    fn command(&mut self, cmd: Command) -> wasmtime::Result<u32> {
+        let now = self.driver.now();
+        self.exec.command(cmd, now).map_err(|n| self.stop(Stop::Nondeterminism(n)))
+    }
+}
+
+impl TypesHost for HostState {}
+
+impl Host for HostState {
+    async fn schedule_activity(
+        &mut self,
+        name: String,
+        input: wit::Payload,
+        options: wit::ActivityOptions,
+    ) -> wasmtime::Result<wit::Handle> {
+        self.command(Command::ScheduleActivity { name, input, options: options_from_wit(options) })
+    }
+
+    async fn start_timer(&mut self, duration_ms: u64) -> wasmtime::Result<wit::Handle> {
+        self.command(Command::StartTimer { duration_ms })
+    }
+
+    async fn wait_any(&mut self, handles: Vec<wit::Handle>) -> wasmtime::Result<wit::Wake> {
+        loop {
+            match self.exec.poll_wait(&handles) {
+                Ok(Some(wake)) => {
+                    self.time.set_ms(self.exec.time().0);
+                    return Ok(wake_to_wit(wake));
+                }
+                Ok(None) => {
+                    if let Err(stop) = self.driver.block(&mut self.exec).await {
+                        return Err(self.stop(Stop::Driver(stop)));
+                    }
+                }
+                Err(WaitError::Nondeterminism(n)) => return Err(self.stop(Stop::Nondeterminism(n))),
+                // A guest bug: it becomes this execution's failure.
+                Err(e) => return Err(wasmtime::Error::msg(e.to_string())),
+            }
+        }
+    }
+
+    async fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.exec.time().0.saturating_mul(1_000_000))
+    }
+
+    async fn random_bytes(&mut self, len: u32) -> wasmtime::Result<Vec<u8>> {
+        if len > self.max_random_bytes {
+            return Err(wasmtime::Error::msg(format!(
+                "random-bytes asked for {len} bytes; the limit is {}",
+                self.max_random_bytes
+            )));
+        }
+        let mut out = vec![0u8; len as usize];
+        self.random.fill(&mut out);
+        Ok(out)
+    }
+
+    async fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
+        if !self.exec.is_live() {
+            return Ok(());
+        }
+        let id = self.exec.id();
+        match level {
+            wit::Level::Trace => tracing::trace!(execution = %id, "{message}"),
+            wit::Level::Debug => tracing::debug!(execution = %id, "{message}"),
+            wit::Level::Info => tracing::info!(execution = %id, "{message}"),
+            wit::Level::Warn => tracing::warn!(execution = %id, "{message}"),
+            wit::Level::Error => tracing::error!(execution = %id, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+fn options_from_wit(o: wit::ActivityOptions) -> ActivityOptions {
+    ActivityOptions {
+        task_queue: o.task_queue,
+        start_to_close_timeout_ms: o.start_to_close_timeout_ms,
+        retry: o.retry.map(|r| RetryPolicy {
+            initial_interval_ms: r.initial_interval_ms,
+            backoff_coefficient: r.backoff_coefficient,
+            maximum_interval_ms: r.maximum_interval_ms,
+            maximum_attempts: r.maximum_attempts,
+            non_retryable_error_types: r.non_retryable_error_types,
+        }),
+    }
+}
+
+fn wake_to_wit(wake: weft_core::Wake) -> wit::Wake {
+    let outcome = match wake.outcome {
+        Outcome::Completed(p) => wit::Outcome::Completed(p),
+        Outcome::Fired => wit::Outcome::Fired,
+        Outcome::Failed(f) => wit::Outcome::Failed(wit::Failure {
+            message: f.message,
+            error_type: f.error_type,
+            non_retryable: f.non_retryable,
+            details: f.details,
+        }),
+    };
+    wit::Wake { handle: wake.handle, outcome }
+}

@@ -1,0 +1,196 @@
+use crate::bindings::{Workflow, WorkflowPre};
+use crate::config::{self, EngineConfig};
+use crate::host::{HostState, Stop};
+use crate::wasi::{MonotonicClock, SharedRandom, WallClock, WorkflowTime};
+use crate::EngineError;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use weft_core::{ComponentId, ExecutionState, Failure, Nondeterminism, RandomStream, Timestamp};
+
+/// What runs the world around a guest: commits its progress and feeds it
+/// new events. The server's execution loop is one; a replayer is another.
+#[async_trait]
+pub trait Driver: Send + 'static {
+    /// Time stamped on events the guest creates now.
+    fn now(&self) -> Timestamp;
+
+    /// The guest waits on handles none of which has resolved. Make the
+    /// state's pending events durable, then return once at least one new
+    /// event has been delivered into `state`, or stop the execution.
+    async fn block(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop>;
+}
+
+/// Why a driver stopped an execution. None of these is the workflow's
+/// fault, so none is recorded in its history.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverStop {
+    /// Replay used up the recorded history; the execution would block here.
+    #[error("replay reached the end of the recorded history")]
+    HistoryExhausted,
+    /// The runtime evicted the execution from its cache (or is shutting down).
+    #[error("execution evicted from the cache")]
+    Evicted,
+    /// Committing failed; nothing after the last commit happened.
+    #[error("storage failure: {0}")]
+    Storage(String),
+}
+
+/// How one call of [`WorkflowEngine::run`] ended.
+#[derive(Debug)]
+pub enum RunEnd {
+    /// The guest returned or trapped: the terminal event is in the state
+    /// (pending if new, or checked against history on replay).
+    Closed,
+    /// The guest diverged from its history; park the execution.
+    Nondeterminism(Nondeterminism),
+    /// The driver stopped the guest.
+    Stopped(DriverStop),
+}
+
+/// Compiles components and runs executions on them.
+pub struct WorkflowEngine {
+    engine: Engine,
+    linker: Linker<HostState>,
+    config: EngineConfig,
+    components: Mutex<HashMap<ComponentId, WorkflowPre<HostState>>>,
+}
+
+impl WorkflowEngine {
+    /// An engine with the deterministic configuration and these limits.
+    pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
+        let engine = config::engine()?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError::Engine(e.to_string()))?;
+        Workflow::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| EngineError::Engine(e.to_string()))?;
+        Ok(WorkflowEngine { engine, linker, config, components: Mutex::new(HashMap::new()) })
+    }
+
+    /// Compile and link a component (CPU-heavy: call off the async
+    /// threads). Idempotent; returns the component's content hash.
+    pub fn load(&self, bytes: &[u8]) -> Result<ComponentId, EngineError> {
+        let id = ComponentId::of(bytes);
+        if self.is_loaded(id) {
+            return Ok(id);
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        let pre = WorkflowPre::new(pre).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        self.cache().insert(id, pre);
+        Ok(id)
+    }
+
+    /// True if `id` is compiled and ready to run.
+    pub fn is_loaded(&self, id: ComponentId) -> bool {
+        self.cache().contains_key(&id)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<ComponentId, WorkflowPre<HostState>>> {
+        // The map stays consistent even if a holder panicked.
+        self.components.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run (or replay, then continue) an execution until it closes, diverges
+    /// or its driver stops it. Returns the state with whatever is pending.
+    pub async fn run(
+        &self,
+        exec: ExecutionState,
+        driver: Box<dyn Driver>,
+    ) -> Result<(ExecutionState, RunEnd), EngineError> {
+        let (component, input, seed) = {
+            let (_, component, input, seed, _) = exec.started();
+            (component, input.to_vec(), *seed)
+        };
+        let pre = self
+            .cache()
+            .get(&component)
+            .cloned()
+            .ok_or_else(|| EngineError::InvalidModule(format!("component {component} is not loaded")))?;
+
+        let time = WorkflowTime::default();
+        let start_ms = exec.history()[0].at.0;
+        time.set_ms(exec.time().0);
+        let random = SharedRandom(Arc::new(Mutex::new(RandomStream::new(&seed))));
+        let output = MemoryOutputPipe::new(self.config.max_output_bytes);
+        // No preopens, environment, arguments or network: only the
+        // virtual clocks and random below, and captured output.
+        let wasi = WasiCtxBuilder::new()
+            .wall_clock(WallClock(time.clone()))
+            .monotonic_clock(MonotonicClock { time: time.clone(), start_ns: start_ms.saturating_mul(1_000_000) })
+            .secure_random(random.clone())
+            .insecure_random(random.clone())
+            .insecure_random_seed(RandomStream::insecure_seed(&seed))
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.config.max_memory_bytes)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            exec,
+            driver,
+            time,
+            random,
+            output: output.clone(),
+            max_random_bytes: self.config.max_random_bytes,
+            stop: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+
+        let result = match pre.instantiate_async(&mut store).await {
+            Ok(workflow) => workflow.call_run(&mut store, &input).await,
+            Err(e) => Err(e),
+        };
+        let mut host = store.into_data();
+        let now = host.driver.now();
+        let closing = match result {
+            Ok(Ok(payload)) => Ok(payload),
+            Ok(Err(f)) => Err(Failure {
+                message: f.message,
+                error_type: f.error_type,
+                non_retryable: f.non_retryable,
+                details: f.details,
+            }),
+            Err(trap) => match host.stop.take() {
+                Some(Stop::Nondeterminism(n)) => return Ok((host.exec, RunEnd::Nondeterminism(n))),
+                Some(Stop::Driver(d)) => return Ok((host.exec, RunEnd::Stopped(d))),
+                None => Err(trap_failure(&trap, &host.output)),
+            },
+        };
+        match host.exec.close(closing, now) {
+            Ok(()) => Ok((host.exec, RunEnd::Closed)),
+            Err(n) => Ok((host.exec, RunEnd::Nondeterminism(n))),
+        }
+    }
+}
+
+/// Describe a guest trap: what the guest printed last (a panic message,
+/// a traceback) and wasmtime's account of the trap with its backtrace.
+fn trap_failure(trap: &wasmtime::Error, output: &MemoryOutputPipe) -> Failure {
+    const MAX_OUTPUT: usize = 2_048;
+    let printed = output.contents();
+    let printed = String::from_utf8_lossy(&printed[printed.len().saturating_sub(MAX_OUTPUT)..]);
+    let printed = printed.trim();
+    let error_type = if printed.contains("panicked at") { "Panic" } else { "Trap" };
+    let mut message = String::new();
+    if !printed.is_empty() {
+        message.push_str(printed);
+        message.push('\n');
+    }
+    message.push_str(&format!("{trap:?}"));
+    Failure::new(error_type, message).non_retryable()
+}

@@ -1,1 +1,117 @@
-fn main() {}
+//! weft's build steps: `cargo xtask <guests|demo|test|lint|ci>`.
+//!
+//! Guest components are built here, not by the host build: they target
+//! `wasm32-wasip2` with their own profile and target dir, so host and
+//! guest builds never wait on each other's lock.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Every guest crate, built into `target/guest/wasm32-wasip2/guest/`.
+const GUESTS: &[&str] = &[
+    "payment-workflow",
+    "guest-concurrent",
+    "guest-clock-random",
+    "guest-trap",
+    "guest-payment-reordered",
+    "guest-crash",
+];
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() -> Result<()> {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let root = root();
+    match task.as_str() {
+        "guests" => guests(&root),
+        "demo" => demo(&root),
+        "test" => test(&root),
+        "lint" => lint(&root),
+        "ci" => {
+            lint(&root)?;
+            test(&root)
+        }
+        _ => bail!("usage: cargo xtask <guests|demo|test|lint|ci>"),
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Where the guest components land.
+fn guest_dir(root: &Path) -> PathBuf {
+    root.join("target/guest").join(TARGET).join("guest")
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {cmd:?}");
+    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+/// rust-toolchain.toml lists the target, but rustup does not always add
+/// targets to a toolchain that is already installed: make sure.
+fn ensure_wasm_target() -> Result<()> {
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().context("running rustc")?;
+    let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
+    if Path::new(&sysroot).join("lib/rustlib").join(TARGET).exists() {
+        return Ok(());
+    }
+    run(Command::new("rustup").args(["target", "add", TARGET]))
+}
+
+fn guests(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(root)
+        .env("CARGO_TARGET_DIR", root.join("target/guest"))
+        .args(["build", "--profile", "guest", "--target", TARGET]);
+    for guest in GUESTS {
+        cmd.args(["-p", guest]);
+    }
+    run(&mut cmd)
+}
+
+fn demo(root: &Path) -> Result<()> {
+    guests(root)?;
+    let data_dir = root.join("target/demo-data");
+    // A fresh database each time, so the demo always shows a full run.
+    let _ = std::fs::remove_dir_all(&data_dir);
+    run(Command::new("cargo").current_dir(root).args(["run", "--quiet", "-p", "weft", "--"]).args([
+        "--data-dir",
+        &data_dir.to_string_lossy(),
+        "run",
+        "--component",
+        &guest_dir(root).join("payment_workflow.wasm").to_string_lossy(),
+        "--type",
+        "payment",
+        "--id",
+        "payment-demo",
+        "--input",
+        r#"{"account":"acct-42","amount_cents":1999,"currency":"EUR"}"#,
+    ]))
+}
+
+fn test(root: &Path) -> Result<()> {
+    guests(root)?;
+    let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
+    if !nextest {
+        run(Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))?;
+    }
+    run(Command::new("cargo")
+        .current_dir(root)
+        .env("WEFT_GUEST_DIR", guest_dir(root))
+        .args(["nextest", "run", "--no-fail-fast"]))?;
+    // Doc tests: nextest does not run them.
+    run(Command::new("cargo").current_dir(root).args(["test", "--doc", "--quiet"]))
+}
+
+fn lint(root: &Path) -> Result<()> {
+    run(Command::new("cargo").current_dir(root).args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new("cargo").current_dir(root).args(["clippy", "--all-targets", "--", "-D", "warnings"]))
+}

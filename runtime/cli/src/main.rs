@@ -1,1 +1,138 @@
-fn main() {}
+//! `weft`: run workflows on the embedded runtime.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+use weft_core::render_history;
+use weft_engine::{EngineConfig, WorkflowEngine};
+use weft_server::{ActivityRegistry, Runtime, RuntimeConfig, StartWorkflow, SystemClock, WorkflowOutcome};
+use weft_store::RedbStore;
+
+#[derive(Parser)]
+#[command(name = "weft", version, about = "A durable, deterministic workflow runtime")]
+struct Cli {
+    /// Directory holding the embedded database.
+    #[arg(long, global = true, default_value = ".weft", env = "WEFT_DATA_DIR")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Deploy a component, start (or resume) a workflow, wait for its
+    /// result, and print the result and the history.
+    Run {
+        /// The workflow component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+        /// Workflow type name to deploy the component as.
+        #[arg(long = "type", default_value = "payment")]
+        workflow_type: String,
+        /// Workflow input, JSON.
+        #[arg(long, default_value = "null")]
+        input: String,
+        /// Workflow id; if an execution with this id exists, wait for it
+        /// instead of starting a new one.
+        #[arg(long)]
+        id: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// Print the history of an execution.
+    Show {
+        /// Workflow id.
+        id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "weft=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    std::fs::create_dir_all(&cli.data_dir).with_context(|| format!("creating {}", cli.data_dir.display()))?;
+    let store = Arc::new(RedbStore::open(cli.data_dir.join("weft.redb"))?);
+    let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
+    let mut activities = ActivityRegistry::new();
+    payment_activities::register(&mut activities, payment_activities::Processor::default());
+    let runtime =
+        Runtime::start(store, engine, activities, Arc::new(SystemClock), RuntimeConfig::default()).await?;
+
+    let outcome = match cli.command {
+        Command::Run { component, workflow_type, input, id, output } => {
+            run(&runtime, component, workflow_type, input, id, output).await
+        }
+        Command::Show { id, output } => print_history(&runtime, &id, output).await,
+    };
+    runtime.shutdown().await;
+    outcome
+}
+
+async fn run(
+    runtime: &Runtime,
+    component: PathBuf,
+    workflow_type: String,
+    input: String,
+    id: Option<String>,
+    output: Output,
+) -> Result<()> {
+    let bytes = std::fs::read(&component).with_context(|| format!("reading component {}", component.display()))?;
+    let input: serde_json::Value = serde_json::from_str(&input).context("--input is not valid JSON")?;
+    let component_id = runtime.deploy(&workflow_type, bytes).await?;
+    let workflow_id = id.unwrap_or_else(|| format!("{workflow_type}-{}", std::process::id()));
+    let existing = runtime.history(&workflow_id).await.is_ok();
+    if existing {
+        eprintln!("resuming existing execution {workflow_id}");
+    } else {
+        let started = runtime
+            .start_workflow(StartWorkflow {
+                workflow_id: workflow_id.clone(),
+                workflow_type: workflow_type.clone(),
+                input: serde_json::to_vec(&input)?,
+                task_queue: None,
+            })
+            .await?;
+        eprintln!("started {started} ({workflow_type}, component {component_id})");
+    }
+    let outcome = runtime.result(&workflow_id).await?;
+    match output {
+        Output::Text => {
+            match &outcome {
+                WorkflowOutcome::Completed(result) => println!("result: {}", String::from_utf8_lossy(result)),
+                WorkflowOutcome::Failed(failure) => println!("failed: {failure}"),
+            }
+            println!();
+            print_history(runtime, &workflow_id, output).await?;
+        }
+        Output::Json => print_history(runtime, &workflow_id, output).await?,
+    }
+    if let WorkflowOutcome::Failed(failure) = outcome {
+        bail!("workflow {workflow_id} failed: {failure}");
+    }
+    Ok(())
+}
+
+async fn print_history(runtime: &Runtime, workflow_id: &str, output: Output) -> Result<()> {
+    let history = runtime.history(workflow_id).await?;
+    match output {
+        Output::Text => print!("{}", render_history(&history)),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&history)?),
+    }
+    Ok(())
+}

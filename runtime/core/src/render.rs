@@ -10,13 +10,17 @@ pub fn render_history(events: &[Event]) -> String {
     let _ = writeln!(out, "{:>4}  {:>9}  {:<20}  details", "#", "time", "event");
     for (i, e) in events.iter().enumerate() {
         let offset = e.at.0.saturating_sub(start);
-        let _ = writeln!(out, "{:>4}  {:>7}ms  {:<20}  {}", i, offset, e.kind.name(), details(&e.kind));
+        let _ = writeln!(out, "{:>4}  {:>7}ms  {:<20}  {}", i, offset, e.kind.name(), details(e));
     }
     out
 }
 
-fn details(kind: &EventKind) -> String {
-    match kind {
+fn details(event: &Event) -> String {
+    let retry = |at: Option<crate::Timestamp>| match at {
+        Some(t) => format!("; retry in {}ms", t.0.saturating_sub(event.at.0)),
+        None => "; final".to_owned(),
+    };
+    match &event.kind {
         EventKind::ExecutionStarted { workflow_type, component, input, task_queue, .. } => {
             format!("type={workflow_type} component={component} queue={task_queue} input={}", show(input))
         }
@@ -35,13 +39,6 @@ fn details(kind: &EventKind) -> String {
         EventKind::TimerFired { seq } => format!("#{seq}"),
         EventKind::ExecutionCompleted { result } => format!("result={}", show(result)),
         EventKind::ExecutionFailed { failure } => failure.to_string(),
-    }
-}
-
-fn retry(at: Option<crate::Timestamp>) -> String {
-    match at {
-        Some(t) => format!("; retry at {}", t.0),
-        None => "; final".to_owned(),
     }
 }
 

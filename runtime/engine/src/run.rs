@@ -36,6 +36,9 @@ pub enum DriverStop {
     /// The runtime evicted the execution from its cache (or is shutting down).
     #[error("execution evicted from the cache")]
     Evicted,
+    /// Another writer extended the history first: reload and run again.
+    #[error("history was extended by another writer")]
+    Superseded,
     /// Committing failed; nothing after the last commit happened.
     #[error("storage failure: {0}")]
     Storage(String),

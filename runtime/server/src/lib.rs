@@ -1,1 +1,27 @@
-//! placeholder
+//! weft's tokio services.
+//!
+//! A [`Runtime`] owns the store, the wasm engine and four kinds of tasks:
+//! - one **execution actor** per cached execution (`actor.rs`): runs the
+//!   guest, and whenever the guest blocks commits the workflow task and
+//!   waits for its inbox;
+//! - one **activity worker** per task queue (`worker.rs`): leases due tasks
+//!   and runs registered native activities;
+//! - the **timer service** (`timers.rs`): fires durable timers and times out
+//!   activity attempts;
+//! - the store's group-commit writer (in `weft-store`).
+//!
+//! Output commit rule: an activity task becomes visible to workers, and a
+//! result to clients, only after the commit that recorded it.
+
+mod activity;
+mod actor;
+mod clock;
+mod error;
+mod runtime;
+mod timers;
+mod worker;
+
+pub use activity::{ActivityContext, ActivityError, ActivityRegistry};
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use error::RuntimeError;
+pub use runtime::{Runtime, RuntimeConfig, StartWorkflow, WorkflowOutcome};

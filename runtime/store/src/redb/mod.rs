@@ -159,7 +159,18 @@ impl Store for RedbStore {
     }
 
     async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
-        self.writer.write(move |txn| ops::fire_due(txn, now, max)).await
+        // Fast path, as in `poll_activities`: most wake-ups find nothing due.
+        let first = self
+            .read(|txn| {
+                let due = txn.open_table(DUE)?;
+                let first = due.first()?.map(|(k, _)| k.value().0);
+                Ok(first)
+            })
+            .await?;
+        match first {
+            Some(at) if at <= now.0 => self.writer.write(move |txn| ops::fire_due(txn, now, max)).await,
+            next => Ok(DueWork { next_due: next.map(Timestamp), ..DueWork::default() }),
+        }
     }
 }
 

@@ -1,0 +1,101 @@
+//! Native activities: Rust functions registered by name.
+
+use serde::{Serialize, de::DeserializeOwned};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use weft_core::{ExecutionId, Failure, Payload};
+
+/// What an activity knows about the attempt it is running.
+#[derive(Debug, Clone)]
+pub struct ActivityContext {
+    /// The calling execution.
+    pub execution: ExecutionId,
+    /// Activity name.
+    pub name: String,
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// Stable across attempts: use it to make a side effect exactly once
+    /// (e.g. as the payment processor's idempotency key).
+    pub idempotency_key: String,
+}
+
+/// An activity's error: retried according to the caller's retry policy
+/// unless marked non-retryable or its type is listed as non-retryable.
+#[derive(Debug, Clone)]
+pub struct ActivityError(pub(crate) Failure);
+
+impl ActivityError {
+    /// A retryable error of type `error_type`.
+    pub fn retryable(error_type: impl Into<String>, message: impl Into<String>) -> Self {
+        ActivityError(Failure::new(error_type, message))
+    }
+
+    /// An error that is never retried.
+    pub fn non_retryable(error_type: impl Into<String>, message: impl Into<String>) -> Self {
+        ActivityError(Failure::new(error_type, message).non_retryable())
+    }
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Payload, Failure>> + Send>>;
+pub(crate) type Handler = Arc<dyn Fn(ActivityContext, Payload) -> BoxFuture + Send + Sync>;
+
+/// Activities by name, each served on a task queue.
+#[derive(Clone, Default)]
+pub struct ActivityRegistry {
+    handlers: HashMap<String, (String, Handler)>,
+}
+
+impl ActivityRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Register `f` as activity `name` on the default queue.
+    pub fn register<I, O, F, Fut>(&mut self, name: &str, f: F) -> &mut Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + 'static,
+        F: Fn(ActivityContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, ActivityError>> + Send + 'static,
+    {
+        self.register_on(crate::runtime::DEFAULT_QUEUE, name, f)
+    }
+
+    /// Register `f` as activity `name`, served from `queue`.
+    pub fn register_on<I, O, F, Fut>(&mut self, queue: &str, name: &str, f: F) -> &mut Self
+    where
+        I: DeserializeOwned + Send + 'static,
+        O: Serialize + 'static,
+        F: Fn(ActivityContext, I) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<O, ActivityError>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let handler: Handler = Arc::new(move |ctx, input: Payload| {
+            let f = f.clone();
+            Box::pin(async move {
+                let input: I = serde_json::from_slice(&input).map_err(|e| {
+                    Failure::new("PayloadError", format!("activity `{}` input: {e}", ctx.name)).non_retryable()
+                })?;
+                let output = f(ctx, input).await.map_err(|e| e.0)?;
+                serde_json::to_vec(&output).map_err(|e| Failure::new("PayloadError", e.to_string()).non_retryable())
+            })
+        });
+        self.handlers.insert(name.to_owned(), (queue.to_owned(), handler));
+        self
+    }
+
+    pub(crate) fn get(&self, name: &str) -> Option<&Handler> {
+        self.handlers.get(name).map(|(_, h)| h)
+    }
+
+    /// The queues that registered activities are served from, sorted.
+    pub fn queues(&self) -> Vec<String> {
+        let mut queues: Vec<String> = self.handlers.values().map(|(q, _)| q.clone()).collect();
+        queues.sort();
+        queues.dedup();
+        queues
+    }
+}

@@ -1,0 +1,229 @@
+//! The execution actor: one task per cached execution.
+//!
+//! It loads the history, replays it through the guest (the engine answers
+//! recorded calls from history) and keeps running live. Each time the guest
+//! blocks, [`ActorDriver::block`] commits the workflow task (new events,
+//! consumed inbox entries, new activity tasks and timers) in one
+//! transaction, and only then makes the tasks and timers visible.
+
+use crate::runtime::{DEFAULT_QUEUE, Inner};
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use weft_core::{Event, EventKind, ExecutionState, InboxMessage, RetryPolicy, Timestamp};
+use weft_engine::{Driver, DriverStop, RunEnd};
+use weft_store::{ExecKey, ExecutionStatus, InboxEntry, NewActivityTask, StoreError, Transition};
+
+/// What the runtime tells an actor.
+pub(crate) enum ActorMsg {
+    /// A committed inbox entry of this execution.
+    Inbox(InboxEntry),
+    /// Leave the cache: stop at the next wait point without committing.
+    Evict,
+}
+
+pub(crate) async fn run(inner: Arc<Inner>, key: ExecKey, generation: u64, rx: mpsc::UnboundedReceiver<ActorMsg>) {
+    let reload = match run_once(&inner, key, rx).await {
+        Ok(reload) => reload,
+        Err(e) => {
+            tracing::error!(key, "execution stopped: {e}");
+            false
+        }
+    };
+    inner.actor_exited(key, generation);
+    if reload {
+        // Another actor committed to this history first (an eviction
+        // race): start over from what is durable.
+        inner.activate(key);
+    }
+}
+
+/// Load and run the execution. `Ok(true)` asks for a reload.
+async fn run_once(inner: &Arc<Inner>, key: ExecKey, rx: mpsc::UnboundedReceiver<ActorMsg>) -> Result<bool, String> {
+    let loaded = inner.store.load_execution(key).await.map_err(|e| e.to_string())?;
+    if loaded.record.status != ExecutionStatus::Running {
+        inner.closed(key);
+        return Ok(false);
+    }
+    let id = loaded.record.id.clone();
+    inner.ensure_component(loaded.record.component).await.map_err(|e| format!("{id}: {e}"))?;
+    let mut state = ExecutionState::from_history(id.clone(), loaded.history)?;
+    let mut driver = ActorDriver {
+        inner: inner.clone(),
+        key,
+        rx,
+        next_inbox: loaded.inbox.first().map_or(loaded.record.next_inbox, |e| e.seq),
+        buffered: BTreeMap::new(),
+        consumed_through: None,
+        default_queue: loaded.record.task_queue.clone(),
+    };
+    for entry in loaded.inbox {
+        driver.buffered.insert(entry.seq, entry.message);
+    }
+    // Inbox entries that arrived while the execution was not in memory go
+    // into history before the guest runs.
+    driver.drain(&mut state);
+
+    let engine = inner.engine.clone();
+    let (state, end) = engine.run(state, Box::new(driver)).await.map_err(|e| format!("{id}: {e}"))?;
+    match end {
+        RunEnd::Closed => {
+            let status = match state.history().last().map(|e| &e.kind) {
+                Some(EventKind::ExecutionCompleted { .. }) => ExecutionStatus::Completed,
+                _ => ExecutionStatus::Failed,
+            };
+            let transition = final_transition(key, &state, status);
+            match inner.store.commit(transition).await {
+                Ok(()) => {
+                    tracing::info!(execution = %id, ?status, "execution closed");
+                    inner.closed(key);
+                    Ok(false)
+                }
+                Err(StoreError::Conflict { .. }) => Ok(true),
+                Err(e) => Err(format!("{id}: closing commit failed: {e}")),
+            }
+        }
+        RunEnd::Nondeterminism(n) => {
+            tracing::error!(execution = %id, "execution parked: {n}");
+            inner.park(key, n.to_string());
+            Ok(false)
+        }
+        RunEnd::Stopped(DriverStop::Evicted) => Ok(false),
+        RunEnd::Stopped(DriverStop::Superseded) => {
+            tracing::warn!(execution = %id, "history moved on under this actor; reloading");
+            Ok(true)
+        }
+        RunEnd::Stopped(stop) => Err(format!("{id}: {stop}")),
+    }
+}
+
+struct ActorDriver {
+    inner: Arc<Inner>,
+    key: ExecKey,
+    rx: mpsc::UnboundedReceiver<ActorMsg>,
+    /// Next inbox seq to move into history.
+    next_inbox: u64,
+    /// Entries received out of order (or loaded), by seq.
+    buffered: BTreeMap<u64, InboxMessage>,
+    /// Highest inbox seq moved into pending events.
+    consumed_through: Option<u64>,
+    default_queue: String,
+}
+
+impl ActorDriver {
+    /// Move buffered inbox entries, in order, into history. True if any
+    /// produced an event.
+    fn drain(&mut self, state: &mut ExecutionState) -> bool {
+        let mut delivered = false;
+        while let Some(message) = self.buffered.remove(&self.next_inbox) {
+            delivered |= state.deliver(&message, self.inner.clock.now());
+            self.consumed_through = Some(self.next_inbox);
+            self.next_inbox += 1;
+        }
+        delivered
+    }
+
+    async fn commit(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop> {
+        let (first, events) = state.pending();
+        if events.is_empty() && self.consumed_through.is_none() {
+            return Ok(());
+        }
+        let transition = Transition {
+            key: self.key,
+            first_index: first as u64,
+            events: events.to_vec(),
+            consumed_inbox_through: self.consumed_through.take(),
+            new_tasks: new_tasks(&self.inner, &self.default_queue, events),
+            new_timers: new_timers(events),
+            close: None,
+        };
+        let queues: Vec<String> = transition.new_tasks.iter().map(|t| t.queue.clone()).collect();
+        let timers = !transition.new_timers.is_empty();
+        match self.inner.store.commit(transition).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { .. }) => return Err(DriverStop::Superseded),
+            Err(e) => return Err(DriverStop::Storage(e.to_string())),
+        }
+        state.mark_durable();
+        // Output commit rule: workers and timers see the work only now.
+        for queue in queues {
+            self.inner.queue_notify(&queue).notify_one();
+        }
+        if timers {
+            self.inner.timers_changed.notify_one();
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Driver for ActorDriver {
+    fn now(&self) -> Timestamp {
+        self.inner.clock.now()
+    }
+
+    async fn block(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop> {
+        self.commit(state).await?;
+        loop {
+            if self.drain(state) {
+                return Ok(());
+            }
+            match self.rx.recv().await {
+                Some(ActorMsg::Inbox(entry)) if entry.seq >= self.next_inbox => {
+                    self.buffered.insert(entry.seq, entry.message);
+                }
+                Some(ActorMsg::Inbox(_)) => {} // already loaded from the store
+                Some(ActorMsg::Evict) | None => return Err(DriverStop::Evicted),
+            }
+        }
+    }
+}
+
+fn final_transition(key: ExecKey, state: &ExecutionState, status: ExecutionStatus) -> Transition {
+    let (first, events) = state.pending();
+    Transition {
+        key,
+        first_index: first as u64,
+        events: events.to_vec(),
+        // Closing deletes the whole inbox: nothing more will be consumed.
+        consumed_inbox_through: Some(u64::MAX),
+        // Activities scheduled but never awaited are abandoned with the
+        // execution, so no task is created for them.
+        new_tasks: Vec::new(),
+        new_timers: Vec::new(),
+        close: Some(status),
+    }
+}
+
+/// Activity tasks for the `ActivityScheduled` events among `events`.
+fn new_tasks(inner: &Inner, default_queue: &str, events: &[Event]) -> Vec<NewActivityTask> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ActivityScheduled { seq, name, input, options } => Some(NewActivityTask {
+                seq: *seq,
+                queue: options.task_queue.clone().unwrap_or_else(|| {
+                    if default_queue.is_empty() { DEFAULT_QUEUE.to_owned() } else { default_queue.to_owned() }
+                }),
+                name: name.clone(),
+                input: input.clone(),
+                retry: options.retry.clone().unwrap_or_else(RetryPolicy::default),
+                start_to_close_ms: options.start_to_close_timeout_ms.unwrap_or(inner.config.default_start_to_close_ms),
+                due: e.at,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Timers for the `TimerStarted` events among `events`.
+fn new_timers(events: &[Event]) -> Vec<(Timestamp, u32)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TimerStarted { seq, fire_at, .. } => Some((*fire_at, *seq)),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,23 @@
+use weft_engine::EngineError;
+use weft_store::StoreError;
+
+/// Errors a runtime client can act on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RuntimeError {
+    /// No component is deployed for this workflow type.
+    #[error("unknown workflow type `{0}`: deploy its component first")]
+    UnknownWorkflowType(String),
+    /// No execution with this workflow id.
+    #[error("no execution with workflow id `{0}`")]
+    NotFound(String),
+    /// The component was rejected.
+    #[error(transparent)]
+    InvalidComponent(#[from] EngineError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The runtime is shutting down.
+    #[error("the runtime is shutting down")]
+    ShuttingDown,
+}

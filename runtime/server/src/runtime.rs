@@ -1,0 +1,351 @@
+use crate::actor::{self, ActorMsg};
+use crate::{ActivityRegistry, Clock, RuntimeError, timers, worker};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use weft_core::{ComponentId, Event, EventKind, ExecutionId, Failure, Payload};
+use weft_engine::WorkflowEngine;
+use weft_store::{ExecKey, ExecutionStatus, InboxEntry, NewExecution, Store, StoreError};
+
+/// The queue used when neither the workflow nor the activity names one.
+pub const DEFAULT_QUEUE: &str = "default";
+
+/// Tunables of a runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Start-to-close timeout for activities that set none, in ms.
+    pub default_start_to_close_ms: u64,
+    /// Most executions kept in memory as suspended instances. Beyond it the
+    /// least recently used is evicted and later rebuilt by replay.
+    pub cache_capacity: usize,
+    /// Most activities one queue's worker runs at once.
+    pub worker_concurrency: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig { default_start_to_close_ms: 60_000, cache_capacity: 4_096, worker_concurrency: 64 }
+    }
+}
+
+/// A request to start an execution.
+#[derive(Debug, Clone)]
+pub struct StartWorkflow {
+    /// Business id, unique among running executions.
+    pub workflow_id: String,
+    /// Deployed workflow type.
+    pub workflow_type: String,
+    /// Encoded input (JSON for the SDKs).
+    pub input: Payload,
+    /// Default queue of its activities.
+    pub task_queue: Option<String>,
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkflowOutcome {
+    /// Returned a value.
+    Completed(Payload),
+    /// Failed (returned an error or trapped).
+    Failed(Failure),
+}
+
+/// A running weft node: store, engine, actors, workers, timers.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) engine: Arc<WorkflowEngine>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) activities: ActivityRegistry,
+    workflow_types: Mutex<HashMap<String, ComponentId>>,
+    cache: Mutex<Cache>,
+    queues: Mutex<HashMap<String, Arc<Notify>>>,
+    pub(crate) timers_changed: Notify,
+    waiters: Mutex<HashMap<ExecKey, Vec<oneshot::Sender<()>>>>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+/// Live executions, by key, with a use counter for LRU eviction.
+#[derive(Default)]
+struct Cache {
+    actors: HashMap<ExecKey, CachedActor>,
+    /// Executions parked on nondeterminism: not respawned by deliveries.
+    parked: HashMap<ExecKey, String>,
+    tick: u64,
+}
+
+struct CachedActor {
+    tx: mpsc::UnboundedSender<ActorMsg>,
+    last_used: u64,
+    generation: u64,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section below leaves its map consistent, so a panic in
+    // another holder does not invalidate the data.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Runtime {
+    /// Start a runtime on `store`: spawn the timer service and one worker
+    /// per queue of `activities`, and resume every execution that had not
+    /// closed (replaying its history).
+    pub async fn start(
+        store: Arc<dyn Store>,
+        engine: Arc<WorkflowEngine>,
+        activities: ActivityRegistry,
+        clock: Arc<dyn Clock>,
+        config: RuntimeConfig,
+    ) -> Result<Runtime, RuntimeError> {
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let runtime = Runtime {
+            inner: Arc::new(Inner {
+                store,
+                engine,
+                clock,
+                config,
+                activities,
+                workflow_types: Mutex::new(HashMap::new()),
+                cache: Mutex::new(Cache::default()),
+                queues: Mutex::new(HashMap::new()),
+                timers_changed: Notify::new(),
+                waiters: Mutex::new(HashMap::new()),
+                shutdown,
+                shutdown_tx,
+                tasks: Mutex::new(JoinSet::new()),
+            }),
+        };
+        let inner = &runtime.inner;
+        inner.spawn(timers::run(inner.clone()));
+        for queue in inner.activities.queues() {
+            inner.spawn(worker::run(inner.clone(), queue));
+        }
+        for record in inner.store.running_executions().await? {
+            inner.activate(record.key);
+        }
+        Ok(runtime)
+    }
+
+    /// Store and compile a component, and make it the current code of
+    /// `workflow_type` for new executions.
+    pub async fn deploy(&self, workflow_type: &str, bytes: Vec<u8>) -> Result<ComponentId, RuntimeError> {
+        let id = self.inner.load_component_bytes(bytes.clone()).await?;
+        self.inner.store.put_component(id, bytes).await?;
+        lock(&self.inner.workflow_types).insert(workflow_type.to_owned(), id);
+        Ok(id)
+    }
+
+    /// Start an execution; returns once `ExecutionStarted` is durable.
+    pub async fn start_workflow(&self, req: StartWorkflow) -> Result<ExecutionId, RuntimeError> {
+        let component = lock(&self.inner.workflow_types)
+            .get(&req.workflow_type)
+            .copied()
+            .ok_or_else(|| RuntimeError::UnknownWorkflowType(req.workflow_type.clone()))?;
+        let mut run = [0u8; 16];
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut run).and_then(|()| getrandom::fill(&mut seed)).map_err(|e| {
+            RuntimeError::Store(StoreError::Storage(format!("no OS randomness for run id and seed: {e}")))
+        })?;
+        let id = ExecutionId::new(req.workflow_id, run.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let task_queue = req.task_queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+        let started = Event::new(
+            self.inner.clock.now(),
+            EventKind::ExecutionStarted {
+                workflow_type: req.workflow_type.clone(),
+                component,
+                input: req.input,
+                random_seed: seed,
+                task_queue: task_queue.clone(),
+            },
+        );
+        let record = self
+            .inner
+            .store
+            .start_execution(NewExecution {
+                id: id.clone(),
+                workflow_type: req.workflow_type,
+                component,
+                task_queue,
+                started,
+            })
+            .await?;
+        self.inner.activate(record.key);
+        Ok(id)
+    }
+
+    /// Wait until the latest run of `workflow_id` closes; its outcome.
+    pub async fn result(&self, workflow_id: &str) -> Result<WorkflowOutcome, RuntimeError> {
+        let record = self.find(workflow_id).await?;
+        // Subscribe before checking, so a close in between is not missed.
+        let (tx, rx) = oneshot::channel();
+        lock(&self.inner.waiters).entry(record.key).or_default().push(tx);
+        let mut shutdown = self.inner.shutdown.clone();
+        loop {
+            if let Some(outcome) = self.outcome(record.key).await? {
+                return Ok(outcome);
+            }
+            tokio::select! {
+                _ = rx => {
+                    return self.outcome(record.key).await?.ok_or(RuntimeError::ShuttingDown);
+                }
+                _ = shutdown.wait_for(|s| *s) => return Err(RuntimeError::ShuttingDown),
+            }
+        }
+    }
+
+    async fn outcome(&self, key: ExecKey) -> Result<Option<WorkflowOutcome>, RuntimeError> {
+        let loaded = self.inner.store.load_execution(key).await?;
+        if loaded.record.status == ExecutionStatus::Running {
+            return Ok(None);
+        }
+        Ok(loaded.history.into_iter().rev().find_map(|e| match e.kind {
+            EventKind::ExecutionCompleted { result } => Some(WorkflowOutcome::Completed(result)),
+            EventKind::ExecutionFailed { failure } => Some(WorkflowOutcome::Failed(failure)),
+            _ => None,
+        }))
+    }
+
+    async fn find(&self, workflow_id: &str) -> Result<weft_store::ExecutionRecord, RuntimeError> {
+        self.inner.store.find_execution(workflow_id).await?.ok_or_else(|| RuntimeError::NotFound(workflow_id.to_owned()))
+    }
+
+    /// The full history of the latest run of `workflow_id`.
+    pub async fn history(&self, workflow_id: &str) -> Result<Vec<Event>, RuntimeError> {
+        let record = self.find(workflow_id).await?;
+        Ok(self.inner.store.load_execution(record.key).await?.history)
+    }
+
+    /// Why an execution is parked (nondeterminism), if it is.
+    pub async fn parked_reason(&self, workflow_id: &str) -> Result<Option<String>, RuntimeError> {
+        let record = self.find(workflow_id).await?;
+        Ok(lock(&self.inner.cache).parked.get(&record.key).cloned())
+    }
+
+    /// Number of executions held in memory.
+    pub fn cached_executions(&self) -> usize {
+        lock(&self.inner.cache).actors.len()
+    }
+
+    /// Stop all services and executions and wait for them. Committed work
+    /// is durable; executions resume by replay on the next start.
+    pub async fn shutdown(self) {
+        let _ = self.inner.shutdown_tx.send(true);
+        lock(&self.inner.cache).actors.clear();
+        let mut tasks = std::mem::take(&mut *lock(&self.inner.tasks));
+        while let Some(done) = tasks.join_next().await {
+            if let Err(e) = done
+                && e.is_panic()
+            {
+                tracing::error!("runtime task panicked: {e}");
+            }
+        }
+    }
+}
+
+impl Inner {
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let mut tasks = lock(&self.tasks);
+        // Reap finished tasks so the set does not grow with every actor.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task);
+    }
+
+    /// Compile a component off the async threads.
+    pub(crate) async fn load_component_bytes(&self, bytes: Vec<u8>) -> Result<ComponentId, RuntimeError> {
+        let engine = self.engine.clone();
+        let loaded = tokio::task::spawn_blocking(move || engine.load(&bytes)).await;
+        loaded
+            .map_err(|e| RuntimeError::Store(StoreError::Storage(format!("component compile task failed: {e}"))))?
+            .map_err(RuntimeError::from)
+    }
+
+    /// Make sure `component` is compiled, fetching it from the store.
+    pub(crate) async fn ensure_component(&self, component: ComponentId) -> Result<(), RuntimeError> {
+        if self.engine.is_loaded(component) {
+            return Ok(());
+        }
+        let bytes =
+            self.store.get_component(component).await?.ok_or(RuntimeError::Store(StoreError::ComponentNotFound(component)))?;
+        self.load_component_bytes(bytes).await.map(|_| ())
+    }
+
+    /// The notifier of `queue`'s worker.
+    pub(crate) fn queue_notify(&self, queue: &str) -> Arc<Notify> {
+        lock(&self.queues).entry(queue.to_owned()).or_insert_with(|| Arc::new(Notify::new())).clone()
+    }
+
+    /// Route a committed inbox entry to its execution, starting (replaying)
+    /// the execution if it is not in memory.
+    pub(crate) fn deliver(self: &Arc<Self>, entry: InboxEntry) {
+        let key = entry.key;
+        let mut cache = lock(&self.cache);
+        cache.tick += 1;
+        let tick = cache.tick;
+        if let Some(actor) = cache.actors.get_mut(&key) {
+            actor.last_used = tick;
+            if actor.tx.send(ActorMsg::Inbox(entry)).is_ok() {
+                return;
+            }
+        }
+        drop(cache);
+        // Not in memory: the entry is durable, the new actor will load it.
+        self.activate(key);
+    }
+
+    /// Ensure an actor runs execution `key` (spawning one that replays it).
+    pub(crate) fn activate(self: &Arc<Self>, key: ExecKey) {
+        if *self.shutdown.borrow() {
+            return;
+        }
+        let mut cache = lock(&self.cache);
+        if cache.parked.contains_key(&key) {
+            return;
+        }
+        if cache.actors.get(&key).is_some_and(|a| !a.tx.is_closed()) {
+            return;
+        }
+        if cache.actors.len() >= self.config.cache_capacity.max(1) {
+            let victim = cache.actors.iter().min_by_key(|(_, a)| a.last_used).map(|(k, _)| *k);
+            if let Some(victim) = victim
+                && let Some(actor) = cache.actors.remove(&victim)
+            {
+                // Safe at any point: everything the victim did since its
+                // last commit is redone by replay when it is next needed.
+                let _ = actor.tx.send(ActorMsg::Evict);
+            }
+        }
+        cache.tick += 1;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let generation = cache.tick;
+        cache.actors.insert(key, CachedActor { tx, last_used: generation, generation });
+        drop(cache);
+        self.spawn(actor::run(self.clone(), key, generation, rx));
+    }
+
+    /// An actor is exiting: forget it (unless a newer one replaced it).
+    pub(crate) fn actor_exited(&self, key: ExecKey, generation: u64) {
+        let mut cache = lock(&self.cache);
+        if cache.actors.get(&key).is_some_and(|a| a.generation == generation) {
+            cache.actors.remove(&key);
+        }
+    }
+
+    pub(crate) fn park(&self, key: ExecKey, reason: String) {
+        lock(&self.cache).parked.insert(key, reason);
+    }
+
+    /// Wake everyone waiting for `key` to close.
+    pub(crate) fn closed(&self, key: ExecKey) {
+        for waiter in lock(&self.waiters).remove(&key).unwrap_or_default() {
+            let _ = waiter.send(());
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The timer service: fires durable timers and times out activity
+//! attempts whose start-to-close deadline passed.
+
+use crate::clock::until;
+use crate::runtime::Inner;
+use std::sync::Arc;
+
+/// Most due items handled per store write.
+const BATCH: usize = 256;
+
+pub(crate) async fn run(inner: Arc<Inner>) {
+    let mut shutdown = inner.shutdown.clone();
+    loop {
+        let now = inner.clock.now();
+        let next = match inner.store.fire_due(now, BATCH).await {
+            Ok(work) => {
+                let full = work.delivered.len() == BATCH;
+                for entry in work.delivered {
+                    inner.deliver(entry);
+                }
+                for queue in work.requeued {
+                    inner.queue_notify(&queue).notify_one();
+                }
+                if full {
+                    continue;
+                }
+                work.next_due
+            }
+            Err(e) => {
+                // Keep serving: retry after a pause rather than spinning.
+                tracing::error!("timer service: {e}");
+                Some(now.plus_ms(1_000))
+            }
+        };
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep(until(inner.clock.now(), at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {}
+            _ = inner.timers_changed.notified() => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Activity workers: one loop per task queue, running registered native
+//! activities with a concurrency limit.
+
+use crate::activity::ActivityContext;
+use crate::clock::until;
+use crate::runtime::Inner;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use weft_core::Failure;
+use weft_store::{ActivityTask, AttemptResult, TaskState};
+
+pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
+    let notify = inner.queue_notify(&queue);
+    let limit = Arc::new(Semaphore::new(inner.config.worker_concurrency.max(1)));
+    let mut running = JoinSet::new();
+    let mut shutdown = inner.shutdown.clone();
+    loop {
+        while running.try_join_next().is_some() {}
+        let free = limit.available_permits();
+        let next_due = if free == 0 {
+            None
+        } else {
+            match inner.store.poll_activities(&queue, inner.clock.now(), free).await {
+                Ok(polled) => {
+                    if !polled.tasks.is_empty() {
+                        // New deadlines: the timer service may need to wake sooner.
+                        inner.timers_changed.notify_one();
+                    }
+                    for task in polled.tasks {
+                        let Ok(permit) = limit.clone().try_acquire_owned() else { break };
+                        let inner = inner.clone();
+                        running.spawn(async move {
+                            run_attempt(&inner, task).await;
+                            drop(permit);
+                        });
+                    }
+                    polled.next_due
+                }
+                Err(e) => {
+                    tracing::error!(queue, "activity poll failed: {e}");
+                    Some(inner.clock.now().plus_ms(1_000))
+                }
+            }
+        };
+        let sleep = async {
+            match next_due {
+                Some(at) => tokio::time::sleep(until(inner.clock.now(), at)).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = notify.notified() => {}
+            _ = sleep => {}
+            Some(_) = running.join_next(), if !running.is_empty() => {}
+            _ = shutdown.wait_for(|s| *s) => break,
+        }
+    }
+    // Attempts in flight are abandoned; their deadlines retry them later.
+    running.abort_all();
+    while running.join_next().await.is_some() {}
+}
+
+async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
+    let TaskState::Running { deadline, .. } = task.state else { return };
+    let ctx = ActivityContext {
+        execution: task.execution.clone(),
+        name: task.name.clone(),
+        attempt: task.attempt,
+        idempotency_key: task.idempotency_key(),
+    };
+    let result = match inner.activities.get(&task.name) {
+        None => Err(Failure::new("ActivityNotRegistered", format!("no activity `{}` is registered", task.name))),
+        Some(handler) => {
+            // Its own task, so a panicking activity fails only this attempt.
+            let attempt = tokio::spawn(handler(ctx, task.input.clone()));
+            let abort = attempt.abort_handle();
+            match tokio::time::timeout(until(inner.clock.now(), deadline), attempt).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(e)) => Err(Failure::new("Panic", format!("activity `{}` panicked: {e}", task.name))),
+                Err(_) => {
+                    // Past its deadline: the timer service records the
+                    // timeout and schedules the retry.
+                    abort.abort();
+                    return;
+                }
+            }
+        }
+    };
+    let report = AttemptResult { key: task.key, seq: task.seq, attempt: task.attempt, result };
+    match inner.store.report_attempt(report, inner.clock.now()).await {
+        Ok(Some(entry)) => inner.deliver(entry),
+        Ok(None) => tracing::debug!(activity = task.name, "stale attempt report ignored"),
+        Err(e) => tracing::error!(activity = task.name, "cannot record attempt; it will time out and retry: {e}"),
+    }
+    // A retry may now be due later on this queue.
+    inner.queue_notify(&task.queue).notify_one();
+}

@@ -1,1 +1,146 @@
-//! placeholder
+//! Shared harness of weft's integration tests.
+//!
+//! Guest components are built by `cargo xtask guests` (the README's test
+//! command runs it first); [`guest`] finds them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use weft_core::{Event, EventKind, Timestamp};
+use weft_engine::{EngineConfig, WorkflowEngine};
+use weft_server::{ActivityRegistry, Clock, Runtime, RuntimeConfig, StartWorkflow, TokioClock};
+use weft_store::RedbStore;
+
+/// Directory of the built guest components.
+pub fn guest_dir() -> PathBuf {
+    std::env::var_os("WEFT_GUEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/guest/wasm32-wasip2/guest")
+        })
+}
+
+/// Path of the guest component `name` (crate name with `_` for `-`).
+pub fn guest_path(name: &str) -> PathBuf {
+    guest_dir().join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// Bytes of the guest component `name`.
+pub fn guest(name: &str) -> Vec<u8> {
+    let path = guest_path(name);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "guest component {} missing ({e}); build guests with `cargo xtask guests`",
+            path.display()
+        )
+    })
+}
+
+/// A runtime on a fresh database in a temporary directory, with the tokio
+/// clock (so `tokio::time::pause` skips timers and backoffs).
+pub struct TestRuntime {
+    /// The runtime.
+    pub runtime: Runtime,
+    /// Its engine, for replays.
+    pub engine: Arc<WorkflowEngine>,
+    /// Keeps the database directory alive.
+    pub dir: tempfile::TempDir,
+}
+
+/// Midnight, 2026-01-01 UTC, in ms: the tests' epoch.
+pub const TEST_EPOCH: Timestamp = Timestamp(1_767_225_600_000);
+
+impl TestRuntime {
+    /// Start a runtime with `activities` and default config.
+    pub async fn start(activities: ActivityRegistry) -> Self {
+        Self::with_config(activities, RuntimeConfig::default()).await
+    }
+
+    /// Start a runtime with `activities` and `config`.
+    pub async fn with_config(activities: ActivityRegistry, config: RuntimeConfig) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = Arc::new(WorkflowEngine::new(EngineConfig::default()).expect("engine"));
+        let runtime = start_runtime(&dir, engine.clone(), activities, config).await;
+        TestRuntime {
+            runtime,
+            engine,
+            dir,
+        }
+    }
+
+    /// Stop the runtime and start a new one on the same database: what a
+    /// process restart does, minus the process.
+    pub async fn restart(self, activities: ActivityRegistry, config: RuntimeConfig) -> Self {
+        let TestRuntime { runtime, dir, .. } = self;
+        runtime.shutdown().await;
+        // A new engine too: nothing compiled or cached survives.
+        let engine = Arc::new(WorkflowEngine::new(EngineConfig::default()).expect("engine"));
+        let runtime = start_runtime(&dir, engine.clone(), activities, config).await;
+        TestRuntime {
+            runtime,
+            engine,
+            dir,
+        }
+    }
+
+    /// Deploy guest `name` as `workflow_type`, start it with `input`, and
+    /// return its workflow id.
+    pub async fn start_guest(
+        &self,
+        name: &str,
+        workflow_type: &str,
+        id: &str,
+        input: serde_json::Value,
+    ) -> String {
+        self.runtime
+            .deploy(workflow_type, guest(name))
+            .await
+            .expect("deploy");
+        self.runtime
+            .start_workflow(StartWorkflow {
+                workflow_id: id.to_owned(),
+                workflow_type: workflow_type.to_owned(),
+                input: serde_json::to_vec(&input).expect("json"),
+                task_queue: None,
+            })
+            .await
+            .expect("start");
+        id.to_owned()
+    }
+}
+
+async fn start_runtime(
+    dir: &tempfile::TempDir,
+    engine: Arc<WorkflowEngine>,
+    activities: ActivityRegistry,
+    config: RuntimeConfig,
+) -> Runtime {
+    let store = Arc::new(RedbStore::open(dir.path().join("weft.redb")).expect("open store"));
+    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(TEST_EPOCH));
+    Runtime::start(store, engine, activities, clock, config)
+        .await
+        .expect("runtime start")
+}
+
+/// Event type names of a history, for exact-sequence assertions.
+pub fn event_names(history: &[Event]) -> Vec<&'static str> {
+    history.iter().map(|e| e.kind.name()).collect()
+}
+
+/// The JSON result of a completed history.
+pub fn completed_result(history: &[Event]) -> serde_json::Value {
+    let result = history.iter().find_map(|e| match &e.kind {
+        EventKind::ExecutionCompleted { result } => Some(result.clone()),
+        _ => None,
+    });
+    serde_json::from_slice(&result.expect("history has ExecutionCompleted"))
+        .expect("result is JSON")
+}
+
+/// Activities used by the test guests: `echo` returns its input.
+pub fn echo_activities() -> ActivityRegistry {
+    let mut registry = ActivityRegistry::new();
+    registry.register("echo", |_ctx, input: String| async move {
+        Ok::<_, weft_server::ActivityError>(input)
+    });
+    registry
+}

@@ -37,7 +37,10 @@ fn main() -> Result<()> {
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// Where the guest components land.
@@ -47,7 +50,9 @@ fn guest_dir(root: &Path) -> PathBuf {
 
 fn run(cmd: &mut Command) -> Result<()> {
     eprintln!("$ {cmd:?}");
-    let status = cmd.status().with_context(|| format!("cannot run {cmd:?}"))?;
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     if !status.success() {
         bail!("{cmd:?} failed with {status}");
     }
@@ -57,9 +62,16 @@ fn run(cmd: &mut Command) -> Result<()> {
 /// rust-toolchain.toml lists the target, but rustup does not always add
 /// targets to a toolchain that is already installed: make sure.
 fn ensure_wasm_target() -> Result<()> {
-    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().context("running rustc")?;
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .context("running rustc")?;
     let sysroot = String::from_utf8_lossy(&sysroot.stdout).trim().to_owned();
-    if Path::new(&sysroot).join("lib/rustlib").join(TARGET).exists() {
+    if Path::new(&sysroot)
+        .join("lib/rustlib")
+        .join(TARGET)
+        .exists()
+    {
         return Ok(());
     }
     run(Command::new("rustup").args(["target", "add", TARGET]))
@@ -82,24 +94,32 @@ fn demo(root: &Path) -> Result<()> {
     let data_dir = root.join("target/demo-data");
     // A fresh database each time, so the demo always shows a full run.
     let _ = std::fs::remove_dir_all(&data_dir);
-    run(Command::new("cargo").current_dir(root).args(["run", "--quiet", "-p", "weft", "--"]).args([
-        "--data-dir",
-        &data_dir.to_string_lossy(),
-        "run",
-        "--component",
-        &guest_dir(root).join("payment_workflow.wasm").to_string_lossy(),
-        "--type",
-        "payment",
-        "--id",
-        "payment-demo",
-        "--input",
-        r#"{"account":"acct-42","amount_cents":1999,"currency":"EUR"}"#,
-    ]))
+    run(Command::new("cargo")
+        .current_dir(root)
+        .args(["run", "--quiet", "-p", "weft", "--"])
+        .args([
+            "--data-dir",
+            &data_dir.to_string_lossy(),
+            "run",
+            "--component",
+            &guest_dir(root)
+                .join("payment_workflow.wasm")
+                .to_string_lossy(),
+            "--type",
+            "payment",
+            "--id",
+            "payment-demo",
+            "--input",
+            r#"{"account":"acct-42","amount_cents":1999,"currency":"EUR"}"#,
+        ]))
 }
 
 fn test(root: &Path) -> Result<()> {
     guests(root)?;
-    let nextest = Command::new("cargo").args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
+    let nextest = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !nextest {
         run(Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))?;
     }
@@ -108,10 +128,20 @@ fn test(root: &Path) -> Result<()> {
         .env("WEFT_GUEST_DIR", guest_dir(root))
         .args(["nextest", "run", "--no-fail-fast"]))?;
     // Doc tests: nextest does not run them.
-    run(Command::new("cargo").current_dir(root).args(["test", "--doc", "--quiet"]))
+    run(Command::new("cargo")
+        .current_dir(root)
+        .args(["test", "--doc", "--quiet"]))
 }
 
 fn lint(root: &Path) -> Result<()> {
-    run(Command::new("cargo").current_dir(root).args(["fmt", "--all", "--", "--check"]))?;
-    run(Command::new("cargo").current_dir(root).args(["clippy", "--all-targets", "--", "-D", "warnings"]))
+    run(Command::new("cargo")
+        .current_dir(root)
+        .args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new("cargo").current_dir(root).args([
+        "clippy",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))
 }

@@ -73,7 +73,11 @@ impl<T: DeserializeOwned> ActivityBuilder<T> {
         ActivityBuilder {
             name: name.to_owned(),
             input,
-            options: wit::ActivityOptions { task_queue: None, start_to_close_timeout_ms: None, retry: None },
+            options: wit::ActivityOptions {
+                task_queue: None,
+                start_to_close_timeout_ms: None,
+                retry: None,
+            },
             _out: PhantomData,
         }
     }
@@ -99,7 +103,11 @@ impl<T: DeserializeOwned> ActivityBuilder<T> {
     /// Schedule the activity and return at once.
     pub fn start(self) -> Result<Pending<T>, Failure> {
         let input = self.input?;
-        Ok(Pending::new(host::schedule_activity(&self.name, &input, &self.options)))
+        Ok(Pending::new(host::schedule_activity(
+            &self.name,
+            &input,
+            &self.options,
+        )))
     }
 
     /// Schedule the activity and wait for its result.

@@ -48,7 +48,11 @@ impl Ctx {
     }
 
     /// Prepare a call of the activity `name` with a serde input.
-    pub fn activity<T: DeserializeOwned>(&self, name: &str, input: &impl Serialize) -> ActivityBuilder<T> {
+    pub fn activity<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        input: &impl Serialize,
+    ) -> ActivityBuilder<T> {
         let input = serde_json::to_vec(input).map_err(|e| Failure::codec("activity input", e));
         ActivityBuilder::new(name, input)
     }
@@ -56,7 +60,9 @@ impl Ctx {
     /// Start a durable timer; wait for it with [`Pending::result`] or use it
     /// in [`Ctx::select`] as a timeout.
     pub fn timer(&self, d: Duration) -> Pending<()> {
-        Pending::new(host::start_timer(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
+        Pending::new(host::start_timer(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+        ))
     }
 
     /// Sleep durably: survives crashes and restarts of the runtime.
@@ -65,7 +71,10 @@ impl Ctx {
     }
 
     /// Wait for all of `pending`, in any order; results keep input order.
-    pub fn join_all<T: DeserializeOwned>(&self, pending: Vec<Pending<T>>) -> Vec<Result<T, Failure>> {
+    pub fn join_all<T: DeserializeOwned>(
+        &self,
+        pending: Vec<Pending<T>>,
+    ) -> Vec<Result<T, Failure>> {
         pending.into_iter().map(Pending::result).collect()
     }
 
@@ -81,7 +90,9 @@ impl Ctx {
     /// Block until one of `handles` resolves; returns its index in the
     /// slice. Its result stays available through its `Pending`.
     pub fn select(&self, handles: &[u32]) -> Selected {
-        let ready = handles.iter().position(|h| RESOLVED.with(|r| r.borrow().contains_key(h)));
+        let ready = handles
+            .iter()
+            .position(|h| RESOLVED.with(|r| r.borrow().contains_key(h)));
         if let Some(index) = ready {
             return Selected(index);
         }
@@ -99,7 +110,10 @@ impl Ctx {
     /// A random `u64` from the execution's replayable random stream.
     pub fn random(&self) -> u64 {
         let bytes = host::random_bytes(8);
-        bytes.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
+        bytes
+            .iter()
+            .rev()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
     }
 
     /// `len` random bytes from the execution's replayable random stream.
@@ -124,4 +138,3 @@ impl Ctx {
         self.log(Level::Info, message);
     }
 }
-

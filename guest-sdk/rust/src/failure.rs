@@ -25,7 +25,12 @@ impl Failure {
 
     /// A failure with an application error type.
     pub fn typed(error_type: impl Into<String>, message: impl Into<String>) -> Self {
-        Failure { message: message.into(), error_type: error_type.into(), non_retryable: false, details: None }
+        Failure {
+            message: message.into(),
+            error_type: error_type.into(),
+            non_retryable: false,
+            details: None,
+        }
     }
 
     /// Mark this failure as not worth retrying.
@@ -35,7 +40,12 @@ impl Failure {
     }
 
     pub(crate) fn from_wit(f: wit::Failure) -> Self {
-        Failure { message: f.message, error_type: f.error_type, non_retryable: f.non_retryable, details: f.details }
+        Failure {
+            message: f.message,
+            error_type: f.error_type,
+            non_retryable: f.non_retryable,
+            details: f.details,
+        }
     }
 
     pub(crate) fn into_wit(self) -> wit::Failure {

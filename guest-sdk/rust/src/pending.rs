@@ -20,7 +20,10 @@ pub struct Selected(pub usize);
 
 impl<T: DeserializeOwned> Pending<T> {
     pub(crate) fn new(handle: Handle) -> Self {
-        Pending { handle, _out: PhantomData }
+        Pending {
+            handle,
+            _out: PhantomData,
+        }
     }
 
     /// The raw sequence number of this command (for logs and select).
@@ -47,9 +50,13 @@ pub(crate) fn take_outcome(handle: Handle) -> Outcome {
 
 pub(crate) fn decode<T: DeserializeOwned>(outcome: Outcome) -> Result<T, Failure> {
     match outcome {
-        Outcome::Completed(bytes) => serde_json::from_slice(&bytes).map_err(|e| Failure::codec("activity result", e)),
+        Outcome::Completed(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|e| Failure::codec("activity result", e))
+        }
         Outcome::Failed(f) => Err(Failure::from_wit(f)),
         // A timer's result is `()`, which JSON spells `null`.
-        Outcome::Fired => serde_json::from_slice(b"null").map_err(|e| Failure::codec("timer result", e)),
+        Outcome::Fired => {
+            serde_json::from_slice(b"null").map_err(|e| Failure::codec("timer result", e))
+        }
     }
 }

@@ -6,11 +6,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use weft_core::render_history;
 use weft_engine::{EngineConfig, WorkflowEngine};
-use weft_server::{ActivityRegistry, Runtime, RuntimeConfig, StartWorkflow, SystemClock, WorkflowOutcome};
+use weft_server::{
+    ActivityRegistry, Runtime, RuntimeConfig, StartWorkflow, SystemClock, WorkflowOutcome,
+};
 use weft_store::RedbStore;
 
 #[derive(Parser)]
-#[command(name = "weft", version, about = "A durable, deterministic workflow runtime")]
+#[command(
+    name = "weft",
+    version,
+    about = "A durable, deterministic workflow runtime"
+)]
 struct Cli {
     /// Directory holding the embedded database.
     #[arg(long, global = true, default_value = ".weft", env = "WEFT_DATA_DIR")]
@@ -61,23 +67,35 @@ enum Output {
 async fn main() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "weft=info,warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "weft=info,warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    std::fs::create_dir_all(&cli.data_dir).with_context(|| format!("creating {}", cli.data_dir.display()))?;
+    std::fs::create_dir_all(&cli.data_dir)
+        .with_context(|| format!("creating {}", cli.data_dir.display()))?;
     let store = Arc::new(RedbStore::open(cli.data_dir.join("weft.redb"))?);
     let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
     let mut activities = ActivityRegistry::new();
     payment_activities::register(&mut activities, payment_activities::Processor::default());
-    let runtime =
-        Runtime::start(store, engine, activities, Arc::new(SystemClock), RuntimeConfig::default()).await?;
+    let runtime = Runtime::start(
+        store,
+        engine,
+        activities,
+        Arc::new(SystemClock),
+        RuntimeConfig::default(),
+    )
+    .await?;
 
     let outcome = match cli.command {
-        Command::Run { component, workflow_type, input, id, output } => {
-            run(&runtime, component, workflow_type, input, id, output).await
-        }
+        Command::Run {
+            component,
+            workflow_type,
+            input,
+            id,
+            output,
+        } => run(&runtime, component, workflow_type, input, id, output).await,
         Command::Show { id, output } => print_history(&runtime, &id, output).await,
     };
     runtime.shutdown().await;
@@ -92,8 +110,10 @@ async fn run(
     id: Option<String>,
     output: Output,
 ) -> Result<()> {
-    let bytes = std::fs::read(&component).with_context(|| format!("reading component {}", component.display()))?;
-    let input: serde_json::Value = serde_json::from_str(&input).context("--input is not valid JSON")?;
+    let bytes = std::fs::read(&component)
+        .with_context(|| format!("reading component {}", component.display()))?;
+    let input: serde_json::Value =
+        serde_json::from_str(&input).context("--input is not valid JSON")?;
     let component_id = runtime.deploy(&workflow_type, bytes).await?;
     let workflow_id = id.unwrap_or_else(|| format!("{workflow_type}-{}", std::process::id()));
     let existing = runtime.history(&workflow_id).await.is_ok();
@@ -114,7 +134,9 @@ async fn run(
     match output {
         Output::Text => {
             match &outcome {
-                WorkflowOutcome::Completed(result) => println!("result: {}", String::from_utf8_lossy(result)),
+                WorkflowOutcome::Completed(result) => {
+                    println!("result: {}", String::from_utf8_lossy(result))
+                }
                 WorkflowOutcome::Failed(failure) => println!("failed: {failure}"),
             }
             println!();

@@ -9,7 +9,9 @@ pub const FORMAT_VERSION: u8 = 1;
 #[non_exhaustive]
 pub enum CodecError {
     /// Written by an unknown (newer) format.
-    #[error("event format version {0} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "event format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
     UnsupportedVersion(u8),
     /// Empty record.
     #[error("empty event record")]
@@ -45,14 +47,25 @@ mod tests {
     fn round_trip_and_version_check() {
         let e = Event::new(
             Timestamp(42),
-            EventKind::ActivityFailed { seq: 3, attempt: 1, failure: Failure::new("Busy", "x"), retry_at: Some(Timestamp(9)) },
+            EventKind::ActivityFailed {
+                seq: 3,
+                attempt: 1,
+                failure: Failure::new("Busy", "x"),
+                retry_at: Some(Timestamp(9)),
+            },
         );
         let bytes = encode_event(&e);
         assert_eq!(decode_event(&bytes).unwrap(), e);
         let mut future = bytes.clone();
         future[0] = FORMAT_VERSION + 1;
-        assert!(matches!(decode_event(&future), Err(CodecError::UnsupportedVersion(_))));
-        assert!(matches!(decode_event(&bytes[..bytes.len() / 2]), Err(CodecError::Corrupt(_))));
+        assert!(matches!(
+            decode_event(&future),
+            Err(CodecError::UnsupportedVersion(_))
+        ));
+        assert!(matches!(
+            decode_event(&bytes[..bytes.len() / 2]),
+            Err(CodecError::Corrupt(_))
+        ));
         assert!(matches!(decode_event(&[]), Err(CodecError::Empty)));
     }
 }

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 pub type Payload = Vec<u8>;
 
 /// Milliseconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {
@@ -146,6 +148,9 @@ impl EventKind {
 
     /// True for the events that close an execution.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. })
+        matches!(
+            self,
+            EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. }
+        )
     }
 }

@@ -16,7 +16,9 @@
 //! an event (to that event's recorded time), so it replays identically too.
 
 use crate::inbox::AttemptOutcome;
-use crate::{Command, ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage, Payload, Timestamp};
+use crate::{
+    Command, ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage, Payload, Timestamp,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -54,7 +56,9 @@ pub struct Resolution {
 /// Not a runtime failure: the code changed (or reads something
 /// nondeterministic). The execution is parked until an operator acts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("nondeterminism at command #{seq}: history recorded {recorded}, but the workflow code now {actual}")]
+#[error(
+    "nondeterminism at command #{seq}: history recorded {recorded}, but the workflow code now {actual}"
+)]
 pub struct Nondeterminism {
     /// Sequence number of the diverging command.
     pub seq: u32,
@@ -105,7 +109,9 @@ impl ExecutionState {
             return Err(format!("history of {id} is empty"));
         };
         if !matches!(first.kind, EventKind::ExecutionStarted { .. }) {
-            return Err(format!("history of {id} does not begin with ExecutionStarted"));
+            return Err(format!(
+                "history of {id} does not begin with ExecutionStarted"
+            ));
         }
         let mut state = ExecutionState {
             id,
@@ -145,6 +151,11 @@ impl ExecutionState {
         self.live
     }
 
+    /// How many commands the guest has issued (or re-issued) so far.
+    pub fn commands_issued(&self) -> u32 {
+        self.next_seq
+    }
+
     /// True once a terminal event is in history.
     pub fn is_closed(&self) -> bool {
         self.closed
@@ -153,9 +164,13 @@ impl ExecutionState {
     /// The `ExecutionStarted` fields: (workflow type, component, input, seed, task queue).
     pub fn started(&self) -> (&str, ComponentId, &[u8], &[u8; 32], &str) {
         match &self.history[0].kind {
-            EventKind::ExecutionStarted { workflow_type, component, input, random_seed, task_queue } => {
-                (workflow_type, *component, input, random_seed, task_queue)
-            }
+            EventKind::ExecutionStarted {
+                workflow_type,
+                component,
+                input,
+                random_seed,
+                task_queue,
+            } => (workflow_type, *component, input, random_seed, task_queue),
             // `from_history` refuses any other first event.
             _ => unreachable!("history starts with ExecutionStarted"),
         }
@@ -180,14 +195,26 @@ impl ExecutionState {
             EventKind::ActivityCompleted { seq, result, .. } => {
                 self.resolve(*seq, index, Outcome::Completed(result.clone()));
             }
-            EventKind::ActivityFailed { seq, failure, retry_at: None, .. } => {
+            EventKind::ActivityFailed {
+                seq,
+                failure,
+                retry_at: None,
+                ..
+            } => {
                 self.resolve(*seq, index, Outcome::Failed(failure.clone()));
             }
-            EventKind::ActivityTimedOut { seq, kind, retry_at: None, .. } => {
+            EventKind::ActivityTimedOut {
+                seq,
+                kind,
+                retry_at: None,
+                ..
+            } => {
                 self.resolve(*seq, index, Outcome::Failed(Failure::timeout(*kind)));
             }
             EventKind::TimerFired { seq } => self.resolve(*seq, index, Outcome::Fired),
-            EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. } => self.closed = true,
+            EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. } => {
+                self.closed = true
+            }
             EventKind::ExecutionStarted { .. }
             | EventKind::ActivityStarted { .. }
             | EventKind::ActivityFailed { .. }
@@ -197,7 +224,9 @@ impl ExecutionState {
     }
 
     fn resolve(&mut self, seq: u32, index: usize, outcome: Outcome) {
-        self.resolutions.entry(seq).or_insert(Resolution { index, outcome });
+        self.resolutions
+            .entry(seq)
+            .or_insert(Resolution { index, outcome });
     }
 
     /// The guest issued `cmd`. Returns its handle, or the divergence from
@@ -219,12 +248,21 @@ impl ExecutionState {
         self.live = true;
         self.next_seq += 1;
         let kind = match cmd {
-            Command::ScheduleActivity { name, input, options } => {
-                EventKind::ActivityScheduled { seq, name, input, options }
-            }
-            Command::StartTimer { duration_ms } => {
-                EventKind::TimerStarted { seq, duration_ms, fire_at: now.plus_ms(duration_ms) }
-            }
+            Command::ScheduleActivity {
+                name,
+                input,
+                options,
+            } => EventKind::ActivityScheduled {
+                seq,
+                name,
+                input,
+                options,
+            },
+            Command::StartTimer { duration_ms } => EventKind::TimerStarted {
+                seq,
+                duration_ms,
+                fire_at: now.plus_ms(duration_ms),
+            },
         };
         self.push(Event::new(now, kind));
         Ok(seq)
@@ -248,13 +286,18 @@ impl ExecutionState {
                 return Err(WaitError::Nondeterminism(Nondeterminism {
                     seq: self.next_seq,
                     recorded: describe_event(&self.history[recorded].kind),
-                    actual: format!("waits on {handles:?}, which history never resolves before that command"),
+                    actual: format!(
+                        "waits on {handles:?}, which history never resolves before that command"
+                    ),
                 }));
             }
             self.live = true;
             return Ok(None);
         };
-        let wake = Wake { handle, outcome: resolution.outcome.clone() };
+        let wake = Wake {
+            handle,
+            outcome: resolution.outcome.clone(),
+        };
         if index >= self.loaded {
             self.live = true;
         }
@@ -270,7 +313,10 @@ impl ExecutionState {
             InboxMessage::Activity(report) => report.seq,
             InboxMessage::TimerFired { seq } => *seq,
         };
-        let expected = self.commands.get(seq as usize).map(|&i| &self.history[i].kind);
+        let expected = self
+            .commands
+            .get(seq as usize)
+            .map(|&i| &self.history[i].kind);
         let matches_kind = match (message, expected) {
             (InboxMessage::Activity(_), Some(EventKind::ActivityScheduled { .. })) => true,
             (InboxMessage::TimerFired { .. }, Some(EventKind::TimerStarted { .. })) => true,
@@ -280,18 +326,33 @@ impl ExecutionState {
             return false;
         }
         match message {
-            InboxMessage::TimerFired { seq } => self.push(Event::new(now, EventKind::TimerFired { seq: *seq })),
+            InboxMessage::TimerFired { seq } => {
+                self.push(Event::new(now, EventKind::TimerFired { seq: *seq }))
+            }
             InboxMessage::Activity(r) => {
                 let (seq, attempt, retry_at) = (r.seq, r.attempt, r.retry_at);
-                self.push(Event::new(r.started_at, EventKind::ActivityStarted { seq, attempt }));
+                self.push(Event::new(
+                    r.started_at,
+                    EventKind::ActivityStarted { seq, attempt },
+                ));
                 let kind = match &r.outcome {
-                    AttemptOutcome::Completed(result) => {
-                        EventKind::ActivityCompleted { seq, attempt, result: result.clone() }
-                    }
-                    AttemptOutcome::Failed(failure) => {
-                        EventKind::ActivityFailed { seq, attempt, failure: failure.clone(), retry_at }
-                    }
-                    AttemptOutcome::TimedOut(kind) => EventKind::ActivityTimedOut { seq, attempt, kind: *kind, retry_at },
+                    AttemptOutcome::Completed(result) => EventKind::ActivityCompleted {
+                        seq,
+                        attempt,
+                        result: result.clone(),
+                    },
+                    AttemptOutcome::Failed(failure) => EventKind::ActivityFailed {
+                        seq,
+                        attempt,
+                        failure: failure.clone(),
+                        retry_at,
+                    },
+                    AttemptOutcome::TimedOut(kind) => EventKind::ActivityTimedOut {
+                        seq,
+                        attempt,
+                        kind: *kind,
+                        retry_at,
+                    },
                 };
                 self.push(Event::new(now, kind));
             }
@@ -301,7 +362,11 @@ impl ExecutionState {
 
     /// The guest returned (or trapped). Appends the terminal event, or,
     /// when replaying a closed history, checks that it matches.
-    pub fn close(&mut self, result: Result<Payload, Failure>, now: Timestamp) -> Result<(), Nondeterminism> {
+    pub fn close(
+        &mut self,
+        result: Result<Payload, Failure>,
+        now: Timestamp,
+    ) -> Result<(), Nondeterminism> {
         if let Some(&recorded) = self.commands.get(self.next_seq as usize) {
             return Err(Nondeterminism {
                 seq: self.next_seq,
@@ -333,16 +398,23 @@ fn check_same(seq: u32, recorded: &EventKind, cmd: &Command) -> Result<(), Nonde
     // timer durations, so that tuning a timeout does not break running
     // executions (their recorded values stay in force).
     let same = match (recorded, cmd) {
-        (EventKind::ActivityScheduled { name, input, .. }, Command::ScheduleActivity { name: n, input: i, .. }) => {
-            name == n && input == i
-        }
+        (
+            EventKind::ActivityScheduled { name, input, .. },
+            Command::ScheduleActivity {
+                name: n, input: i, ..
+            },
+        ) => name == n && input == i,
         (EventKind::TimerStarted { .. }, Command::StartTimer { .. }) => true,
         _ => false,
     };
     if same {
         Ok(())
     } else {
-        Err(Nondeterminism { seq, recorded: describe_event(recorded), actual: format!("issued {}", describe_command(cmd)) })
+        Err(Nondeterminism {
+            seq,
+            recorded: describe_event(recorded),
+            actual: format!("issued {}", describe_command(cmd)),
+        })
     }
 }
 
@@ -365,7 +437,9 @@ fn describe_event(kind: &EventKind) -> String {
             format!("ScheduleActivity `{name}` (input digest {})", digest(input))
         }
         EventKind::TimerStarted { duration_ms, .. } => format!("StartTimer {duration_ms} ms"),
-        EventKind::ExecutionCompleted { result } => format!("ExecutionCompleted (result digest {})", digest(result)),
+        EventKind::ExecutionCompleted { result } => {
+            format!("ExecutionCompleted (result digest {})", digest(result))
+        }
         EventKind::ExecutionFailed { failure } => format!("ExecutionFailed ({failure})"),
         other => other.name().to_owned(),
     }
@@ -407,7 +481,11 @@ mod tests {
     }
 
     fn activity(name: &str) -> Command {
-        Command::ScheduleActivity { name: name.into(), input: b"1".to_vec(), options: Default::default() }
+        Command::ScheduleActivity {
+            name: name.into(),
+            input: b"1".to_vec(),
+            options: Default::default(),
+        }
     }
 
     fn completed(seq: u32, result: &[u8]) -> InboxMessage {
@@ -466,7 +544,11 @@ mod tests {
         s.command(activity("a"), Timestamp(1_000)).unwrap();
         let history = s.history().to_vec();
         let mut r = ExecutionState::from_history(s.id().clone(), history.clone()).unwrap();
-        let other_input = Command::ScheduleActivity { name: "a".into(), input: b"2".to_vec(), options: Default::default() };
+        let other_input = Command::ScheduleActivity {
+            name: "a".into(),
+            input: b"2".to_vec(),
+            options: Default::default(),
+        };
         assert!(r.command(other_input, Timestamp(1)).is_err());
         let mut r = ExecutionState::from_history(s.id().clone(), history).unwrap();
         let err = r.close(Ok(vec![]), Timestamp(1)).unwrap_err();
@@ -487,7 +569,10 @@ mod tests {
         assert!(s.deliver(&failed, Timestamp(1_200)));
         assert_eq!(s.poll_wait(&[a]).unwrap(), None);
         assert!(s.deliver(&completed(a, b"ok"), Timestamp(2_200)));
-        assert_eq!(s.poll_wait(&[a]).unwrap().unwrap().outcome, Outcome::Completed(b"ok".to_vec()));
+        assert_eq!(
+            s.poll_wait(&[a]).unwrap().unwrap().outcome,
+            Outcome::Completed(b"ok".to_vec())
+        );
         // A redelivered completion is ignored.
         assert!(!s.deliver(&completed(a, b"ok"), Timestamp(2_300)));
         let names: Vec<_> = s.history().iter().map(|e| e.kind.name()).collect();
@@ -516,7 +601,9 @@ mod tests {
         // Old code: start `a`, start a timer, wait for the timer, then `b`.
         let mut s = fresh();
         s.command(activity("a"), Timestamp(1_000)).unwrap();
-        let t = s.command(Command::StartTimer { duration_ms: 10 }, Timestamp(1_000)).unwrap();
+        let t = s
+            .command(Command::StartTimer { duration_ms: 10 }, Timestamp(1_000))
+            .unwrap();
         assert!(s.deliver(&InboxMessage::TimerFired { seq: t }, Timestamp(1_010)));
         assert!(s.poll_wait(&[t]).unwrap().is_some());
         s.command(activity("b"), Timestamp(1_010)).unwrap();
@@ -524,7 +611,8 @@ mod tests {
         // New code waits for `a` instead, which history never resolves.
         let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
         let a = r.command(activity("a"), Timestamp(1)).unwrap();
-        r.command(Command::StartTimer { duration_ms: 10 }, Timestamp(1)).unwrap();
+        r.command(Command::StartTimer { duration_ms: 10 }, Timestamp(1))
+            .unwrap();
         match r.poll_wait(&[a]) {
             Err(WaitError::Nondeterminism(n)) => {
                 assert_eq!(n.seq, 2);

@@ -17,7 +17,12 @@ pub struct Failure {
 impl Failure {
     /// A failure with the given type and message.
     pub fn new(error_type: impl Into<String>, message: impl Into<String>) -> Self {
-        Failure { message: message.into(), error_type: error_type.into(), non_retryable: false, details: None }
+        Failure {
+            message: message.into(),
+            error_type: error_type.into(),
+            non_retryable: false,
+            details: None,
+        }
     }
 
     /// The failure recorded when an attempt exceeds a timeout.

@@ -14,7 +14,10 @@ pub struct ExecutionId {
 impl ExecutionId {
     /// Build an id from its parts.
     pub fn new(workflow_id: impl Into<String>, run_id: impl Into<String>) -> Self {
-        ExecutionId { workflow_id: workflow_id.into(), run_id: run_id.into() }
+        ExecutionId {
+            workflow_id: workflow_id.into(),
+            run_id: run_id.into(),
+        }
     }
 
     /// The key an activity attempt uses to make its side effect once:

@@ -40,4 +40,3 @@ pub enum AttemptOutcome {
     /// Exceeded a timeout.
     TimedOut(TimeoutKind),
 }
-

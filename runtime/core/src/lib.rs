@@ -30,8 +30,8 @@ mod execution;
 mod failure;
 mod ids;
 mod inbox;
-mod render;
 mod random;
+mod render;
 mod retry;
 
 pub use codec::{CodecError, FORMAT_VERSION, decode_event, encode_event};

@@ -12,7 +12,9 @@ pub struct RandomStream {
 impl RandomStream {
     /// The stream for an execution seeded with `seed`.
     pub fn new(seed: &[u8; 32]) -> Self {
-        RandomStream { reader: blake3::Hasher::new_keyed(seed).finalize_xof() }
+        RandomStream {
+            reader: blake3::Hasher::new_keyed(seed).finalize_xof(),
+        }
     }
 
     /// Fill `out` with the next bytes of the stream.

@@ -10,7 +10,14 @@ pub fn render_history(events: &[Event]) -> String {
     let _ = writeln!(out, "{:>4}  {:>9}  {:<20}  details", "#", "time", "event");
     for (i, e) in events.iter().enumerate() {
         let offset = e.at.0.saturating_sub(start);
-        let _ = writeln!(out, "{:>4}  {:>7}ms  {:<20}  {}", i, offset, e.kind.name(), details(e));
+        let _ = writeln!(
+            out,
+            "{:>4}  {:>7}ms  {:<20}  {}",
+            i,
+            offset,
+            e.kind.name(),
+            details(e)
+        );
     }
     out
 }
@@ -21,21 +28,51 @@ fn details(event: &Event) -> String {
         None => "; final".to_owned(),
     };
     match &event.kind {
-        EventKind::ExecutionStarted { workflow_type, component, input, task_queue, .. } => {
-            format!("type={workflow_type} component={component} queue={task_queue} input={}", show(input))
+        EventKind::ExecutionStarted {
+            workflow_type,
+            component,
+            input,
+            task_queue,
+            ..
+        } => {
+            format!(
+                "type={workflow_type} component={component} queue={task_queue} input={}",
+                show(input)
+            )
         }
-        EventKind::ActivityScheduled { seq, name, input, .. } => format!("#{seq} {name} input={}", show(input)),
+        EventKind::ActivityScheduled {
+            seq, name, input, ..
+        } => format!("#{seq} {name} input={}", show(input)),
         EventKind::ActivityStarted { seq, attempt } => format!("#{seq} attempt {attempt}"),
-        EventKind::ActivityCompleted { seq, attempt, result } => {
+        EventKind::ActivityCompleted {
+            seq,
+            attempt,
+            result,
+        } => {
             format!("#{seq} attempt {attempt} result={}", show(result))
         }
-        EventKind::ActivityFailed { seq, attempt, failure, retry_at } => {
+        EventKind::ActivityFailed {
+            seq,
+            attempt,
+            failure,
+            retry_at,
+        } => {
             format!("#{seq} attempt {attempt} {failure}{}", retry(*retry_at))
         }
-        EventKind::ActivityTimedOut { seq, attempt, kind, retry_at } => {
-            format!("#{seq} attempt {attempt} {kind} timeout{}", retry(*retry_at))
+        EventKind::ActivityTimedOut {
+            seq,
+            attempt,
+            kind,
+            retry_at,
+        } => {
+            format!(
+                "#{seq} attempt {attempt} {kind} timeout{}",
+                retry(*retry_at)
+            )
         }
-        EventKind::TimerStarted { seq, duration_ms, .. } => format!("#{seq} {duration_ms}ms"),
+        EventKind::TimerStarted {
+            seq, duration_ms, ..
+        } => format!("#{seq} {duration_ms}ms"),
         EventKind::TimerFired { seq } => format!("#{seq}"),
         EventKind::ExecutionCompleted { result } => format!("result={}", show(result)),
         EventKind::ExecutionFailed { failure } => failure.to_string(),
@@ -47,7 +84,10 @@ fn show(payload: &[u8]) -> String {
     match std::str::from_utf8(payload) {
         Ok(text) if text.len() <= MAX => text.to_owned(),
         Ok(text) => {
-            let cut = (0..=MAX).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+            let cut = (0..=MAX)
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
             format!("{}... ({} bytes)", &text[..cut], payload.len())
         }
         Err(_) => format!("<{} bytes>", payload.len()),

@@ -38,15 +38,27 @@ impl RetryPolicy {
     pub const DEFAULT_BACKOFF: f64 = 2.0;
 
     fn initial(&self) -> u64 {
-        if self.initial_interval_ms == 0 { Self::DEFAULT_INITIAL_INTERVAL_MS } else { self.initial_interval_ms }
+        if self.initial_interval_ms == 0 {
+            Self::DEFAULT_INITIAL_INTERVAL_MS
+        } else {
+            self.initial_interval_ms
+        }
     }
 
     fn backoff(&self) -> f64 {
-        if self.backoff_coefficient >= 1.0 { self.backoff_coefficient } else { Self::DEFAULT_BACKOFF }
+        if self.backoff_coefficient >= 1.0 {
+            self.backoff_coefficient
+        } else {
+            Self::DEFAULT_BACKOFF
+        }
     }
 
     fn maximum(&self) -> u64 {
-        if self.maximum_interval_ms == 0 { self.initial().saturating_mul(100) } else { self.maximum_interval_ms }
+        if self.maximum_interval_ms == 0 {
+            self.initial().saturating_mul(100)
+        } else {
+            self.maximum_interval_ms
+        }
     }
 
     /// Delay before attempt `attempt + 1`, given that attempt `attempt`
@@ -62,12 +74,17 @@ impl RetryPolicy {
     /// `failure`, is retried.
     pub fn decide(&self, attempt: u32, failure: &Failure) -> RetryDecision {
         let exhausted = self.maximum_attempts != 0 && attempt >= self.maximum_attempts;
-        let non_retryable =
-            failure.non_retryable || self.non_retryable_error_types.iter().any(|t| *t == failure.error_type);
+        let non_retryable = failure.non_retryable
+            || self
+                .non_retryable_error_types
+                .iter()
+                .any(|t| *t == failure.error_type);
         if exhausted || non_retryable {
             RetryDecision::GiveUp
         } else {
-            RetryDecision::RetryAfter { delay_ms: self.delay_after(attempt) }
+            RetryDecision::RetryAfter {
+                delay_ms: self.delay_after(attempt),
+            }
         }
     }
 }
@@ -80,7 +97,12 @@ mod tests {
     fn defaults_follow_temporal() {
         let p = RetryPolicy::default();
         let delays: Vec<u64> = (1..=9).map(|a| p.delay_after(a)).collect();
-        assert_eq!(delays, [1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 100_000, 100_000]);
+        assert_eq!(
+            delays,
+            [
+                1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 64_000, 100_000, 100_000
+            ]
+        );
     }
 
     #[test]
@@ -91,19 +113,43 @@ mod tests {
             maximum_interval_ms: 1_000,
             ..Default::default()
         };
-        assert_eq!([p.delay_after(1), p.delay_after(2), p.delay_after(3), p.delay_after(4)], [100, 300, 900, 1_000]);
+        assert_eq!(
+            [
+                p.delay_after(1),
+                p.delay_after(2),
+                p.delay_after(3),
+                p.delay_after(4)
+            ],
+            [100, 300, 900, 1_000]
+        );
         assert_eq!(p.delay_after(u32::MAX), 1_000);
     }
 
     #[test]
     fn gives_up_on_exhaustion_and_non_retryable_types() {
-        let p = RetryPolicy { maximum_attempts: 3, non_retryable_error_types: vec!["Declined".into()], ..Default::default() };
+        let p = RetryPolicy {
+            maximum_attempts: 3,
+            non_retryable_error_types: vec!["Declined".into()],
+            ..Default::default()
+        };
         let transient = Failure::new("Busy", "try later");
-        assert_eq!(p.decide(1, &transient), RetryDecision::RetryAfter { delay_ms: 1_000 });
+        assert_eq!(
+            p.decide(1, &transient),
+            RetryDecision::RetryAfter { delay_ms: 1_000 }
+        );
         assert_eq!(p.decide(3, &transient), RetryDecision::GiveUp);
-        assert_eq!(p.decide(1, &Failure::new("Declined", "no")), RetryDecision::GiveUp);
-        assert_eq!(p.decide(1, &transient.clone().non_retryable()), RetryDecision::GiveUp);
+        assert_eq!(
+            p.decide(1, &Failure::new("Declined", "no")),
+            RetryDecision::GiveUp
+        );
+        assert_eq!(
+            p.decide(1, &transient.clone().non_retryable()),
+            RetryDecision::GiveUp
+        );
         let unlimited = RetryPolicy::default();
-        assert!(matches!(unlimited.decide(10_000, &transient), RetryDecision::RetryAfter { .. }));
+        assert!(matches!(
+            unlimited.decide(10_000, &transient),
+            RetryDecision::RetryAfter { .. }
+        ));
     }
 }

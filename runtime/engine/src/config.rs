@@ -14,7 +14,11 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_memory_bytes: 256 << 20, max_output_bytes: 64 << 10, max_random_bytes: 1 << 20 }
+        EngineConfig {
+            max_memory_bytes: 256 << 20,
+            max_output_bytes: 64 << 10,
+            max_random_bytes: 1 << 20,
+        }
     }
 }
 

@@ -9,7 +9,9 @@ use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use weft_core::{ActivityOptions, Command, ExecutionState, Nondeterminism, Outcome, RetryPolicy, WaitError};
+use weft_core::{
+    ActivityOptions, Command, ExecutionState, Nondeterminism, Outcome, RetryPolicy, WaitError,
+};
 
 /// Why the host stopped the guest (as opposed to the guest trapping).
 #[derive(Debug)]
@@ -35,7 +37,10 @@ pub(crate) struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -51,7 +56,9 @@ impl HostState {
 
     fn command(&mut self, cmd: Command) -> wasmtime::Result<u32> {
         let now = self.driver.now();
-        self.exec.command(cmd, now).map_err(|n| self.stop(Stop::Nondeterminism(n)))
+        self.exec
+            .command(cmd, now)
+            .map_err(|n| self.stop(Stop::Nondeterminism(n)))
     }
 }
 
@@ -64,7 +71,11 @@ impl Host for HostState {
         input: wit::Payload,
         options: wit::ActivityOptions,
     ) -> wasmtime::Result<wit::Handle> {
-        self.command(Command::ScheduleActivity { name, input, options: options_from_wit(options) })
+        self.command(Command::ScheduleActivity {
+            name,
+            input,
+            options: options_from_wit(options),
+        })
     }
 
     async fn start_timer(&mut self, duration_ms: u64) -> wasmtime::Result<wit::Handle> {
@@ -147,5 +158,8 @@ fn wake_to_wit(wake: weft_core::Wake) -> wit::Wake {
             details: f.details,
         }),
     };
-    wit::Wake { handle: wake.handle, outcome }
+    wit::Wake {
+        handle: wake.handle,
+        outcome,
+    }
 }

@@ -11,10 +11,12 @@ mod bindings;
 mod config;
 mod error;
 mod host;
+mod replay;
 mod run;
 mod wasi;
 
 pub use config::EngineConfig;
 pub use error::EngineError;
+pub use replay::{ReplayError, ReplayReport};
 pub use run::{Driver, DriverStop, RunEnd, WorkflowEngine};
 pub use weft_core::ExecutionState;

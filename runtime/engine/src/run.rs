@@ -1,8 +1,8 @@
+use crate::EngineError;
 use crate::bindings::{Workflow, WorkflowPre};
 use crate::config::{self, EngineConfig};
 use crate::host::{HostState, Stop};
 use crate::wasi::{MonotonicClock, SharedRandom, WallClock, WorkflowTime};
-use crate::EngineError;
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -69,10 +69,16 @@ impl WorkflowEngine {
     pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
         let engine = config::engine()?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| EngineError::Engine(e.to_string()))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| EngineError::Engine(e.to_string()))?;
         Workflow::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| EngineError::Engine(e.to_string()))?;
-        Ok(WorkflowEngine { engine, linker, config, components: Mutex::new(HashMap::new()) })
+        Ok(WorkflowEngine {
+            engine,
+            linker,
+            config,
+            components: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Compile and link a component (CPU-heavy: call off the async
@@ -82,9 +88,14 @@ impl WorkflowEngine {
         if self.is_loaded(id) {
             return Ok(id);
         }
-        let component = Component::new(&self.engine, bytes).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
-        let pre = WorkflowPre::new(pre).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        let pre =
+            WorkflowPre::new(pre).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
         self.cache().insert(id, pre);
         Ok(id)
     }
@@ -110,11 +121,9 @@ impl WorkflowEngine {
             let (_, component, input, seed, _) = exec.started();
             (component, input.to_vec(), *seed)
         };
-        let pre = self
-            .cache()
-            .get(&component)
-            .cloned()
-            .ok_or_else(|| EngineError::InvalidModule(format!("component {component} is not loaded")))?;
+        let pre = self.cache().get(&component).cloned().ok_or_else(|| {
+            EngineError::InvalidModule(format!("component {component} is not loaded"))
+        })?;
 
         let time = WorkflowTime::default();
         let start_ms = exec.history()[0].at.0;
@@ -125,7 +134,10 @@ impl WorkflowEngine {
         // virtual clocks and random below, and captured output.
         let wasi = WasiCtxBuilder::new()
             .wall_clock(WallClock(time.clone()))
-            .monotonic_clock(MonotonicClock { time: time.clone(), start_ns: start_ms.saturating_mul(1_000_000) })
+            .monotonic_clock(MonotonicClock {
+                time: time.clone(),
+                start_ns: start_ms.saturating_mul(1_000_000),
+            })
             .secure_random(random.clone())
             .insecure_random(random.clone())
             .insecure_random_seed(RandomStream::insecure_seed(&seed))
@@ -188,7 +200,11 @@ fn trap_failure(trap: &wasmtime::Error, output: &MemoryOutputPipe) -> Failure {
     let printed = output.contents();
     let printed = String::from_utf8_lossy(&printed[printed.len().saturating_sub(MAX_OUTPUT)..]);
     let printed = printed.trim();
-    let error_type = if printed.contains("panicked at") { "Panic" } else { "Trap" };
+    let error_type = if printed.contains("panicked at") {
+        "Panic"
+    } else {
+        "Trap"
+    };
     let mut message = String::new();
     if !printed.is_empty() {
         message.push_str(printed);

@@ -15,7 +15,8 @@ pub(crate) struct WorkflowTime(pub(crate) Arc<AtomicU64>);
 
 impl WorkflowTime {
     pub(crate) fn set_ms(&self, ms: u64) {
-        self.0.store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
+        self.0
+            .store(ms.saturating_mul(1_000_000), Ordering::Relaxed);
     }
     fn nanos(&self) -> u64 {
         self.0.load(Ordering::Relaxed)

@@ -77,13 +77,19 @@ impl ActivityRegistry {
             let f = f.clone();
             Box::pin(async move {
                 let input: I = serde_json::from_slice(&input).map_err(|e| {
-                    Failure::new("PayloadError", format!("activity `{}` input: {e}", ctx.name)).non_retryable()
+                    Failure::new(
+                        "PayloadError",
+                        format!("activity `{}` input: {e}", ctx.name),
+                    )
+                    .non_retryable()
                 })?;
                 let output = f(ctx, input).await.map_err(|e| e.0)?;
-                serde_json::to_vec(&output).map_err(|e| Failure::new("PayloadError", e.to_string()).non_retryable())
+                serde_json::to_vec(&output)
+                    .map_err(|e| Failure::new("PayloadError", e.to_string()).non_retryable())
             })
         });
-        self.handlers.insert(name.to_owned(), (queue.to_owned(), handler));
+        self.handlers
+            .insert(name.to_owned(), (queue.to_owned(), handler));
         self
     }
 

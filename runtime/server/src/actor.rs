@@ -23,7 +23,12 @@ pub(crate) enum ActorMsg {
     Evict,
 }
 
-pub(crate) async fn run(inner: Arc<Inner>, key: ExecKey, generation: u64, rx: mpsc::UnboundedReceiver<ActorMsg>) {
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    key: ExecKey,
+    generation: u64,
+    rx: mpsc::UnboundedReceiver<ActorMsg>,
+) {
     let reload = match run_once(&inner, key, rx).await {
         Ok(reload) => reload,
         Err(e) => {
@@ -40,20 +45,40 @@ pub(crate) async fn run(inner: Arc<Inner>, key: ExecKey, generation: u64, rx: mp
 }
 
 /// Load and run the execution. `Ok(true)` asks for a reload.
-async fn run_once(inner: &Arc<Inner>, key: ExecKey, rx: mpsc::UnboundedReceiver<ActorMsg>) -> Result<bool, String> {
-    let loaded = inner.store.load_execution(key).await.map_err(|e| e.to_string())?;
+async fn run_once(
+    inner: &Arc<Inner>,
+    key: ExecKey,
+    rx: mpsc::UnboundedReceiver<ActorMsg>,
+) -> Result<bool, String> {
+    let loaded = inner
+        .store
+        .load_execution(key)
+        .await
+        .map_err(|e| e.to_string())?;
     if loaded.record.status != ExecutionStatus::Running {
         inner.closed(key);
         return Ok(false);
     }
     let id = loaded.record.id.clone();
-    inner.ensure_component(loaded.record.component).await.map_err(|e| format!("{id}: {e}"))?;
+    inner
+        .ensure_component(loaded.record.component)
+        .await
+        .map_err(|e| format!("{id}: {e}"))?;
+    if loaded.history.len() > 1 {
+        inner
+            .stats
+            .replays
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let mut state = ExecutionState::from_history(id.clone(), loaded.history)?;
     let mut driver = ActorDriver {
         inner: inner.clone(),
         key,
         rx,
-        next_inbox: loaded.inbox.first().map_or(loaded.record.next_inbox, |e| e.seq),
+        next_inbox: loaded
+            .inbox
+            .first()
+            .map_or(loaded.record.next_inbox, |e| e.seq),
         buffered: BTreeMap::new(),
         consumed_through: None,
         default_queue: loaded.record.task_queue.clone(),
@@ -66,7 +91,10 @@ async fn run_once(inner: &Arc<Inner>, key: ExecKey, rx: mpsc::UnboundedReceiver<
     driver.drain(&mut state);
 
     let engine = inner.engine.clone();
-    let (state, end) = engine.run(state, Box::new(driver)).await.map_err(|e| format!("{id}: {e}"))?;
+    let (state, end) = engine
+        .run(state, Box::new(driver))
+        .await
+        .map_err(|e| format!("{id}: {e}"))?;
     match end {
         RunEnd::Closed => {
             let status = match state.history().last().map(|e| &e.kind) {
@@ -138,7 +166,11 @@ impl ActorDriver {
             new_timers: new_timers(events),
             close: None,
         };
-        let queues: Vec<String> = transition.new_tasks.iter().map(|t| t.queue.clone()).collect();
+        let queues: Vec<String> = transition
+            .new_tasks
+            .iter()
+            .map(|t| t.queue.clone())
+            .collect();
         let timers = !transition.new_timers.is_empty();
         match self.inner.store.commit(transition).await {
             Ok(()) => {}
@@ -201,15 +233,26 @@ fn new_tasks(inner: &Inner, default_queue: &str, events: &[Event]) -> Vec<NewAct
     events
         .iter()
         .filter_map(|e| match &e.kind {
-            EventKind::ActivityScheduled { seq, name, input, options } => Some(NewActivityTask {
+            EventKind::ActivityScheduled {
+                seq,
+                name,
+                input,
+                options,
+            } => Some(NewActivityTask {
                 seq: *seq,
                 queue: options.task_queue.clone().unwrap_or_else(|| {
-                    if default_queue.is_empty() { DEFAULT_QUEUE.to_owned() } else { default_queue.to_owned() }
+                    if default_queue.is_empty() {
+                        DEFAULT_QUEUE.to_owned()
+                    } else {
+                        default_queue.to_owned()
+                    }
                 }),
                 name: name.clone(),
                 input: input.clone(),
                 retry: options.retry.clone().unwrap_or_else(RetryPolicy::default),
-                start_to_close_ms: options.start_to_close_timeout_ms.unwrap_or(inner.config.default_start_to_close_ms),
+                start_to_close_ms: options
+                    .start_to_close_timeout_ms
+                    .unwrap_or(inner.config.default_start_to_close_ms),
                 due: e.at,
             }),
             _ => None,

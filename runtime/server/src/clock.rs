@@ -14,7 +14,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        let ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
         Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
     }
 }
@@ -30,7 +32,10 @@ pub struct TokioClock {
 impl TokioClock {
     /// A clock that reads `base` now.
     pub fn starting_at(base: Timestamp) -> Self {
-        TokioClock { base, origin: tokio::time::Instant::now() }
+        TokioClock {
+            base,
+            origin: tokio::time::Instant::now(),
+        }
     }
 }
 

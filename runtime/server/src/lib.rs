@@ -24,4 +24,4 @@ mod worker;
 pub use activity::{ActivityContext, ActivityError, ActivityRegistry};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use error::RuntimeError;
-pub use runtime::{Runtime, RuntimeConfig, StartWorkflow, WorkflowOutcome};
+pub use runtime::{Runtime, RuntimeConfig, RuntimeStats, StartWorkflow, WorkflowOutcome};

@@ -1,6 +1,7 @@
 use crate::actor::{self, ActorMsg};
 use crate::{ActivityRegistry, Clock, RuntimeError, timers, worker};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -25,7 +26,11 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        RuntimeConfig { default_start_to_close_ms: 60_000, cache_capacity: 4_096, worker_concurrency: 64 }
+        RuntimeConfig {
+            default_start_to_close_ms: 60_000,
+            cache_capacity: 4_096,
+            worker_concurrency: 64,
+        }
     }
 }
 
@@ -69,8 +74,27 @@ pub(crate) struct Inner {
     pub(crate) timers_changed: Notify,
     waiters: Mutex<HashMap<ExecKey, Vec<oneshot::Sender<()>>>>,
     pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) stats: Stats,
     shutdown_tx: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
+}
+
+/// Counters an operator (and a test) can read.
+#[derive(Default)]
+pub(crate) struct Stats {
+    pub(crate) evictions: AtomicU64,
+    pub(crate) replays: AtomicU64,
+}
+
+/// A snapshot of the runtime's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Executions evicted from the cache.
+    pub evictions: u64,
+    /// Executions rebuilt by replaying a history with more than its start.
+    pub replays: u64,
+    /// Executions currently in memory.
+    pub cached: usize,
 }
 
 /// Live executions, by key, with a use counter for LRU eviction.
@@ -119,6 +143,7 @@ impl Runtime {
                 timers_changed: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
                 shutdown,
+                stats: Stats::default(),
                 shutdown_tx,
                 tasks: Mutex::new(JoinSet::new()),
             }),
@@ -136,7 +161,11 @@ impl Runtime {
 
     /// Store and compile a component, and make it the current code of
     /// `workflow_type` for new executions.
-    pub async fn deploy(&self, workflow_type: &str, bytes: Vec<u8>) -> Result<ComponentId, RuntimeError> {
+    pub async fn deploy(
+        &self,
+        workflow_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<ComponentId, RuntimeError> {
         let id = self.inner.load_component_bytes(bytes.clone()).await?;
         self.inner.store.put_component(id, bytes).await?;
         lock(&self.inner.workflow_types).insert(workflow_type.to_owned(), id);
@@ -151,10 +180,17 @@ impl Runtime {
             .ok_or_else(|| RuntimeError::UnknownWorkflowType(req.workflow_type.clone()))?;
         let mut run = [0u8; 16];
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut run).and_then(|()| getrandom::fill(&mut seed)).map_err(|e| {
-            RuntimeError::Store(StoreError::Storage(format!("no OS randomness for run id and seed: {e}")))
-        })?;
-        let id = ExecutionId::new(req.workflow_id, run.iter().map(|b| format!("{b:02x}")).collect::<String>());
+        getrandom::fill(&mut run)
+            .and_then(|()| getrandom::fill(&mut seed))
+            .map_err(|e| {
+                RuntimeError::Store(StoreError::Storage(format!(
+                    "no OS randomness for run id and seed: {e}"
+                )))
+            })?;
+        let id = ExecutionId::new(
+            req.workflow_id,
+            run.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        );
         let task_queue = req.task_queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
         let started = Event::new(
             self.inner.clock.now(),
@@ -186,7 +222,10 @@ impl Runtime {
         let record = self.find(workflow_id).await?;
         // Subscribe before checking, so a close in between is not missed.
         let (tx, rx) = oneshot::channel();
-        lock(&self.inner.waiters).entry(record.key).or_default().push(tx);
+        lock(&self.inner.waiters)
+            .entry(record.key)
+            .or_default()
+            .push(tx);
         let mut shutdown = self.inner.shutdown.clone();
         loop {
             if let Some(outcome) = self.outcome(record.key).await? {
@@ -214,7 +253,11 @@ impl Runtime {
     }
 
     async fn find(&self, workflow_id: &str) -> Result<weft_store::ExecutionRecord, RuntimeError> {
-        self.inner.store.find_execution(workflow_id).await?.ok_or_else(|| RuntimeError::NotFound(workflow_id.to_owned()))
+        self.inner
+            .store
+            .find_execution(workflow_id)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound(workflow_id.to_owned()))
     }
 
     /// The full history of the latest run of `workflow_id`.
@@ -229,9 +272,13 @@ impl Runtime {
         Ok(lock(&self.inner.cache).parked.get(&record.key).cloned())
     }
 
-    /// Number of executions held in memory.
-    pub fn cached_executions(&self) -> usize {
-        lock(&self.inner.cache).actors.len()
+    /// Counters: evictions, replays, cache size.
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            evictions: self.inner.stats.evictions.load(Ordering::Relaxed),
+            replays: self.inner.stats.replays.load(Ordering::Relaxed),
+            cached: lock(&self.inner.cache).actors.len(),
+        }
     }
 
     /// Stop all services and executions and wait for them. Committed work
@@ -259,27 +306,45 @@ impl Inner {
     }
 
     /// Compile a component off the async threads.
-    pub(crate) async fn load_component_bytes(&self, bytes: Vec<u8>) -> Result<ComponentId, RuntimeError> {
+    pub(crate) async fn load_component_bytes(
+        &self,
+        bytes: Vec<u8>,
+    ) -> Result<ComponentId, RuntimeError> {
         let engine = self.engine.clone();
         let loaded = tokio::task::spawn_blocking(move || engine.load(&bytes)).await;
         loaded
-            .map_err(|e| RuntimeError::Store(StoreError::Storage(format!("component compile task failed: {e}"))))?
+            .map_err(|e| {
+                RuntimeError::Store(StoreError::Storage(format!(
+                    "component compile task failed: {e}"
+                )))
+            })?
             .map_err(RuntimeError::from)
     }
 
     /// Make sure `component` is compiled, fetching it from the store.
-    pub(crate) async fn ensure_component(&self, component: ComponentId) -> Result<(), RuntimeError> {
+    pub(crate) async fn ensure_component(
+        &self,
+        component: ComponentId,
+    ) -> Result<(), RuntimeError> {
         if self.engine.is_loaded(component) {
             return Ok(());
         }
-        let bytes =
-            self.store.get_component(component).await?.ok_or(RuntimeError::Store(StoreError::ComponentNotFound(component)))?;
+        let bytes = self
+            .store
+            .get_component(component)
+            .await?
+            .ok_or(RuntimeError::Store(StoreError::ComponentNotFound(
+                component,
+            )))?;
         self.load_component_bytes(bytes).await.map(|_| ())
     }
 
     /// The notifier of `queue`'s worker.
     pub(crate) fn queue_notify(&self, queue: &str) -> Arc<Notify> {
-        lock(&self.queues).entry(queue.to_owned()).or_insert_with(|| Arc::new(Notify::new())).clone()
+        lock(&self.queues)
+            .entry(queue.to_owned())
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
     }
 
     /// Route a committed inbox entry to its execution, starting (replaying)
@@ -313,19 +378,31 @@ impl Inner {
             return;
         }
         if cache.actors.len() >= self.config.cache_capacity.max(1) {
-            let victim = cache.actors.iter().min_by_key(|(_, a)| a.last_used).map(|(k, _)| *k);
+            let victim = cache
+                .actors
+                .iter()
+                .min_by_key(|(_, a)| a.last_used)
+                .map(|(k, _)| *k);
             if let Some(victim) = victim
                 && let Some(actor) = cache.actors.remove(&victim)
             {
                 // Safe at any point: everything the victim did since its
                 // last commit is redone by replay when it is next needed.
                 let _ = actor.tx.send(ActorMsg::Evict);
+                self.stats.evictions.fetch_add(1, Ordering::Relaxed);
             }
         }
         cache.tick += 1;
         let (tx, rx) = mpsc::unbounded_channel();
         let generation = cache.tick;
-        cache.actors.insert(key, CachedActor { tx, last_used: generation, generation });
+        cache.actors.insert(
+            key,
+            CachedActor {
+                tx,
+                last_used: generation,
+                generation,
+            },
+        );
         drop(cache);
         self.spawn(actor::run(self.clone(), key, generation, rx));
     }
@@ -333,7 +410,11 @@ impl Inner {
     /// An actor is exiting: forget it (unless a newer one replaced it).
     pub(crate) fn actor_exited(&self, key: ExecKey, generation: u64) {
         let mut cache = lock(&self.cache);
-        if cache.actors.get(&key).is_some_and(|a| a.generation == generation) {
+        if cache
+            .actors
+            .get(&key)
+            .is_some_and(|a| a.generation == generation)
+        {
             cache.actors.remove(&key);
         }
     }

@@ -21,14 +21,20 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
         let next_due = if free == 0 {
             None
         } else {
-            match inner.store.poll_activities(&queue, inner.clock.now(), free).await {
+            match inner
+                .store
+                .poll_activities(&queue, inner.clock.now(), free)
+                .await
+            {
                 Ok(polled) => {
                     if !polled.tasks.is_empty() {
                         // New deadlines: the timer service may need to wake sooner.
                         inner.timers_changed.notify_one();
                     }
                     for task in polled.tasks {
-                        let Ok(permit) = limit.clone().try_acquire_owned() else { break };
+                        let Ok(permit) = limit.clone().try_acquire_owned() else {
+                            break;
+                        };
                         let inner = inner.clone();
                         running.spawn(async move {
                             run_attempt(&inner, task).await;
@@ -62,7 +68,9 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
 }
 
 async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
-    let TaskState::Running { deadline, .. } = task.state else { return };
+    let TaskState::Running { deadline, .. } = task.state else {
+        return;
+    };
     let ctx = ActivityContext {
         execution: task.execution.clone(),
         name: task.name.clone(),
@@ -70,14 +78,20 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         idempotency_key: task.idempotency_key(),
     };
     let result = match inner.activities.get(&task.name) {
-        None => Err(Failure::new("ActivityNotRegistered", format!("no activity `{}` is registered", task.name))),
+        None => Err(Failure::new(
+            "ActivityNotRegistered",
+            format!("no activity `{}` is registered", task.name),
+        )),
         Some(handler) => {
             // Its own task, so a panicking activity fails only this attempt.
             let attempt = tokio::spawn(handler(ctx, task.input.clone()));
             let abort = attempt.abort_handle();
             match tokio::time::timeout(until(inner.clock.now(), deadline), attempt).await {
                 Ok(Ok(result)) => result,
-                Ok(Err(e)) => Err(Failure::new("Panic", format!("activity `{}` panicked: {e}", task.name))),
+                Ok(Err(e)) => Err(Failure::new(
+                    "Panic",
+                    format!("activity `{}` panicked: {e}", task.name),
+                )),
                 Err(_) => {
                     // Past its deadline: the timer service records the
                     // timeout and schedules the retry.
@@ -87,11 +101,19 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
             }
         }
     };
-    let report = AttemptResult { key: task.key, seq: task.seq, attempt: task.attempt, result };
+    let report = AttemptResult {
+        key: task.key,
+        seq: task.seq,
+        attempt: task.attempt,
+        result,
+    };
     match inner.store.report_attempt(report, inner.clock.now()).await {
         Ok(Some(entry)) => inner.deliver(entry),
         Ok(None) => tracing::debug!(activity = task.name, "stale attempt report ignored"),
-        Err(e) => tracing::error!(activity = task.name, "cannot record attempt; it will time out and retry: {e}"),
+        Err(e) => tracing::error!(
+            activity = task.name,
+            "cannot record attempt; it will time out and retry: {e}"
+        ),
     }
     // A retry may now be due later on this queue.
     inner.queue_notify(&task.queue).notify_one();

@@ -15,7 +15,9 @@ pub enum StoreError {
     ComponentNotFound(ComponentId),
     /// A transition did not start at the stored end of history: another
     /// writer appended first. The caller must reload.
-    #[error("history conflict for execution {key}: expected next index {expected}, transition starts at {got}")]
+    #[error(
+        "history conflict for execution {key}: expected next index {expected}, transition starts at {got}"
+    )]
     Conflict {
         /// Internal execution key.
         key: u64,

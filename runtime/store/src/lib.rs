@@ -23,8 +23,8 @@ mod redb;
 pub use crate::redb::RedbStore;
 pub use error::StoreError;
 pub use model::{
-    ActivityTask, AttemptResult, DueWork, ExecKey, ExecutionRecord, ExecutionStatus, InboxEntry, LoadedExecution,
-    NewActivityTask, NewExecution, Polled, TaskState, Transition,
+    ActivityTask, AttemptResult, DueWork, ExecKey, ExecutionRecord, ExecutionStatus, InboxEntry,
+    LoadedExecution, NewActivityTask, NewExecution, Polled, TaskState, Transition,
 };
 
 use async_trait::async_trait;
@@ -44,7 +44,10 @@ pub trait Store: Send + Sync + 'static {
     async fn start_execution(&self, new: NewExecution) -> Result<ExecutionRecord, StoreError>;
 
     /// The latest run of a workflow id.
-    async fn find_execution(&self, workflow_id: &str) -> Result<Option<ExecutionRecord>, StoreError>;
+    async fn find_execution(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError>;
 
     /// An execution's record, full history and unconsumed inbox.
     async fn load_execution(&self, key: ExecKey) -> Result<LoadedExecution, StoreError>;
@@ -58,12 +61,21 @@ pub trait Store: Send + Sync + 'static {
     /// Lease up to `max` activity tasks of `queue` that are due at `now`.
     /// Each leased task runs until its start-to-close deadline, after which
     /// [`Store::fire_due`] times it out.
-    async fn poll_activities(&self, queue: &str, now: Timestamp, max: usize) -> Result<Polled, StoreError>;
+    async fn poll_activities(
+        &self,
+        queue: &str,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<Polled, StoreError>;
 
     /// Record how a leased attempt ended: decides the retry, and writes the
     /// report to the execution's inbox. `None` if the attempt is stale (it
     /// already timed out, or the execution closed).
-    async fn report_attempt(&self, result: AttemptResult, now: Timestamp) -> Result<Option<InboxEntry>, StoreError>;
+    async fn report_attempt(
+        &self,
+        result: AttemptResult,
+        now: Timestamp,
+    ) -> Result<Option<InboxEntry>, StoreError>;
 
     /// Fire timers and time out activity attempts due at `now`.
     async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError>;

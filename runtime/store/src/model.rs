@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
-use weft_core::{ComponentId, Event, ExecutionId, Failure, InboxMessage, Payload, RetryPolicy, Timestamp};
+use weft_core::{
+    ComponentId, Event, ExecutionId, Failure, InboxMessage, Payload, RetryPolicy, Timestamp,
+};
 
 /// Internal, compact key of an execution (history keys are `(ExecKey, index)`).
 pub type ExecKey = u64;

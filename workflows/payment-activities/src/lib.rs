@@ -37,7 +37,9 @@ impl Processor {
     pub fn charge(&self, key: &str, account: &str, amount: u64) -> String {
         let mut charges = self.charges.lock().unwrap_or_else(|p| p.into_inner());
         let next = charges.len() + 1;
-        let (id, _) = charges.entry(key.to_owned()).or_insert_with(|| (format!("ch_{next:06}_{account}"), amount));
+        let (id, _) = charges
+            .entry(key.to_owned())
+            .or_insert_with(|| (format!("ch_{next:06}_{account}"), amount));
         id.clone()
     }
 
@@ -49,24 +51,41 @@ impl Processor {
 
 /// Register `validate_account`, `charge` and `send_receipt`.
 pub fn register(registry: &mut ActivityRegistry, processor: Processor) {
-    registry.register("validate_account", |_ctx: ActivityContext, account: String| async move {
-        let account = account.trim().to_owned();
-        if account.is_empty() || account.starts_with("closed") {
-            return Err(ActivityError::non_retryable("AccountInvalid", format!("account `{account}` cannot be charged")));
-        }
-        let holder = format!("Holder of {account}");
-        Ok(Account { account, holder })
-    });
-    registry.register("charge", move |ctx: ActivityContext, (account, amount, _currency): (String, u64, String)| {
-        let processor = processor.clone();
-        async move {
-            if ctx.attempt == 1 {
-                return Err(ActivityError::retryable("CardNetworkBusy", "card network busy, try again"));
+    registry.register(
+        "validate_account",
+        |_ctx: ActivityContext, account: String| async move {
+            let account = account.trim().to_owned();
+            if account.is_empty() || account.starts_with("closed") {
+                return Err(ActivityError::non_retryable(
+                    "AccountInvalid",
+                    format!("account `{account}` cannot be charged"),
+                ));
             }
-            Ok(Charge { charge_id: processor.charge(&ctx.idempotency_key, &account, amount) })
-        }
-    });
-    registry.register("send_receipt", |_ctx: ActivityContext, (_receipt, _holder): (String, String)| async move {
-        Ok::<(), ActivityError>(())
-    });
+            let holder = format!("Holder of {account}");
+            Ok(Account { account, holder })
+        },
+    );
+    registry.register(
+        "charge",
+        move |ctx: ActivityContext, (account, amount, _currency): (String, u64, String)| {
+            let processor = processor.clone();
+            async move {
+                if ctx.attempt == 1 {
+                    return Err(ActivityError::retryable(
+                        "CardNetworkBusy",
+                        "card network busy, try again",
+                    ));
+                }
+                Ok(Charge {
+                    charge_id: processor.charge(&ctx.idempotency_key, &account, amount),
+                })
+            }
+        },
+    );
+    registry.register(
+        "send_receipt",
+        |_ctx: ActivityContext, (_receipt, _holder): (String, String)| async move {
+            Ok::<(), ActivityError>(())
+        },
+    );
 }

@@ -53,7 +53,10 @@ fn payment(ctx: &Ctx, req: PaymentRequest) -> Result<Receipt, Failure> {
     let account: Account = ctx.activity("validate_account", &req.account).call()?;
 
     let charge: Charge = ctx
-        .activity("charge", &(&account.account, req.amount_cents, &req.currency))
+        .activity(
+            "charge",
+            &(&account.account, req.amount_cents, &req.currency),
+        )
         .retry(
             RetryPolicy::default()
                 .initial_interval(Duration::from_millis(200))
@@ -70,7 +73,9 @@ fn payment(ctx: &Ctx, req: PaymentRequest) -> Result<Receipt, Failure> {
         amount_cents: req.amount_cents,
         currency: req.currency,
     };
-    let _: () = ctx.activity("send_receipt", &(&receipt.receipt_id, &receipt.holder)).call()?;
+    let _: () = ctx
+        .activity("send_receipt", &(&receipt.receipt_id, &receipt.holder))
+        .call()?;
     ctx.info(&format!("payment complete: {}", receipt.receipt_id));
     Ok(receipt)
 }

@@ -9,7 +9,10 @@ mod ops;
 mod tables;
 mod writer;
 
-use crate::model::{AttemptResult, DueWork, ExecKey, ExecutionRecord, LoadedExecution, NewExecution, Polled, Transition};
+use crate::model::{
+    AttemptResult, DueWork, ExecKey, ExecutionRecord, LoadedExecution, NewExecution, Polled,
+    Transition,
+};
 use crate::{InboxEntry, Store, StoreError};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
@@ -31,8 +34,9 @@ impl RedbStore {
     /// is dropped.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let db = Database::create(path)
-            .map_err(|e| StoreError::Storage(format!("cannot open database {}: {e}", path.display())))?;
+        let db = Database::create(path).map_err(|e| {
+            StoreError::Storage(format!("cannot open database {}: {e}", path.display()))
+        })?;
         let db = Arc::new(db);
         // Create every table up front so read transactions never miss one.
         let txn = db.begin_write()?;
@@ -57,7 +61,9 @@ impl RedbStore {
 #[async_trait]
 impl Store for RedbStore {
     async fn put_component(&self, id: ComponentId, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.writer.write(move |txn| ops::put_component(txn, id, &bytes)).await
+        self.writer
+            .write(move |txn| ops::put_component(txn, id, &bytes))
+            .await
     }
 
     async fn get_component(&self, id: ComponentId) -> Result<Option<Vec<u8>>, StoreError> {
@@ -69,10 +75,15 @@ impl Store for RedbStore {
     }
 
     async fn start_execution(&self, new: NewExecution) -> Result<ExecutionRecord, StoreError> {
-        self.writer.write(move |txn| ops::start_execution(txn, new)).await
+        self.writer
+            .write(move |txn| ops::start_execution(txn, new))
+            .await
     }
 
-    async fn find_execution(&self, workflow_id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+    async fn find_execution(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError> {
         let workflow_id = workflow_id.to_owned();
         self.read(move |txn| {
             let ids = txn.open_table(WORKFLOW_IDS)?;
@@ -80,7 +91,10 @@ impl Store for RedbStore {
                 return Ok(None);
             };
             let execs = txn.open_table(EXECUTIONS)?;
-            execs.get(key)?.map(|v| decode::<ExecutionRecord>("executions", v.value())).transpose()
+            execs
+                .get(key)?
+                .map(|v| decode::<ExecutionRecord>("executions", v.value()))
+                .transpose()
         })
         .await
     }
@@ -96,18 +110,26 @@ impl Store for RedbStore {
             let mut history = Vec::with_capacity(usize::try_from(record.next_event).unwrap_or(0));
             for row in history_table.range((key, 0)..=(key, u64::MAX))? {
                 let (_, v) = row?;
-                history.push(
-                    decode_event(v.value())
-                        .map_err(|e| StoreError::Corrupt { table: "history", reason: e.to_string() })?,
-                );
+                history.push(decode_event(v.value()).map_err(|e| StoreError::Corrupt {
+                    table: "history",
+                    reason: e.to_string(),
+                })?);
             }
             let inbox_table = txn.open_table(INBOX)?;
             let mut inbox = Vec::new();
             for row in inbox_table.range((key, 0)..=(key, u64::MAX))? {
                 let (k, v) = row?;
-                inbox.push(InboxEntry { key, seq: k.value().1, message: decode("inbox", v.value())? });
+                inbox.push(InboxEntry {
+                    key,
+                    seq: k.value().1,
+                    message: decode("inbox", v.value())?,
+                });
             }
-            Ok(LoadedExecution { record, history, inbox })
+            Ok(LoadedExecution {
+                record,
+                history,
+                inbox,
+            })
         })
         .await
     }
@@ -129,10 +151,17 @@ impl Store for RedbStore {
     }
 
     async fn commit(&self, transition: Transition) -> Result<(), StoreError> {
-        self.writer.write(move |txn| ops::commit(txn, transition)).await
+        self.writer
+            .write(move |txn| ops::commit(txn, transition))
+            .await
     }
 
-    async fn poll_activities(&self, queue: &str, now: Timestamp, max: usize) -> Result<Polled, StoreError> {
+    async fn poll_activities(
+        &self,
+        queue: &str,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<Polled, StoreError> {
         let queue = queue.to_owned();
         // Fast path: a read transaction answers "nothing due" without
         // taking a slot in the writer's batch.
@@ -140,7 +169,9 @@ impl Store for RedbStore {
         let (any_due, next_due) = self
             .read(move |txn| {
                 let ready = txn.open_table(READY)?;
-                let mut due = ready.range((probe.as_str(), 0, 0, 0)..=(probe.as_str(), u64::MAX, u64::MAX, u32::MAX))?;
+                let mut due = ready.range(
+                    (probe.as_str(), 0, 0, 0)..=(probe.as_str(), u64::MAX, u64::MAX, u32::MAX),
+                )?;
                 Ok(match due.next().transpose()? {
                     Some((k, _)) if k.value().1 <= now.0 => (true, None),
                     Some((k, _)) => (false, Some(Timestamp(k.value().1))),
@@ -149,13 +180,24 @@ impl Store for RedbStore {
             })
             .await?;
         if !any_due {
-            return Ok(Polled { tasks: Vec::new(), next_due });
+            return Ok(Polled {
+                tasks: Vec::new(),
+                next_due,
+            });
         }
-        self.writer.write(move |txn| ops::poll_activities(txn, &queue, now, max)).await
+        self.writer
+            .write(move |txn| ops::poll_activities(txn, &queue, now, max))
+            .await
     }
 
-    async fn report_attempt(&self, result: AttemptResult, now: Timestamp) -> Result<Option<InboxEntry>, StoreError> {
-        self.writer.write(move |txn| ops::report_attempt(txn, result, now)).await
+    async fn report_attempt(
+        &self,
+        result: AttemptResult,
+        now: Timestamp,
+    ) -> Result<Option<InboxEntry>, StoreError> {
+        self.writer
+            .write(move |txn| ops::report_attempt(txn, result, now))
+            .await
     }
 
     async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
@@ -168,14 +210,27 @@ impl Store for RedbStore {
             })
             .await?;
         match first {
-            Some(at) if at <= now.0 => self.writer.write(move |txn| ops::fire_due(txn, now, max)).await,
-            next => Ok(DueWork { next_due: next.map(Timestamp), ..DueWork::default() }),
+            Some(at) if at <= now.0 => {
+                self.writer
+                    .write(move |txn| ops::fire_due(txn, now, max))
+                    .await
+            }
+            next => Ok(DueWork {
+                next_due: next.map(Timestamp),
+                ..DueWork::default()
+            }),
         }
     }
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt { table, reason: e.to_string() })
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+        table,
+        reason: e.to_string(),
+    })
 }
 
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {

@@ -9,11 +9,15 @@ use crate::model::*;
 use crate::{InboxEntry, StoreError};
 use redb::{ReadableTable, WriteTransaction};
 use weft_core::{
-    ActivityReport, AttemptOutcome, ComponentId, Failure, InboxMessage, RetryDecision, TimeoutKind, Timestamp,
-    encode_event,
+    ActivityReport, AttemptOutcome, ComponentId, Failure, InboxMessage, RetryDecision, TimeoutKind,
+    Timestamp, encode_event,
 };
 
-pub(crate) fn put_component(txn: &WriteTransaction, id: ComponentId, bytes: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn put_component(
+    txn: &WriteTransaction,
+    id: ComponentId,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
     let mut table = txn.open_table(COMPONENTS)?;
     if table.get(id.0.as_slice())?.is_none() {
         table.insert(id.0.as_slice(), bytes)?;
@@ -21,12 +25,18 @@ pub(crate) fn put_component(txn: &WriteTransaction, id: ComponentId, bytes: &[u8
     Ok(())
 }
 
-pub(crate) fn start_execution(txn: &WriteTransaction, new: NewExecution) -> Result<ExecutionRecord, StoreError> {
+pub(crate) fn start_execution(
+    txn: &WriteTransaction,
+    new: NewExecution,
+) -> Result<ExecutionRecord, StoreError> {
     let mut ids = txn.open_table(WORKFLOW_IDS)?;
     let mut execs = txn.open_table(EXECUTIONS)?;
     if let Some(existing) = ids.get(new.id.workflow_id.as_str())?.map(|v| v.value()) {
         let running = match execs.get(existing)? {
-            Some(v) => decode::<ExecutionRecord>("executions", v.value())?.status == ExecutionStatus::Running,
+            Some(v) => {
+                decode::<ExecutionRecord>("executions", v.value())?.status
+                    == ExecutionStatus::Running
+            }
             None => false,
         };
         if running {
@@ -51,18 +61,26 @@ pub(crate) fn start_execution(txn: &WriteTransaction, new: NewExecution) -> Resu
     ids.insert(record.id.workflow_id.as_str(), key)?;
     execs.insert(key, encode(&record).as_slice())?;
     txn.open_table(RUNNING)?.insert(key, ())?;
-    txn.open_table(HISTORY)?.insert((key, 0), encode_event(&new.started).as_slice())?;
+    txn.open_table(HISTORY)?
+        .insert((key, 0), encode_event(&new.started).as_slice())?;
     Ok(record)
 }
 
-fn load_record(txn: &WriteTransaction, key: ExecKey) -> Result<Option<ExecutionRecord>, StoreError> {
+fn load_record(
+    txn: &WriteTransaction,
+    key: ExecKey,
+) -> Result<Option<ExecutionRecord>, StoreError> {
     let execs = txn.open_table(EXECUTIONS)?;
-    let record = execs.get(key)?.map(|v| decode("executions", v.value())).transpose()?;
+    let record = execs
+        .get(key)?
+        .map(|v| decode("executions", v.value()))
+        .transpose()?;
     Ok(record)
 }
 
 fn save_record(txn: &WriteTransaction, record: &ExecutionRecord) -> Result<(), StoreError> {
-    txn.open_table(EXECUTIONS)?.insert(record.key, encode(record).as_slice())?;
+    txn.open_table(EXECUTIONS)?
+        .insert(record.key, encode(record).as_slice())?;
     Ok(())
 }
 
@@ -71,12 +89,19 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
         return Err(StoreError::NotFound(format!("execution key {}", t.key)));
     };
     if record.next_event != t.first_index {
-        return Err(StoreError::Conflict { key: t.key, expected: record.next_event, got: t.first_index });
+        return Err(StoreError::Conflict {
+            key: t.key,
+            expected: record.next_event,
+            got: t.first_index,
+        });
     }
     {
         let mut history = txn.open_table(HISTORY)?;
         for (i, event) in t.events.iter().enumerate() {
-            history.insert((t.key, t.first_index + i as u64), encode_event(event).as_slice())?;
+            history.insert(
+                (t.key, t.first_index + i as u64),
+                encode_event(event).as_slice(),
+            )?;
         }
     }
     if let Some(through) = t.consumed_inbox_through {
@@ -116,14 +141,19 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
         txn.open_table(RUNNING)?.remove(t.key)?;
         // Activities still queued for a closed execution are abandoned;
         // their queue and due index entries are swept lazily on sight.
-        txn.open_table(TASKS)?.retain_in((t.key, 0)..=(t.key, u32::MAX), |_, _| false)?;
+        txn.open_table(TASKS)?
+            .retain_in((t.key, 0)..=(t.key, u32::MAX), |_, _| false)?;
     }
     save_record(txn, &record)
 }
 
 /// Append to an execution's inbox, unless it has closed (then the message
 /// has nowhere to go and is dropped).
-fn push_inbox(txn: &WriteTransaction, key: ExecKey, message: InboxMessage) -> Result<Option<InboxEntry>, StoreError> {
+fn push_inbox(
+    txn: &WriteTransaction,
+    key: ExecKey,
+    message: InboxMessage,
+) -> Result<Option<InboxEntry>, StoreError> {
     let Some(mut record) = load_record(txn, key)? else {
         return Ok(None);
     };
@@ -132,7 +162,8 @@ fn push_inbox(txn: &WriteTransaction, key: ExecKey, message: InboxMessage) -> Re
     }
     let seq = record.next_inbox;
     record.next_inbox += 1;
-    txn.open_table(INBOX)?.insert((key, seq), encode(&message).as_slice())?;
+    txn.open_table(INBOX)?
+        .insert((key, seq), encode(&message).as_slice())?;
     save_record(txn, &record)?;
     Ok(Some(InboxEntry { key, seq, message }))
 }
@@ -163,12 +194,18 @@ pub(crate) fn poll_activities(
     }
     for (at, key, seq) in taken {
         ready.remove((queue, at, key, seq))?;
-        let Some(mut task) = tasks.get((key, seq))?.map(|v| decode::<ActivityTask>("activity_tasks", v.value())).transpose()?
+        let Some(mut task) = tasks
+            .get((key, seq))?
+            .map(|v| decode::<ActivityTask>("activity_tasks", v.value()))
+            .transpose()?
         else {
             continue; // abandoned when its execution closed
         };
         let deadline = now.plus_ms(task.start_to_close_ms);
-        task.state = TaskState::Running { started_at: now, deadline };
+        task.state = TaskState::Running {
+            started_at: now,
+            deadline,
+        };
         tasks.insert((key, seq), encode(&task).as_slice())?;
         due.insert((deadline.0, key, seq, DUE_DEADLINE), ())?;
         polled.tasks.push(task);
@@ -206,8 +243,10 @@ fn end_attempt(
         Some(at) => {
             task.attempt += 1;
             task.state = TaskState::Ready { due: at };
-            txn.open_table(READY)?.insert((task.queue.as_str(), at.0, task.key, task.seq), ())?;
-            txn.open_table(TASKS)?.insert((task.key, task.seq), encode(&task).as_slice())?;
+            txn.open_table(READY)?
+                .insert((task.queue.as_str(), at.0, task.key, task.seq), ())?;
+            txn.open_table(TASKS)?
+                .insert((task.key, task.seq), encode(&task).as_slice())?;
             requeued = Some(task.queue.clone());
         }
         None => {
@@ -225,7 +264,9 @@ pub(crate) fn report_attempt(
 ) -> Result<Option<InboxEntry>, StoreError> {
     let task = {
         let tasks = txn.open_table(TASKS)?;
-        let task = tasks.get((result.key, result.seq))?.map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
+        let task = tasks
+            .get((result.key, result.seq))?
+            .map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
         task.transpose()?
     };
     // Stale: the task is gone (execution closed) or this attempt already
@@ -233,10 +274,15 @@ pub(crate) fn report_attempt(
     let Some(task) = task.filter(|t| t.attempt == result.attempt) else {
         return Ok(None);
     };
-    let TaskState::Running { started_at, deadline } = task.state else {
+    let TaskState::Running {
+        started_at,
+        deadline,
+    } = task.state
+    else {
         return Ok(None);
     };
-    txn.open_table(DUE)?.remove((deadline.0, task.key, task.seq, DUE_DEADLINE))?;
+    txn.open_table(DUE)?
+        .remove((deadline.0, task.key, task.seq, DUE_DEADLINE))?;
     let outcome = match result.result {
         Ok(value) => AttemptOutcome::Completed(value),
         Err(failure) => AttemptOutcome::Failed(failure),
@@ -244,7 +290,11 @@ pub(crate) fn report_attempt(
     Ok(end_attempt(txn, task, started_at, outcome, now)?.0)
 }
 
-pub(crate) fn fire_due(txn: &WriteTransaction, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
+pub(crate) fn fire_due(
+    txn: &WriteTransaction,
+    now: Timestamp,
+    max: usize,
+) -> Result<DueWork, StoreError> {
     let mut work = DueWork::default();
     let mut fired = Vec::new();
     {
@@ -262,18 +312,27 @@ pub(crate) fn fire_due(txn: &WriteTransaction, now: Timestamp, max: usize) -> Re
     for (at, key, seq, kind) in fired {
         txn.open_table(DUE)?.remove((at, key, seq, kind))?;
         if kind == DUE_TIMER {
-            work.delivered.extend(push_inbox(txn, key, InboxMessage::TimerFired { seq })?);
+            work.delivered
+                .extend(push_inbox(txn, key, InboxMessage::TimerFired { seq })?);
             continue;
         }
         let task = {
             let tasks = txn.open_table(TASKS)?;
-            let task = tasks.get((key, seq))?.map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
+            let task = tasks
+                .get((key, seq))?
+                .map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
             task.transpose()?
         };
         // Only a still-running attempt with this very deadline times out;
         // anything else is an index entry left behind by a finished attempt.
         let Some(task) = task else { continue };
-        let TaskState::Running { started_at, deadline } = task.state else { continue };
+        let TaskState::Running {
+            started_at,
+            deadline,
+        } = task.state
+        else {
+            continue;
+        };
         if deadline.0 != at {
             continue;
         }

@@ -40,7 +40,10 @@ impl Writer {
         let (tx, rx) = oneshot::channel();
         let job: Job = Box::new(move |txn| {
             let result = op(txn);
-            let fatal = matches!(result, Err(StoreError::Storage(_)) | Err(StoreError::Corrupt { .. }));
+            let fatal = matches!(
+                result,
+                Err(StoreError::Storage(_)) | Err(StoreError::Corrupt { .. })
+            );
             let reply: Reply = Box::new(move |commit_error| {
                 let _ = tx.send(match commit_error {
                     Some(e) => Err(StoreError::Storage(e.to_string())),
@@ -51,7 +54,9 @@ impl Writer {
         });
         self.jobs.send(job).map_err(|_| StoreError::Closed)?;
         // A dropped reply means the batch never ran (the writer logged why).
-        rx.await.map_err(|_| StoreError::Storage("the store writer could not run this write; see the log".into()))?
+        rx.await.map_err(|_| {
+            StoreError::Storage("the store writer could not run this write; see the log".into())
+        })?
     }
 }
 
@@ -87,9 +92,13 @@ fn apply(db: &Database, jobs: Vec<Job>) {
     let outcome = if fatal {
         // A storage error may have left partial writes: drop everything.
         drop(txn.abort());
-        Some(StoreError::Storage("a write in this batch failed; the batch was rolled back".into()))
+        Some(StoreError::Storage(
+            "a write in this batch failed; the batch was rolled back".into(),
+        ))
     } else {
-        txn.commit().err().map(|e| StoreError::Storage(e.to_string()))
+        txn.commit()
+            .err()
+            .map(|e| StoreError::Storage(e.to_string()))
     };
     if let Some(e) = &outcome {
         tracing::error!("store commit failed: {e}");
@@ -102,6 +111,9 @@ fn apply(db: &Database, jobs: Vec<Job>) {
 fn fail_all(jobs: Vec<Job>, error: StoreError) {
     // The jobs never run; dropping them drops their reply channels, which
     // their callers report as a storage error.
-    tracing::error!("store writer cannot begin a transaction ({} writes dropped): {error}", jobs.len());
+    tracing::error!(
+        "store writer cannot begin a transaction ({} writes dropped): {error}",
+        jobs.len()
+    );
     drop(jobs);
 }

@@ -16,7 +16,11 @@ struct Seen {
 }
 
 fn clock_random(ctx: &Ctx, sleep_ms: u64) -> Result<Seen, Failure> {
-    let epoch_ns = |t: SystemTime| t.duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let epoch_ns = |t: SystemTime| {
+        t.duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    };
     let before = SystemTime::now();
     let start = Instant::now();
     let mut bytes = [0u8; 16];

@@ -12,7 +12,10 @@ struct Out {
 fn concurrent(ctx: &Ctx, input: (String, String)) -> Result<Out, Failure> {
     let a = ctx.activity::<String>("echo", &input.0).start()?;
     let b = ctx.activity::<String>("echo", &input.1).start()?;
-    let both = ctx.join_all(vec![a, b]).into_iter().collect::<Result<Vec<_>, _>>()?;
+    let both = ctx
+        .join_all(vec![a, b])
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
 
     // The activity answers at once; the timer would take an hour.
     let fast = ctx.activity::<String>("echo", &"fast").start()?;

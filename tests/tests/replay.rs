@@ -1,0 +1,85 @@
+//! Replay: a recorded history replays to identical commands; changed code
+//! is caught as nondeterminism that names the step.
+
+use serde_json::json;
+use weft_core::ExecutionId;
+use weft_engine::ReplayError;
+use weft_server::ActivityRegistry;
+use weft_tests::{TestRuntime, guest};
+
+async fn completed_payment() -> (TestRuntime, Vec<weft_core::Event>) {
+    let mut activities = ActivityRegistry::new();
+    payment_activities::register(&mut activities, payment_activities::Processor::default());
+    let t = TestRuntime::start(activities).await;
+    let input = json!({"account": "acct-1", "amount_cents": 100, "currency": "USD"});
+    let id = t
+        .start_guest("payment-workflow", "payment", "pay-replay", input)
+        .await;
+    t.runtime.result(&id).await.unwrap();
+    let history = t.runtime.history(&id).await.unwrap();
+    (t, history)
+}
+
+#[tokio::test(start_paused = true)]
+async fn completed_history_replays_with_identical_commands() {
+    let (t, history) = completed_payment().await;
+    let report = t
+        .engine
+        .replay(ExecutionId::new("pay-replay", "r"), history.clone())
+        .await
+        .unwrap();
+    assert_eq!(report.commands, 3);
+    assert!(report.closed);
+
+    // Every prefix that ends where the workflow was blocked replays too.
+    for cut in [2, 6, 9] {
+        let report = t
+            .engine
+            .replay(ExecutionId::new("p", "r"), history[..cut].to_vec())
+            .await
+            .unwrap();
+        assert!(!report.closed, "prefix {cut}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn reordered_activities_are_reported_as_nondeterminism_at_the_step() {
+    let (t, history) = completed_payment().await;
+    let reordered = t.engine.load(&guest("guest-payment-reordered")).unwrap();
+    // Pin the recorded history to the changed component, as a redeploy
+    // under a running execution would.
+    let mut history = history;
+    if let weft_core::EventKind::ExecutionStarted { component, .. } = &mut history[0].kind {
+        *component = reordered;
+    }
+    let err = t
+        .engine
+        .replay(ExecutionId::new("pay-replay", "r"), history)
+        .await
+        .unwrap_err();
+    let ReplayError::Nondeterminism(n) = err else {
+        panic!("expected nondeterminism, got {err}")
+    };
+    assert_eq!(n.seq, 0);
+    assert!(n.recorded.contains("`validate_account`"), "{n}");
+    assert!(n.actual.contains("`charge`"), "{n}");
+    assert!(
+        n.to_string().contains("nondeterminism at command #0"),
+        "{n}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn tampered_result_is_caught_at_the_end() {
+    let (t, mut history) = completed_payment().await;
+    let last = history.len() - 1;
+    history[last].kind = weft_core::EventKind::ExecutionCompleted {
+        result: b"{\"forged\":true}".to_vec(),
+    };
+    let err = t
+        .engine
+        .replay(ExecutionId::new("p", "r"), history)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ReplayError::Nondeterminism(_)), "{err}");
+}

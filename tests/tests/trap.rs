@@ -1,0 +1,89 @@
+//! A guest that panics fails alone; the runtime keeps serving.
+
+use serde_json::json;
+use weft_core::EventKind;
+use weft_server::WorkflowOutcome;
+use weft_tests::{TestRuntime, echo_activities, event_names};
+
+#[tokio::test(start_paused = true)]
+async fn trapping_workflow_fails_with_its_message_while_another_completes() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let doomed = t
+        .start_guest("guest-trap", "trap", "trap-1", json!("out of ideas"))
+        .await;
+    let fine = t
+        .start_guest(
+            "guest-concurrent",
+            "concurrent",
+            "fine-1",
+            json!(["a", "b"]),
+        )
+        .await;
+
+    let WorkflowOutcome::Failed(failure) = t.runtime.result(&doomed).await.unwrap() else {
+        panic!("a panicking guest must fail")
+    };
+    assert_eq!(failure.error_type, "Panic");
+    assert!(
+        failure.message.contains("guest gave up: out of ideas"),
+        "{}",
+        failure.message
+    );
+    // The report points into the guest: the panicking source file.
+    assert!(
+        failure.message.contains("src/lib.rs"),
+        "{}",
+        failure.message
+    );
+
+    let history = t.runtime.history(&doomed).await.unwrap();
+    assert_eq!(
+        event_names(&history),
+        [
+            "ExecutionStarted",
+            "ActivityScheduled",
+            "ActivityStarted",
+            "ActivityCompleted",
+            "ExecutionFailed"
+        ]
+    );
+    let Some(EventKind::ExecutionFailed { failure: recorded }) = history.last().map(|e| &e.kind)
+    else {
+        unreachable!()
+    };
+    assert_eq!(recorded, &failure);
+
+    assert!(matches!(
+        t.runtime.result(&fine).await.unwrap(),
+        WorkflowOutcome::Completed(_)
+    ));
+}
+
+#[tokio::test]
+async fn malformed_component_is_rejected_with_a_clear_error() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let err = t
+        .runtime
+        .deploy("junk", b"\0asm not really".to_vec())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("invalid workflow component"),
+        "{err}"
+    );
+    // Unknown types are refused by name.
+    let start = t
+        .runtime
+        .start_workflow(weft_server::StartWorkflow {
+            workflow_id: "x".into(),
+            workflow_type: "junk".into(),
+            input: b"null".to_vec(),
+            task_queue: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        start.to_string().contains("unknown workflow type `junk`"),
+        "{start}"
+    );
+}

@@ -1,5 +1,7 @@
 //! Guest time and randomness come from history: identical on replay.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
 use serde_json::json;
 use weft_core::{EventKind, ExecutionId};
 use weft_server::{RuntimeConfig, WorkflowOutcome};

@@ -1,5 +1,7 @@
 //! Several commands in flight at once.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
 use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::Barrier;

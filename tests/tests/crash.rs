@@ -3,6 +3,8 @@
 //! restarted node on the same data dir completes the workflow exactly once,
 //! and no activity attempt whose success was recorded runs again.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};

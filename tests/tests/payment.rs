@@ -1,5 +1,7 @@
 //! The payment example end to end: exact history, retry, idempotency.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
 use serde_json::json;
 use weft_core::EventKind;
 use weft_server::{ActivityRegistry, WorkflowOutcome};

@@ -1,6 +1,8 @@
 //! Replay: a recorded history replays to identical commands; changed code
 //! is caught as nondeterminism that names the step.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
 use serde_json::json;
 use weft_core::ExecutionId;
 use weft_engine::ReplayError;

@@ -1,5 +1,7 @@
 //! A guest that panics fails alone; the runtime keeps serving.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
 use serde_json::json;
 use weft_core::EventKind;
 use weft_server::WorkflowOutcome;

@@ -77,16 +77,22 @@ fn ensure_wasm_target() -> Result<()> {
     run(Command::new("rustup").args(["target", "add", TARGET]))
 }
 
-fn guests(root: &Path) -> Result<()> {
-    ensure_wasm_target()?;
+/// `cargo <verb> --target wasm32-wasip2 -p <every guest>` in the guest
+/// target dir.
+fn guest_cargo(root: &Path, verb: &str) -> Command {
     let mut cmd = Command::new("cargo");
     cmd.current_dir(root)
         .env("CARGO_TARGET_DIR", root.join("target/guest"))
-        .args(["build", "--profile", "guest", "--target", TARGET]);
-    for guest in GUESTS {
+        .args([verb, "--target", TARGET]);
+    for guest in GUESTS.iter().chain(&["weft-sdk"]) {
         cmd.args(["-p", guest]);
     }
-    run(&mut cmd)
+    cmd
+}
+
+fn guests(root: &Path) -> Result<()> {
+    ensure_wasm_target()?;
+    run(guest_cargo(root, "build").args(["--profile", "guest"]))
 }
 
 fn demo(root: &Path) -> Result<()> {

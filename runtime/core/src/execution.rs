@@ -317,11 +317,16 @@ impl ExecutionState {
             .commands
             .get(seq as usize)
             .map(|&i| &self.history[i].kind);
-        let matches_kind = match (message, expected) {
-            (InboxMessage::Activity(_), Some(EventKind::ActivityScheduled { .. })) => true,
-            (InboxMessage::TimerFired { .. }, Some(EventKind::TimerStarted { .. })) => true,
-            _ => false,
-        };
+        let matches_kind = matches!(
+            (message, expected),
+            (
+                InboxMessage::Activity(_),
+                Some(EventKind::ActivityScheduled { .. })
+            ) | (
+                InboxMessage::TimerFired { .. },
+                Some(EventKind::TimerStarted { .. })
+            )
+        );
         if !matches_kind || self.resolutions.contains_key(&seq) || self.closed {
             return false;
         }

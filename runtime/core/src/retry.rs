@@ -74,11 +74,8 @@ impl RetryPolicy {
     /// `failure`, is retried.
     pub fn decide(&self, attempt: u32, failure: &Failure) -> RetryDecision {
         let exhausted = self.maximum_attempts != 0 && attempt >= self.maximum_attempts;
-        let non_retryable = failure.non_retryable
-            || self
-                .non_retryable_error_types
-                .iter()
-                .any(|t| *t == failure.error_type);
+        let non_retryable =
+            failure.non_retryable || self.non_retryable_error_types.contains(&failure.error_type);
         if exhausted || non_retryable {
             RetryDecision::GiveUp
         } else {

@@ -226,17 +226,13 @@ impl Runtime {
             .entry(record.key)
             .or_default()
             .push(tx);
+        if let Some(outcome) = self.outcome(record.key).await? {
+            return Ok(outcome);
+        }
         let mut shutdown = self.inner.shutdown.clone();
-        loop {
-            if let Some(outcome) = self.outcome(record.key).await? {
-                return Ok(outcome);
-            }
-            tokio::select! {
-                _ = rx => {
-                    return self.outcome(record.key).await?.ok_or(RuntimeError::ShuttingDown);
-                }
-                _ = shutdown.wait_for(|s| *s) => return Err(RuntimeError::ShuttingDown),
-            }
+        tokio::select! {
+            _ = rx => self.outcome(record.key).await?.ok_or(RuntimeError::ShuttingDown),
+            _ = shutdown.wait_for(|s| *s) => Err(RuntimeError::ShuttingDown),
         }
     }
 

@@ -149,5 +149,8 @@ fn lint(root: &Path) -> Result<()> {
         "--",
         "-D",
         "warnings",
-    ]))
+    ]))?;
+    // Guest crates are not default members: lint them for their target.
+    ensure_wasm_target()?;
+    run(guest_cargo(root, "clippy").args(["--", "-D", "warnings"]))
 }

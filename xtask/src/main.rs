@@ -16,6 +16,7 @@ const GUESTS: &[&str] = &[
     "guest-trap",
     "guest-payment-reordered",
     "guest-crash",
+    "guest-call",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -57,24 +57,28 @@ impl TestRuntime {
 
     /// Start a runtime with `activities` and `config`.
     pub async fn with_config(activities: ActivityRegistry, config: RuntimeConfig) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let engine = Arc::new(WorkflowEngine::new(EngineConfig::default()).expect("engine"));
-        let runtime = start_runtime(&dir, engine.clone(), activities, config).await;
-        TestRuntime {
-            runtime,
-            engine,
-            dir,
-        }
+        Self::on_dir(tempfile::tempdir().expect("temp dir"), activities, config).await
     }
 
     /// Stop the runtime and start a new one on the same database: what a
     /// process restart does, minus the process.
     pub async fn restart(self, activities: ActivityRegistry, config: RuntimeConfig) -> Self {
-        let TestRuntime { runtime, dir, .. } = self;
-        runtime.shutdown().await;
-        // A new engine too: nothing compiled or cached survives.
+        self.runtime.shutdown().await;
+        Self::on_dir(self.dir, activities, config).await
+    }
+
+    /// A runtime on `dir`, with a new engine: nothing compiled survives.
+    async fn on_dir(
+        dir: tempfile::TempDir,
+        activities: ActivityRegistry,
+        config: RuntimeConfig,
+    ) -> Self {
         let engine = Arc::new(WorkflowEngine::new(EngineConfig::default()).expect("engine"));
-        let runtime = start_runtime(&dir, engine.clone(), activities, config).await;
+        let store = Arc::new(RedbStore::open(dir.path().join("weft.redb")).expect("open store"));
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(TEST_EPOCH));
+        let runtime = Runtime::start(store, engine.clone(), activities, clock, config)
+            .await
+            .expect("runtime start");
         TestRuntime {
             runtime,
             engine,
@@ -106,19 +110,6 @@ impl TestRuntime {
             .expect("start");
         id.to_owned()
     }
-}
-
-async fn start_runtime(
-    dir: &tempfile::TempDir,
-    engine: Arc<WorkflowEngine>,
-    activities: ActivityRegistry,
-    config: RuntimeConfig,
-) -> Runtime {
-    let store = Arc::new(RedbStore::open(dir.path().join("weft.redb")).expect("open store"));
-    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(TEST_EPOCH));
-    Runtime::start(store, engine, activities, clock, config)
-        .await
-        .expect("runtime start")
 }
 
 /// Event type names of a history, for exact-sequence assertions.

@@ -96,3 +96,41 @@ async fn evicted_execution_is_rebuilt_by_replay_with_the_same_values() {
             .unwrap();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn sleeping_workflow_is_not_loaded_at_restart_until_its_timer_fires() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let id = t
+        .start_guest("guest-clock-random", "clock", "sleeper", json!(3_600_000))
+        .await;
+    // Await the commit of the timer: poll the durable history.
+    for _ in 0..10_000 {
+        let history = t.runtime.history(&id).await.unwrap();
+        if history
+            .iter()
+            .any(|e| matches!(e.kind, EventKind::TimerStarted { .. }))
+        {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let before = t.runtime.history(&id).await.unwrap();
+    assert_eq!(before.last().unwrap().kind.name(), "TimerStarted");
+
+    let t = t.restart(echo_activities(), RuntimeConfig::default()).await;
+    // Blocked on a durable timer: nothing to do, nothing in memory.
+    assert_eq!(t.runtime.stats().cached, 0);
+    assert!(matches!(
+        t.runtime.result(&id).await.unwrap(),
+        WorkflowOutcome::Completed(_)
+    ));
+    assert_eq!(t.runtime.stats().replays, 1);
+    let history = t.runtime.history(&id).await.unwrap();
+    assert_eq!(&history[..before.len()], &before[..]);
+    let seen = completed_result(&history);
+    let started_ns = u128::from(history[0].at.0) * 1_000_000;
+    assert_eq!(
+        seen["system_time_before_ns"].as_u64().map(u128::from),
+        Some(started_ns)
+    );
+}

@@ -120,8 +120,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Runtime {
     /// Start a runtime on `store`: spawn the timer service and one worker
-    /// per queue of `activities`, and resume every execution that had not
-    /// closed (replaying its history).
+    /// per queue of `activities`, and resume (by replay) every execution
+    /// that has inbox entries waiting or never ran its first workflow task.
     pub async fn start(
         store: Arc<dyn Store>,
         engine: Arc<WorkflowEngine>,
@@ -153,8 +153,12 @@ impl Runtime {
         for queue in inner.activities.queues() {
             inner.spawn(worker::run(inner.clone(), queue));
         }
+        // Only executions with work pending need an actor now; the others
+        // come back (by replay) when their task or timer delivers.
         for record in inner.store.running_executions().await? {
-            inner.activate(record.key);
+            if record.needs_workflow_task() {
+                inner.activate(record.key);
+            }
         }
         Ok(runtime)
     }
@@ -290,6 +294,8 @@ impl Runtime {
                 tracing::error!("runtime task panicked: {e}");
             }
         }
+        // Every writer has stopped: flush and release the database.
+        self.inner.store.close().await;
     }
 }
 

@@ -77,6 +77,10 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<InboxEntry>, StoreError>;
 
+    /// Finish queued writes and stop accepting new ones (they fail with
+    /// [`StoreError::Closed`]). Reads still work until the store is dropped.
+    async fn close(&self);
+
     /// Fire timers and time out activity attempts due at `now`.
     async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError>;
 }

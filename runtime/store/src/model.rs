@@ -36,10 +36,23 @@ pub struct ExecutionRecord {
     pub next_event: u64,
     /// Sequence number the next inbox entry gets.
     pub next_inbox: u64,
+    /// Inbox entries below this seq have been moved into history.
+    pub consumed_inbox: u64,
     /// When it started.
     pub started_at: Timestamp,
     /// When it closed.
     pub closed_at: Option<Timestamp>,
+}
+
+impl ExecutionRecord {
+    /// True if the execution has something to do without any further
+    /// event: inbox entries to move into history, or no workflow task run
+    /// yet. Every other running execution is blocked on a task or timer
+    /// that will write to its inbox.
+    pub fn needs_workflow_task(&self) -> bool {
+        self.status == ExecutionStatus::Running
+            && (self.next_inbox > self.consumed_inbox || self.next_event == 1)
+    }
 }
 
 /// Everything needed to create an execution.

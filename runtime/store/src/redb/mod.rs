@@ -200,6 +200,10 @@ impl Store for RedbStore {
             .await
     }
 
+    async fn close(&self) {
+        self.writer.close().await;
+    }
+
     async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
         // Fast path, as in `poll_activities`: most wake-ups find nothing due.
         let first = self

@@ -55,6 +55,7 @@ pub(crate) fn start_execution(
         status: ExecutionStatus::Running,
         next_event: 1,
         next_inbox: 0,
+        consumed_inbox: 0,
         started_at: new.started.at,
         closed_at: None,
     };
@@ -107,6 +108,9 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
     if let Some(through) = t.consumed_inbox_through {
         let mut inbox = txn.open_table(INBOX)?;
         inbox.retain_in((t.key, 0)..=(t.key, through), |_, _| false)?;
+        record.consumed_inbox = record
+            .consumed_inbox
+            .max(through.saturating_add(1).min(record.next_inbox));
     }
     if !t.new_tasks.is_empty() {
         let mut tasks = txn.open_table(TASKS)?;

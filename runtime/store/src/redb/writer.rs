@@ -2,8 +2,14 @@
 
 use crate::StoreError;
 use redb::{Database, Durability, WriteTransaction};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Both guarded values stay valid if a holder panicked.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Most writes applied in one transaction.
 const MAX_BATCH: usize = 512;
@@ -15,7 +21,8 @@ type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 type Job = Box<dyn FnOnce(&WriteTransaction) -> (bool, Reply) + Send>;
 
 pub(crate) struct Writer {
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Writer {
@@ -23,8 +30,23 @@ impl Writer {
     /// after finishing the batch in hand.
     pub(crate) fn start(db: Arc<Database>) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(db, rx));
-        Writer { jobs }
+        let task = tokio::spawn(run(db, rx));
+        Writer {
+            jobs: Mutex::new(Some(jobs)),
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    /// Stop accepting writes, finish the queued ones, and wait until the
+    /// writer task has released the database.
+    pub(crate) async fn close(&self) {
+        drop(lock(&self.jobs).take());
+        let task = lock(&self.task).take();
+        if let Some(task) = task
+            && let Err(e) = task.await
+        {
+            tracing::error!("store writer task failed: {e}");
+        }
     }
 
     /// Apply `op` in the next batch; resolves after the batch is durable.
@@ -52,7 +74,11 @@ impl Writer {
             });
             (fatal, reply)
         });
-        self.jobs.send(job).map_err(|_| StoreError::Closed)?;
+        lock(&self.jobs)
+            .as_ref()
+            .ok_or(StoreError::Closed)?
+            .send(job)
+            .map_err(|_| StoreError::Closed)?;
         // A dropped reply means the batch never ran (the writer logged why).
         rx.await.map_err(|_| {
             StoreError::Storage("the store writer could not run this write; see the log".into())

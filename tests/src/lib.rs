@@ -57,14 +57,29 @@ impl TestRuntime {
 
     /// Start a runtime with `activities` and `config`.
     pub async fn with_config(activities: ActivityRegistry, config: RuntimeConfig) -> Self {
-        Self::on_dir(tempfile::tempdir().expect("temp dir"), activities, config).await
+        Self::with_engine(activities, config, EngineConfig::default()).await
+    }
+
+    /// Start a runtime with `activities`, `config` and engine limits.
+    pub async fn with_engine(
+        activities: ActivityRegistry,
+        config: RuntimeConfig,
+        engine: EngineConfig,
+    ) -> Self {
+        Self::on_dir(
+            tempfile::tempdir().expect("temp dir"),
+            activities,
+            config,
+            engine,
+        )
+        .await
     }
 
     /// Stop the runtime and start a new one on the same database: what a
     /// process restart does, minus the process.
     pub async fn restart(self, activities: ActivityRegistry, config: RuntimeConfig) -> Self {
         self.runtime.shutdown().await;
-        Self::on_dir(self.dir, activities, config).await
+        Self::on_dir(self.dir, activities, config, EngineConfig::default()).await
     }
 
     /// A runtime on `dir`, with a new engine: nothing compiled survives.
@@ -72,8 +87,9 @@ impl TestRuntime {
         dir: tempfile::TempDir,
         activities: ActivityRegistry,
         config: RuntimeConfig,
+        engine: EngineConfig,
     ) -> Self {
-        let engine = Arc::new(WorkflowEngine::new(EngineConfig::default()).expect("engine"));
+        let engine = Arc::new(WorkflowEngine::new(engine).expect("engine"));
         let store = Arc::new(RedbStore::open(dir.path().join("weft.redb")).expect("open store"));
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(TEST_EPOCH));
         let runtime = Runtime::start(store, engine.clone(), activities, clock, config)

@@ -17,6 +17,7 @@ const GUESTS: &[&str] = &[
     "guest-payment-reordered",
     "guest-crash",
     "guest-call",
+    "guest-adversarial",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -10,6 +10,13 @@ pub struct EngineConfig {
     pub max_output_bytes: usize,
     /// Largest `random-bytes` request honoured in one call.
     pub max_random_bytes: u32,
+    /// Fuel (about one unit per wasm instruction) a guest may burn in one
+    /// step: from one `wait-any` to the next. The step boundary is the same
+    /// live and on replay, so running out reproduces exactly on replay.
+    pub fuel_per_step: u64,
+    /// A guest yields its thread to other executions after this much fuel,
+    /// so a long step cannot starve them.
+    pub fuel_yield_interval: u64,
 }
 
 impl Default for EngineConfig {
@@ -18,6 +25,8 @@ impl Default for EngineConfig {
             max_memory_bytes: 256 << 20,
             max_output_bytes: 64 << 10,
             max_random_bytes: 1 << 20,
+            fuel_per_step: 1_000_000_000,
+            fuel_yield_interval: 10_000_000,
         }
     }
 }
@@ -35,6 +44,9 @@ pub(crate) fn engine() -> Result<Engine, EngineError> {
     // `threads` feature of wasmtime is not even compiled in (Cargo.toml).
     // Component-model async is unused; off halves host-call cost.
     c.concurrency_support(false);
+    // Fuel, not wall-clock epochs, bounds a step: it counts the same on
+    // every run, so a runaway guest fails at the same point on replay.
+    c.consume_fuel(true);
     // Traps name the guest function (and file:line when debug info is there).
     c.wasm_backtrace_details(WasmBacktraceDetails::Enable);
     Engine::new(&c).map_err(|e| EngineError::Engine(e.to_string()))

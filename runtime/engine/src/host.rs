@@ -33,6 +33,8 @@ pub(crate) struct HostState {
     pub(crate) max_random_bytes: u32,
     /// Set when a host call stops the guest; checked after the trap.
     pub(crate) stop: Option<Stop>,
+    /// Set by `wait-any` on return: the next step starts with fresh fuel.
+    pub(crate) step_ended: bool,
 }
 
 impl WasiView for HostState {
@@ -87,6 +89,7 @@ impl Host for HostState {
             match self.exec.poll_wait(&handles) {
                 Ok(Some(wake)) => {
                     self.time.set_ms(self.exec.time().0);
+                    self.step_ended = true;
                     return Ok(wake_to_wit(wake));
                 }
                 Ok(None) => {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimitsBuilder};
+use wasmtime::{CallHook, Engine, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use weft_core::{ComponentId, ExecutionState, Failure, Nondeterminism, RandomStream, Timestamp};
@@ -162,9 +162,23 @@ impl WorkflowEngine {
             output: output.clone(),
             max_random_bytes: self.config.max_random_bytes,
             stop: None,
+            step_ended: false,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        let fuel_per_step = self.config.fuel_per_step;
+        let setup = store.set_fuel(fuel_per_step).and_then(|()| {
+            store.fuel_async_yield_interval(Some(self.config.fuel_yield_interval.max(1)))
+        });
+        setup.map_err(|e| EngineError::Engine(format!("fuel setup: {e:#}")))?;
+        store.call_hook(move |mut ctx, hook| {
+            if matches!(hook, CallHook::ReturningFromHost)
+                && std::mem::take(&mut ctx.data_mut().step_ended)
+            {
+                ctx.set_fuel(fuel_per_step)?;
+            }
+            Ok(())
+        });
 
         let result = match pre.instantiate_async(&mut store).await {
             Ok(workflow) => workflow.call_run(&mut store, &input).await,
@@ -183,7 +197,7 @@ impl WorkflowEngine {
             Err(trap) => match host.stop.take() {
                 Some(Stop::Nondeterminism(n)) => return Ok((host.exec, RunEnd::Nondeterminism(n))),
                 Some(Stop::Driver(d)) => return Ok((host.exec, RunEnd::Stopped(d))),
-                None => Err(trap_failure(&trap, &host.output)),
+                None => Err(trap_failure(&trap, &host.output, self.config.fuel_per_step)),
             },
         };
         match host.exec.close(closing, now) {
@@ -194,22 +208,36 @@ impl WorkflowEngine {
 }
 
 /// Describe a guest trap: what the guest printed last (a panic message,
-/// a traceback) and wasmtime's account of the trap with its backtrace.
-fn trap_failure(trap: &wasmtime::Error, output: &MemoryOutputPipe) -> Failure {
+/// a traceback) and wasmtime's account of the trap with the guest's wasm
+/// backtrace. Must be a pure function of the guest's execution: replay
+/// compares it with the recorded failure.
+fn trap_failure(trap: &wasmtime::Error, output: &MemoryOutputPipe, fuel_per_step: u64) -> Failure {
     const MAX_OUTPUT: usize = 2_048;
     let printed = output.contents();
     let printed = String::from_utf8_lossy(&printed[printed.len().saturating_sub(MAX_OUTPUT)..]);
     let printed = printed.trim();
-    let error_type = if printed.contains("panicked at") {
-        "Panic"
-    } else {
-        "Trap"
-    };
     let mut message = String::new();
+    let error_type = match trap.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => {
+            message.push_str(&format!(
+                "workflow task timed out: the code ran {fuel_per_step} instructions \
+                 without waiting (an endless loop?)\n"
+            ));
+            "WorkflowTaskTimeout"
+        }
+        Some(Trap::StackOverflow) => "StackOverflow",
+        _ if printed.contains("panicked at") => "Panic",
+        // The store limiter's trap is not a `Trap`; it names the growth.
+        _ if format!("{trap:#}").contains("growing memory") => "MemoryLimitExceeded",
+        _ => "Trap",
+    };
     if !printed.is_empty() {
         message.push_str(printed);
         message.push('\n');
     }
-    message.push_str(&format!("{trap:?}"));
+    // `{:#}`: the error chain with the guest's wasm backtrace, and never
+    // the host's Rust backtrace (`{:?}` adds it when RUST_BACKTRACE is set):
+    // that would differ between live and replay, and leak host internals.
+    message.push_str(&format!("{trap:#}"));
     Failure::new(error_type, message).non_retryable()
 }

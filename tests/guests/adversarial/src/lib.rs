@@ -1,0 +1,35 @@
+//! Test guest: misbehaves in the way its input names, after one activity
+//! (so a workflow task has committed before the misbehaviour).
+
+use std::hint::black_box;
+use weft_sdk::prelude::*;
+
+fn recurse(n: u64) -> u64 {
+    if n == 0 {
+        0
+    } else {
+        1 + recurse(black_box(n - 1))
+    }
+}
+
+fn adversarial(ctx: &Ctx, mode: String) -> Result<u64, Failure> {
+    let _: String = ctx.activity("echo", &mode).call()?;
+    match mode.as_str() {
+        "loop" => {
+            let mut x = 0u64;
+            loop {
+                x = black_box(x.wrapping_add(1));
+            }
+        }
+        "alloc" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(black_box(vec![1u8; 1 << 20]));
+            }
+        }
+        "recurse" => Ok(recurse(black_box(u64::MAX))),
+        other => Err(Failure::new(format!("unknown mode {other}"))),
+    }
+}
+
+weft_sdk::workflow!(adversarial);

@@ -89,3 +89,41 @@ async fn malformed_component_is_rejected_with_a_clear_error() {
         "{start}"
     );
 }
+
+#[tokio::test]
+async fn component_with_filesystem_and_socket_imports_is_refused_naming_them() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let err = t
+        .runtime
+        .deploy("forbidden", weft_tests::guest("guest-forbidden"))
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("import `wasi:filesystem/"), "{message}");
+    assert!(
+        message.contains("a workflow has no filesystem"),
+        "{message}"
+    );
+    assert!(message.contains("import `wasi:sockets/"), "{message}");
+    assert!(message.contains("cannot do network I/O"), "{message}");
+    // Well-behaved components pass the same check.
+    let report = t
+        .engine
+        .check(&weft_tests::guest("guest-clock-random"))
+        .unwrap();
+    assert!(
+        report
+            .imports
+            .iter()
+            .any(|i| i.starts_with("weft:workflow/host@")),
+        "{report:?}"
+    );
+    assert!(
+        report
+            .imports
+            .iter()
+            .any(|i| i.starts_with("wasi:random/random@")),
+        "{report:?}"
+    );
+    assert_eq!(report.exports, ["run"]);
+}

@@ -18,6 +18,7 @@ const GUESTS: &[&str] = &[
     "guest-crash",
     "guest-call",
     "guest-adversarial",
+    "guest-forbidden",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

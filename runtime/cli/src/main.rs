@@ -47,6 +47,12 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
     },
+    /// Check a workflow component without deploying it: it must compile
+    /// and import only what weft allows.
+    Check {
+        /// The workflow component (.wasm).
+        component: PathBuf,
+    },
     /// Print the history of an execution.
     Show {
         /// Workflow id.
@@ -63,8 +69,19 @@ enum Output {
     Json,
 }
 
+fn main() -> std::process::ExitCode {
+    match run_cli() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The error chain, not a Rust backtrace: this is for operators.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-async fn main() -> Result<()> {
+async fn run_cli() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -73,6 +90,9 @@ async fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Check { component } = &cli.command {
+        return check(component);
+    }
     std::fs::create_dir_all(&cli.data_dir)
         .with_context(|| format!("creating {}", cli.data_dir.display()))?;
     let store = Arc::new(RedbStore::open(cli.data_dir.join("weft.redb"))?);
@@ -97,6 +117,7 @@ async fn main() -> Result<()> {
             output,
         } => run(&runtime, component, workflow_type, input, id, output).await,
         Command::Show { id, output } => print_history(&runtime, &id, output).await,
+        Command::Check { .. } => unreachable!("handled before the runtime starts"),
     };
     runtime.shutdown().await;
     outcome
@@ -157,4 +178,20 @@ async fn print_history(runtime: &Runtime, workflow_id: &str, output: Output) -> 
         Output::Json => println!("{}", serde_json::to_string_pretty(&history)?),
     }
     Ok(())
+}
+
+fn check(component: &std::path::Path) -> Result<()> {
+    let bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let engine = WorkflowEngine::new(EngineConfig::default())?;
+    match engine.check(&bytes) {
+        Ok(report) => {
+            println!("ok: {} can run on weft", component.display());
+            for import in report.imports {
+                println!("  imports {import}");
+            }
+            Ok(())
+        }
+        Err(e) => bail!("{} is rejected:\n{e}", component.display()),
+    }
 }

@@ -13,10 +13,12 @@ mod error;
 mod host;
 mod replay;
 mod run;
+mod validate;
 mod wasi;
 
 pub use config::EngineConfig;
 pub use error::EngineError;
 pub use replay::{ReplayError, ReplayReport};
 pub use run::{Driver, DriverStop, RunEnd, WorkflowEngine};
+pub use validate::{ComponentReport, allowed_imports};
 pub use weft_core::ExecutionState;

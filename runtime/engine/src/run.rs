@@ -2,6 +2,7 @@ use crate::EngineError;
 use crate::bindings::{Workflow, WorkflowPre};
 use crate::config::{self, EngineConfig};
 use crate::host::{HostState, Stop};
+use crate::validate::{self, ComponentReport};
 use crate::wasi::{MonotonicClock, SharedRandom, WallClock, WorkflowTime};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -81,15 +82,28 @@ impl WorkflowEngine {
         })
     }
 
-    /// Compile and link a component (CPU-heavy: call off the async
-    /// threads). Idempotent; returns the component's content hash.
+    /// Compile a component and check it against the allow-list, without
+    /// loading it (`weft check`).
+    pub fn check(&self, bytes: &[u8]) -> Result<ComponentReport, EngineError> {
+        self.compile(bytes).map(|(_, report)| report)
+    }
+
+    fn compile(&self, bytes: &[u8]) -> Result<(Component, ComponentReport), EngineError> {
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        let report =
+            validate::check(&self.engine, &component).map_err(EngineError::InvalidModule)?;
+        Ok((component, report))
+    }
+
+    /// Compile, validate and link a component (CPU-heavy: call off the
+    /// async threads). Idempotent; returns the component's content hash.
     pub fn load(&self, bytes: &[u8]) -> Result<ComponentId, EngineError> {
         let id = ComponentId::of(bytes);
         if self.is_loaded(id) {
             return Ok(id);
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        let (component, _) = self.compile(bytes)?;
         let pre = self
             .linker
             .instantiate_pre(&component)

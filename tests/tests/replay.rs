@@ -85,3 +85,45 @@ async fn tampered_result_is_caught_at_the_end() {
         .unwrap_err();
     assert!(matches!(err, ReplayError::Nondeterminism(_)), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn divergence_points_at_the_guest_source_and_survives_a_json_round_trip() {
+    let (t, history) = completed_payment().await;
+    // Export as `weft show --output json` does, and read it back.
+    let json = serde_json::to_string_pretty(&history).unwrap();
+    let mut imported: Vec<weft_core::Event> = serde_json::from_str(&json).unwrap();
+    assert_eq!(imported, history);
+    t.engine
+        .replay(ExecutionId::new("p", "r"), imported.clone())
+        .await
+        .unwrap();
+
+    let reordered = t.engine.load(&guest("guest-payment-reordered")).unwrap();
+    if let weft_core::EventKind::ExecutionStarted { component, .. } = &mut imported[0].kind {
+        *component = reordered;
+    }
+    let err = t
+        .engine
+        .replay(ExecutionId::new("p", "r"), imported)
+        .await
+        .unwrap_err();
+    let ReplayError::Nondeterminism(n) = err else {
+        panic!("expected nondeterminism, got {err}")
+    };
+    let location = n
+        .location
+        .clone()
+        .expect("divergence carries a guest location");
+    // Line tables are in the guest build: the workflow function and the
+    // exact source line of the diverging call are named.
+    assert!(location.contains("- payment\n"), "{location}");
+    assert!(
+        location.contains("tests/guests/payment-reordered/src/lib.rs:16"),
+        "{location}"
+    );
+    assert!(
+        n.to_string()
+            .contains("where the workflow code made that call"),
+        "{n}"
+    );
+}

@@ -84,8 +84,12 @@ fn ensure_wasm_target() -> Result<()> {
 /// target dir.
 fn guest_cargo(root: &Path, verb: &str) -> Command {
     let mut cmd = Command::new("cargo");
+    // Relative source paths in the guests' line tables: the same source
+    // gives the same component (and content hash) in any checkout.
+    let remap = format!("--remap-path-prefix={}=.", root.display());
     cmd.current_dir(root)
         .env("CARGO_TARGET_DIR", root.join("target/guest"))
+        .env("RUSTFLAGS", remap)
         .args([verb, "--target", TARGET]);
     for guest in GUESTS.iter().chain(&["weft-sdk"]) {
         cmd.args(["-p", guest]);

@@ -53,6 +53,16 @@ enum Command {
         /// The workflow component (.wasm).
         component: PathBuf,
     },
+    /// Replay a history (from `weft show --output json`) against a
+    /// component, and report success or the first divergence.
+    Replay {
+        /// The workflow component to check (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+        /// History as JSON.
+        #[arg(long)]
+        history: PathBuf,
+    },
     /// Print the history of an execution.
     Show {
         /// Workflow id.
@@ -90,8 +100,10 @@ async fn run_cli() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    if let Command::Check { component } = &cli.command {
-        return check(component);
+    match &cli.command {
+        Command::Check { component } => return check(component),
+        Command::Replay { component, history } => return replay(component, history).await,
+        _ => {}
     }
     std::fs::create_dir_all(&cli.data_dir)
         .with_context(|| format!("creating {}", cli.data_dir.display()))?;
@@ -117,7 +129,7 @@ async fn run_cli() -> Result<()> {
             output,
         } => run(&runtime, component, workflow_type, input, id, output).await,
         Command::Show { id, output } => print_history(&runtime, &id, output).await,
-        Command::Check { .. } => unreachable!("handled before the runtime starts"),
+        Command::Check { .. } | Command::Replay { .. } => unreachable!("handled without a runtime"),
     };
     runtime.shutdown().await;
     outcome
@@ -194,4 +206,35 @@ fn check(component: &std::path::Path) -> Result<()> {
         }
         Err(e) => bail!("{} is rejected:\n{e}", component.display()),
     }
+}
+
+async fn replay(component: &std::path::Path, history: &std::path::Path) -> Result<()> {
+    let bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let json = std::fs::read(history).with_context(|| format!("reading {}", history.display()))?;
+    let mut events: Vec<weft_core::Event> = serde_json::from_slice(&json)
+        .with_context(|| format!("{} is not a weft history", history.display()))?;
+    let engine = WorkflowEngine::new(EngineConfig::default())?;
+    let id = engine.load(&bytes)?;
+    // Replay against the given component, whatever the history is pinned to.
+    let workflow_id = match events.first_mut().map(|e| &mut e.kind) {
+        Some(weft_core::EventKind::ExecutionStarted { component, .. }) => {
+            *component = id;
+            history.display().to_string()
+        }
+        _ => bail!("{} does not start with ExecutionStarted", history.display()),
+    };
+    let report = engine
+        .replay(weft_core::ExecutionId::new(workflow_id, "replay"), events)
+        .await?;
+    println!(
+        "replay ok: {} commands matched{}",
+        report.commands,
+        if report.closed {
+            ", and the same ending"
+        } else {
+            " (the history ends with the workflow waiting)"
+        }
+    );
+    Ok(())
 }

@@ -57,7 +57,8 @@ pub struct Resolution {
 /// nondeterministic). The execution is parked until an operator acts.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "nondeterminism at command #{seq}: history recorded {recorded}, but the workflow code now {actual}"
+    "nondeterminism at command #{seq}: history recorded {recorded}, but the workflow code now {actual}{}",
+    location.as_deref().map(|l| format!("\nwhere the workflow code made that call:\n{l}")).unwrap_or_default()
 )]
 pub struct Nondeterminism {
     /// Sequence number of the diverging command.
@@ -66,6 +67,9 @@ pub struct Nondeterminism {
     pub recorded: String,
     /// What the code did instead.
     pub actual: String,
+    /// Where in the guest the diverging call was made (a wasm backtrace,
+    /// with file:line when the component has debug info); set by the engine.
+    pub location: Option<String>,
 }
 
 /// Why a `wait-any` cannot be answered.
@@ -243,6 +247,7 @@ impl ExecutionState {
                 seq,
                 recorded: "the end of the execution".into(),
                 actual: format!("issued {}", describe_command(&cmd)),
+                location: None,
             });
         }
         self.live = true;
@@ -289,6 +294,7 @@ impl ExecutionState {
                     actual: format!(
                         "waits on {handles:?}, which history never resolves before that command"
                     ),
+                    location: None,
                 }));
             }
             self.live = true;
@@ -377,6 +383,7 @@ impl ExecutionState {
                 seq: self.next_seq,
                 recorded: describe_event(&self.history[recorded].kind),
                 actual: format!("returned ({})", describe_result(&result)),
+                location: None,
             });
         }
         let kind = match result {
@@ -389,6 +396,7 @@ impl ExecutionState {
                     seq: self.next_seq,
                     recorded: describe_event(&recorded.kind),
                     actual: format!("ends with {}", describe_event(&kind)),
+                    location: None,
                 });
             }
             return Ok(());
@@ -419,6 +427,7 @@ fn check_same(seq: u32, recorded: &EventKind, cmd: &Command) -> Result<(), Nonde
             seq,
             recorded: describe_event(recorded),
             actual: format!("issued {}", describe_command(cmd)),
+            location: None,
         })
     }
 }

@@ -79,12 +79,14 @@ impl WorkflowEngine {
                 seq,
                 recorded: "the workflow still waiting".into(),
                 actual: "returned".into(),
+                location: None,
             }
             .into()),
             (RunEnd::Stopped(DriverStop::HistoryExhausted), Some(close)) => Err(Nondeterminism {
                 seq,
                 recorded: close.to_owned(),
                 actual: "waits for something history never resolves".into(),
+                location: None,
             }
             .into()),
             (RunEnd::Stopped(other), _) => {

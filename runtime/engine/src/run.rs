@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{CallHook, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{CallHook, Engine, Store, StoreLimitsBuilder, Trap, WasmBacktrace};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use weft_core::{ComponentId, ExecutionState, Failure, Nondeterminism, RandomStream, Timestamp};
@@ -209,7 +209,13 @@ impl WorkflowEngine {
                 details: f.details,
             }),
             Err(trap) => match host.stop.take() {
-                Some(Stop::Nondeterminism(n)) => return Ok((host.exec, RunEnd::Nondeterminism(n))),
+                Some(Stop::Nondeterminism(mut n)) => {
+                    // wasmtime attached the guest's stack at the host call.
+                    n.location = trap
+                        .downcast_ref::<WasmBacktrace>()
+                        .map(|bt| bt.to_string());
+                    return Ok((host.exec, RunEnd::Nondeterminism(n)));
+                }
                 Some(Stop::Driver(d)) => return Ok((host.exec, RunEnd::Stopped(d))),
                 None => Err(trap_failure(&trap, &host.output, self.config.fuel_per_step)),
             },

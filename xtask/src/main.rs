@@ -136,14 +136,20 @@ fn test(root: &Path) -> Result<()> {
     if !nextest {
         run(Command::new("cargo").args(["install", "cargo-nextest", "--locked"]))?;
     }
+    // Doc tests first (nextest does not run them), so the run ends with
+    // nextest's summary of every test.
+    run(Command::new("cargo")
+        .current_dir(root)
+        .args(["test", "--doc", "--quiet"]))?;
+    let profile = if std::env::var_os("CI").is_some() {
+        "ci"
+    } else {
+        "default"
+    };
     run(Command::new("cargo")
         .current_dir(root)
         .env("WEFT_GUEST_DIR", guest_dir(root))
-        .args(["nextest", "run", "--no-fail-fast"]))?;
-    // Doc tests: nextest does not run them.
-    run(Command::new("cargo")
-        .current_dir(root)
-        .args(["test", "--doc", "--quiet"]))
+        .args(["nextest", "run", "--profile", profile]))
 }
 
 fn lint(root: &Path) -> Result<()> {

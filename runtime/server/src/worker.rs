@@ -67,6 +67,15 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
     while running.join_next().await.is_some() {}
 }
 
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
     let TaskState::Running { deadline, .. } = task.state else {
         return;
@@ -85,19 +94,18 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         Some(handler) => {
             // Its own task, so a panicking activity fails only this attempt.
             let attempt = tokio::spawn(handler(ctx, task.input.clone()));
-            let abort = attempt.abort_handle();
+            // Owned: if this attempt is dropped (deadline, shutdown), the
+            // activity stops too instead of running on detached.
+            let _abort = AbortOnDrop(attempt.abort_handle());
             match tokio::time::timeout(until(inner.clock.now(), deadline), attempt).await {
                 Ok(Ok(result)) => result,
                 Ok(Err(e)) => Err(Failure::new(
                     "Panic",
                     format!("activity `{}` panicked: {e}", task.name),
                 )),
-                Err(_) => {
-                    // Past its deadline: the timer service records the
-                    // timeout and schedules the retry.
-                    abort.abort();
-                    return;
-                }
+                // Past its deadline: the timer service records the timeout
+                // and schedules the retry.
+                Err(_) => return,
             }
         }
     };

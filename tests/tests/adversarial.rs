@@ -78,3 +78,79 @@ async fn unbounded_recursion_is_a_stack_overflow() {
     let failure = misbehave("recurse", EngineConfig::default()).await;
     assert_eq!(failure.error_type, "StackOverflow", "{}", failure.message);
 }
+
+#[tokio::test(start_paused = true)]
+async fn oversized_payloads_fail_with_a_clear_error() {
+    let failure = misbehave("big-input", EngineConfig::default()).await;
+    assert_eq!(failure.error_type, "PayloadTooLarge");
+    assert!(
+        failure
+            .message
+            .contains("input of activity `echo` is 3145730 bytes; the limit is 2097152"),
+        "{}",
+        failure.message
+    );
+
+    // A failure is a payload too: a 3 MiB error is not stored as such.
+    let failure = misbehave("big-result", EngineConfig::default()).await;
+    assert_eq!(failure.error_type, "PayloadTooLarge");
+    assert!(
+        failure
+            .message
+            .starts_with("workflow failure (Error) is 3145728 bytes"),
+        "{}",
+        &failure.message[..200]
+    );
+    assert!(failure.message.len() < 2_048);
+}
+
+#[tokio::test(start_paused = true)]
+async fn endless_commands_hit_the_history_limit() {
+    let limits = weft_core::Limits {
+        history_warn_events: 50,
+        history_max_events: 100,
+        ..Default::default()
+    };
+    let failure = misbehave(
+        "history-bomb",
+        EngineConfig {
+            limits,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(failure.error_type, "HistoryLimitExceeded");
+    assert!(
+        failure.message.contains("limit of 100 events"),
+        "{}",
+        failure.message
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn oversized_workflow_input_is_refused_at_start() {
+    let t = TestRuntime::start(echo_activities()).await;
+    t.runtime
+        .deploy("adversarial", weft_tests::guest("guest-adversarial"))
+        .await
+        .unwrap();
+    let err = t
+        .runtime
+        .start_workflow(weft_server::StartWorkflow {
+            workflow_id: "huge".into(),
+            workflow_type: "adversarial".into(),
+            input: vec![b'1'; 3 << 20],
+            task_queue: None,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("workflow input is 3145728 bytes; the limit is 2097152"),
+        "{err}"
+    );
+    assert!(
+        t.runtime.history("huge").await.is_err(),
+        "nothing was recorded"
+    );
+}

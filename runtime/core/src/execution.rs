@@ -155,6 +155,11 @@ impl ExecutionState {
         self.live
     }
 
+    /// True if the guest's next command is beyond what history recorded.
+    pub fn next_command_is_new(&self) -> bool {
+        self.next_seq as usize >= self.commands.len()
+    }
+
     /// How many commands the guest has issued (or re-issued) so far.
     pub fn commands_issued(&self) -> u32 {
         self.next_seq

@@ -30,6 +30,7 @@ mod execution;
 mod failure;
 mod ids;
 mod inbox;
+mod limits;
 mod random;
 mod render;
 mod retry;
@@ -41,6 +42,7 @@ pub use execution::{ExecutionState, Nondeterminism, Outcome, Resolution, WaitErr
 pub use failure::{Failure, TimeoutKind};
 pub use ids::{ComponentId, ExecutionId};
 pub use inbox::{ActivityReport, AttemptOutcome, InboxMessage};
+pub use limits::Limits;
 pub use random::RandomStream;
 pub use render::render_history;
 pub use retry::{RetryDecision, RetryPolicy};

@@ -17,6 +17,8 @@ pub struct EngineConfig {
     /// A guest yields its thread to other executions after this much fuel,
     /// so a long step cannot starve them.
     pub fuel_yield_interval: u64,
+    /// Payload and history size limits.
+    pub limits: weft_core::Limits,
 }
 
 impl Default for EngineConfig {
@@ -27,6 +29,7 @@ impl Default for EngineConfig {
             max_random_bytes: 1 << 20,
             fuel_per_step: 1_000_000_000,
             fuel_yield_interval: 10_000_000,
+            limits: weft_core::Limits::default(),
         }
     }
 }

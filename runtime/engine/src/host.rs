@@ -10,7 +10,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use weft_core::{
-    ActivityOptions, Command, ExecutionState, Nondeterminism, Outcome, RetryPolicy, WaitError,
+    ActivityOptions, Command, ExecutionState, Failure, Limits, Nondeterminism, Outcome,
+    RetryPolicy, WaitError,
 };
 
 /// Why the host stopped the guest (as opposed to the guest trapping).
@@ -35,6 +36,10 @@ pub(crate) struct HostState {
     pub(crate) stop: Option<Stop>,
     /// Set by `wait-any` on return: the next step starts with fresh fuel.
     pub(crate) step_ended: bool,
+    pub(crate) size_limits: Limits,
+    /// A failure the host charged to the guest (a payload or history
+    /// limit); it becomes the execution's failure instead of the trap.
+    pub(crate) guest_failure: Option<Failure>,
 }
 
 impl WasiView for HostState {
@@ -56,7 +61,43 @@ impl HostState {
         wasmtime::Error::msg(message)
     }
 
+    /// Fail the execution for something its code did: recorded as the
+    /// execution's failure (replay reproduces it at the same call).
+    fn guest_fault(&mut self, error_type: &str, message: String) -> wasmtime::Error {
+        let error = wasmtime::Error::msg(message.clone());
+        self.guest_failure = Some(Failure::new(error_type, message).non_retryable());
+        error
+    }
+
     fn command(&mut self, cmd: Command) -> wasmtime::Result<u32> {
+        // Only for new commands: recorded ones were within the limit when
+        // they were issued (the length here is the whole recorded history,
+        // not the length at this point of the original run).
+        if self.exec.next_command_is_new() {
+            let len = self.exec.history().len();
+            let limits = self.size_limits;
+            if len >= limits.history_max_events {
+                let message = format!(
+                    "history reached its limit of {} events; \
+                     use continue-as-new for long-running workflows",
+                    limits.history_max_events
+                );
+                return Err(self.guest_fault("HistoryLimitExceeded", message));
+            }
+            if len == limits.history_warn_events {
+                tracing::warn!(
+                    execution = %self.exec.id(),
+                    "history has {len} events; it fails at {}", limits.history_max_events
+                );
+            }
+        }
+        if let Command::ScheduleActivity { name, input, .. } = &cmd
+            && let Err(reason) = self
+                .size_limits
+                .check_payload(&format!("input of activity `{name}`"), input)
+        {
+            return Err(self.guest_fault("PayloadTooLarge", reason));
+        }
         let now = self.driver.now();
         self.exec
             .command(cmd, now)

@@ -114,6 +114,11 @@ impl WorkflowEngine {
         Ok(id)
     }
 
+    /// The limits this engine enforces.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     /// True if `id` is compiled and ready to run.
     pub fn is_loaded(&self, id: ComponentId) -> bool {
         self.cache().contains_key(&id)
@@ -177,6 +182,8 @@ impl WorkflowEngine {
             max_random_bytes: self.config.max_random_bytes,
             stop: None,
             step_ended: false,
+            size_limits: self.config.limits,
+            guest_failure: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -200,14 +207,21 @@ impl WorkflowEngine {
         };
         let mut host = store.into_data();
         let now = host.driver.now();
+        let limits = self.config.limits;
         let closing = match result {
-            Ok(Ok(payload)) => Ok(payload),
-            Ok(Err(f)) => Err(Failure {
-                message: f.message,
-                error_type: f.error_type,
-                non_retryable: f.non_retryable,
-                details: f.details,
-            }),
+            Ok(Ok(payload)) => match limits.check_payload("workflow result", &payload) {
+                Ok(()) => Ok(payload),
+                Err(reason) => Err(Failure::new("PayloadTooLarge", reason).non_retryable()),
+            },
+            Ok(Err(f)) => Err(limits.bound_failure(
+                "workflow failure",
+                Failure {
+                    message: f.message,
+                    error_type: f.error_type,
+                    non_retryable: f.non_retryable,
+                    details: f.details,
+                },
+            )),
             Err(trap) => match host.stop.take() {
                 Some(Stop::Nondeterminism(mut n)) => {
                     // wasmtime attached the guest's stack at the host call.
@@ -217,7 +231,10 @@ impl WorkflowEngine {
                     return Ok((host.exec, RunEnd::Nondeterminism(n)));
                 }
                 Some(Stop::Driver(d)) => return Ok((host.exec, RunEnd::Stopped(d))),
-                None => Err(trap_failure(&trap, &host.output, self.config.fuel_per_step)),
+                None => Err(match host.guest_failure.take() {
+                    Some(failure) => failure,
+                    None => trap_failure(&trap, &host.output, self.config.fuel_per_step),
+                }),
             },
         };
         match host.exec.close(closing, now) {

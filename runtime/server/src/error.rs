@@ -17,6 +17,9 @@ pub enum RuntimeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A payload is over the configured limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(String),
     /// The runtime is shutting down.
     #[error("the runtime is shutting down")]
     ShuttingDown,

@@ -178,6 +178,12 @@ impl Runtime {
 
     /// Start an execution; returns once `ExecutionStarted` is durable.
     pub async fn start_workflow(&self, req: StartWorkflow) -> Result<ExecutionId, RuntimeError> {
+        self.inner
+            .engine
+            .config()
+            .limits
+            .check_payload("workflow input", &req.input)
+            .map_err(RuntimeError::PayloadTooLarge)?;
         let component = lock(&self.inner.workflow_types)
             .get(&req.workflow_type)
             .copied()

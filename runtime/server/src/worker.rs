@@ -109,6 +109,18 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
             }
         }
     };
+    // An oversized result would fail every attempt the same way: final.
+    let limits = inner.engine.config().limits;
+    let what = format!("result of activity `{}`", task.name);
+    let result = match result {
+        Ok(value) => match limits.check_payload(&what, &value) {
+            Ok(()) => Ok(value),
+            Err(reason) => Err(Failure::new("PayloadTooLarge", reason).non_retryable()),
+        },
+        Err(failure) => {
+            Err(limits.bound_failure(&format!("failure of activity `{}`", task.name), failure))
+        }
+    };
     let report = AttemptResult {
         key: task.key,
         seq: task.seq,

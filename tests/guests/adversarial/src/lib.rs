@@ -28,6 +28,13 @@ fn adversarial(ctx: &Ctx, mode: String) -> Result<u64, Failure> {
             }
         }
         "recurse" => Ok(recurse(black_box(u64::MAX))),
+        // 3 MiB of output: over the default 2 MiB payload limit.
+        "big-result" => Err(Failure::new("x".repeat(3 << 20))),
+        "big-input" => ctx.activity("echo", &"x".repeat(3 << 20)).call(),
+        // Commands without end: the history limit stops it.
+        "history-bomb" => loop {
+            let _ = ctx.timer(Duration::from_secs(1));
+        },
         other => Err(Failure::new(format!("unknown mode {other}"))),
     }
 }

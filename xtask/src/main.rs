@@ -19,6 +19,8 @@ const GUESTS: &[&str] = &[
     "guest-call",
     "guest-adversarial",
     "guest-forbidden",
+    "guest-versioned-v1",
+    "guest-versioned-v2",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -102,6 +102,40 @@ impl Ctx {
         Selected(index)
     }
 
+    /// Code versioning: `true` if this execution runs the code guarded by
+    /// `change_id`, `false` if it is replaying a history recorded by the
+    /// code before the change. Keep both branches until no running
+    /// execution needs the old one, then remove the call.
+    ///
+    /// ```ignore
+    /// if ctx.patched("fraud-check-v2") {
+    ///     ctx.activity::<Score>("fraud_check_v2", &tx).call()?;
+    /// } else {
+    ///     ctx.activity::<Score>("fraud_check", &tx).call()?;
+    /// }
+    /// ```
+    pub fn patched(&self, change_id: &str) -> bool {
+        host::patched(change_id)
+    }
+
+    /// Compute a value once and record it: on replay the recorded value is
+    /// returned and `f` is not run. For values that must not change when
+    /// the code does, such as a generated id.
+    pub fn side_effect<T: Serialize + DeserializeOwned>(
+        &self,
+        f: impl FnOnce() -> T,
+    ) -> Result<T, Failure> {
+        if let Some(bytes) = host::recorded_value() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| Failure::codec("side-effect value", e));
+        }
+        let value = f();
+        let bytes =
+            serde_json::to_vec(&value).map_err(|e| Failure::codec("side-effect value", e))?;
+        host::record_value(&bytes);
+        Ok(value)
+    }
+
     /// Workflow time (the same as `SystemTime::now()` inside a workflow).
     pub fn now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_nanos(host::now())

@@ -30,4 +30,14 @@ pub enum Command {
         /// How long until it fires.
         duration_ms: u64,
     },
+    /// Record a value the workflow computed (a side effect).
+    RecordValue {
+        /// The value.
+        value: Vec<u8>,
+    },
+    /// Record that the code took the new branch of a patch.
+    Patch {
+        /// The patch's change id.
+        change_id: String,
+    },
 }

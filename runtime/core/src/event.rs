@@ -127,6 +127,20 @@ pub enum EventKind {
         /// Why.
         failure: Failure,
     },
+    /// Command: a value the workflow computed, returned again on replay.
+    SideEffectRecorded {
+        /// Command sequence number.
+        seq: u32,
+        /// The value.
+        value: Payload,
+    },
+    /// Command: the code took the new branch of patch `change_id`.
+    PatchMarker {
+        /// Command sequence number.
+        seq: u32,
+        /// The change id given to `patched`.
+        change_id: String,
+    },
 }
 
 impl EventKind {
@@ -143,6 +157,8 @@ impl EventKind {
             EventKind::TimerFired { .. } => "TimerFired",
             EventKind::ExecutionCompleted { .. } => "ExecutionCompleted",
             EventKind::ExecutionFailed { .. } => "ExecutionFailed",
+            EventKind::SideEffectRecorded { .. } => "SideEffectRecorded",
+            EventKind::PatchMarker { .. } => "PatchMarker",
         }
     }
 

@@ -198,7 +198,10 @@ impl ExecutionState {
     fn push(&mut self, event: Event) {
         let index = self.history.len();
         match &event.kind {
-            EventKind::ActivityScheduled { .. } | EventKind::TimerStarted { .. } => {
+            EventKind::ActivityScheduled { .. }
+            | EventKind::TimerStarted { .. }
+            | EventKind::SideEffectRecorded { .. }
+            | EventKind::PatchMarker { .. } => {
                 self.commands.push(index);
             }
             EventKind::ActivityCompleted { seq, result, .. } => {
@@ -241,6 +244,9 @@ impl ExecutionState {
     /// The guest issued `cmd`. Returns its handle, or the divergence from
     /// the recorded command with the same sequence number.
     pub fn command(&mut self, cmd: Command, now: Timestamp) -> Result<u32, Nondeterminism> {
+        if !matches!(cmd, Command::Patch { .. }) {
+            self.skip_markers(None);
+        }
         let seq = self.next_seq;
         if let Some(&index) = self.commands.get(seq as usize) {
             check_same(seq, &self.history[index].kind, &cmd)?;
@@ -273,9 +279,71 @@ impl ExecutionState {
                 duration_ms,
                 fire_at: now.plus_ms(duration_ms),
             },
+            Command::RecordValue { value } => EventKind::SideEffectRecorded { seq, value },
+            Command::Patch { change_id } => EventKind::PatchMarker { seq, change_id },
         };
         self.push(Event::new(now, kind));
         Ok(seq)
+    }
+
+    /// Skip recorded patch markers the code no longer asks about (other
+    /// than `keep`): removing a `patched` call once no execution needs its
+    /// old branch must not break the histories that recorded it.
+    fn skip_markers(&mut self, keep: Option<&str>) {
+        while let Some(&index) = self.commands.get(self.next_seq as usize) {
+            match &self.history[index].kind {
+                EventKind::PatchMarker { change_id, .. } if Some(change_id.as_str()) != keep => {
+                    self.next_seq += 1;
+                }
+                _ => break,
+            }
+        }
+    }
+
+    /// `patched(change_id)`: true if the history recorded this patch here,
+    /// or if the guest is live (new code meeting new history, so a marker
+    /// is recorded); false while replaying a history made without it.
+    pub fn patched(&mut self, change_id: &str, now: Timestamp) -> Result<bool, Nondeterminism> {
+        self.skip_markers(Some(change_id));
+        if let Some(&index) = self.commands.get(self.next_seq as usize) {
+            let here = matches!(&self.history[index].kind,
+                EventKind::PatchMarker { change_id: c, .. } if c == change_id);
+            if here {
+                self.next_seq += 1;
+            }
+            return Ok(here);
+        }
+        if !self.live || self.closed {
+            return Ok(false);
+        }
+        self.command(
+            Command::Patch {
+                change_id: change_id.to_owned(),
+            },
+            now,
+        )?;
+        Ok(true)
+    }
+
+    /// The side-effect value recorded at this point, if history has one
+    /// (and then the guest must not compute it again).
+    pub fn recorded_value(&mut self) -> Result<Option<Vec<u8>>, Nondeterminism> {
+        self.skip_markers(None);
+        let Some(&index) = self.commands.get(self.next_seq as usize) else {
+            return Ok(None);
+        };
+        match &self.history[index].kind {
+            EventKind::SideEffectRecorded { value, .. } => {
+                self.next_seq += 1;
+                Ok(Some(value.clone()))
+            }
+            other => Err(Nondeterminism {
+                seq: self.next_seq,
+                recorded: describe_event(other),
+                actual: "asked for a side-effect value".into(),
+                location: None,
+            }),
+        }
     }
 
     /// Answer a `wait-any`: the awaited handle whose resolution comes first
@@ -423,6 +491,10 @@ fn check_same(seq: u32, recorded: &EventKind, cmd: &Command) -> Result<(), Nonde
             },
         ) => name == n && input == i,
         (EventKind::TimerStarted { .. }, Command::StartTimer { .. }) => true,
+        (EventKind::SideEffectRecorded { .. }, Command::RecordValue { .. }) => true,
+        (EventKind::PatchMarker { change_id, .. }, Command::Patch { change_id: c }) => {
+            change_id == c
+        }
         _ => false,
     };
     if same {
@@ -447,6 +519,8 @@ fn describe_command(cmd: &Command) -> String {
             format!("ScheduleActivity `{name}` (input digest {})", digest(input))
         }
         Command::StartTimer { duration_ms } => format!("StartTimer {duration_ms} ms"),
+        Command::RecordValue { .. } => "a side-effect value".to_owned(),
+        Command::Patch { change_id } => format!("patch marker `{change_id}`"),
     }
 }
 
@@ -460,6 +534,8 @@ fn describe_event(kind: &EventKind) -> String {
             format!("ExecutionCompleted (result digest {})", digest(result))
         }
         EventKind::ExecutionFailed { failure } => format!("ExecutionFailed ({failure})"),
+        EventKind::SideEffectRecorded { .. } => "a side-effect value".to_owned(),
+        EventKind::PatchMarker { change_id, .. } => format!("patch marker `{change_id}`"),
         other => other.name().to_owned(),
     }
 }
@@ -639,5 +715,59 @@ mod tests {
             }
             other => panic!("expected a divergence, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn patched_is_true_live_recorded_on_replay_and_false_for_old_histories() {
+        // Old code: a, then b. Its history has no marker.
+        let mut old = fresh();
+        old.command(activity("a"), Timestamp(1)).unwrap();
+        old.command(activity("b"), Timestamp(1)).unwrap();
+        let old_history = old.history().to_vec();
+
+        // New code `a; if patched("x") { c } else { b }` on the old history:
+        let mut r = ExecutionState::from_history(old.id().clone(), old_history).unwrap();
+        r.command(activity("a"), Timestamp(1)).unwrap();
+        assert!(!r.patched("x", Timestamp(1)).unwrap());
+        r.command(activity("b"), Timestamp(1)).unwrap();
+
+        // ...and live, on a new execution: true, and a marker is recorded.
+        let mut new = fresh();
+        new.command(activity("a"), Timestamp(1)).unwrap();
+        assert!(new.patched("x", Timestamp(1)).unwrap());
+        new.command(activity("c"), Timestamp(1)).unwrap();
+        assert_eq!(new.history()[2].kind.name(), "PatchMarker");
+
+        // Replaying the new history takes the new branch again.
+        let mut r = ExecutionState::from_history(new.id().clone(), new.history().to_vec()).unwrap();
+        r.command(activity("a"), Timestamp(1)).unwrap();
+        assert!(r.patched("x", Timestamp(1)).unwrap());
+        r.command(activity("c"), Timestamp(1)).unwrap();
+
+        // Once the patch call is removed, its marker is skipped.
+        let mut r = ExecutionState::from_history(new.id().clone(), new.history().to_vec()).unwrap();
+        r.command(activity("a"), Timestamp(1)).unwrap();
+        r.command(activity("c"), Timestamp(1)).unwrap();
+    }
+
+    #[test]
+    fn side_effect_values_come_back_on_replay() {
+        let mut s = fresh();
+        assert_eq!(s.recorded_value().unwrap(), None);
+        s.command(
+            Command::RecordValue {
+                value: b"uuid-1".to_vec(),
+            },
+            Timestamp(1),
+        )
+        .unwrap();
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        assert_eq!(r.recorded_value().unwrap(), Some(b"uuid-1".to_vec()));
+        assert_eq!(r.recorded_value().unwrap(), None);
+        // Code that asks for a value where history has an activity diverges.
+        let mut a = fresh();
+        a.command(activity("a"), Timestamp(1)).unwrap();
+        let mut r = ExecutionState::from_history(a.id().clone(), a.history().to_vec()).unwrap();
+        assert!(r.recorded_value().is_err());
     }
 }

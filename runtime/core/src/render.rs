@@ -76,6 +76,8 @@ fn details(event: &Event) -> String {
         EventKind::TimerFired { seq } => format!("#{seq}"),
         EventKind::ExecutionCompleted { result } => format!("result={}", show(result)),
         EventKind::ExecutionFailed { failure } => failure.to_string(),
+        EventKind::SideEffectRecorded { seq, value } => format!("#{seq} value={}", show(value)),
+        EventKind::PatchMarker { seq, change_id } => format!("#{seq} {change_id}"),
     }
 }
 

@@ -161,6 +161,26 @@ impl Host for HostState {
         Ok(out)
     }
 
+    async fn patched(&mut self, change_id: String) -> wasmtime::Result<bool> {
+        let now = self.driver.now();
+        self.exec
+            .patched(&change_id, now)
+            .map_err(|n| self.stop(Stop::Nondeterminism(n)))
+    }
+
+    async fn recorded_value(&mut self) -> wasmtime::Result<Option<wit::Payload>> {
+        self.exec
+            .recorded_value()
+            .map_err(|n| self.stop(Stop::Nondeterminism(n)))
+    }
+
+    async fn record_value(&mut self, value: wit::Payload) -> wasmtime::Result<()> {
+        if let Err(reason) = self.size_limits.check_payload("side-effect value", &value) {
+            return Err(self.guest_fault("PayloadTooLarge", reason));
+        }
+        self.command(Command::RecordValue { value }).map(|_| ())
+    }
+
     async fn log(&mut self, level: wit::Level, message: String) -> wasmtime::Result<()> {
         if !self.exec.is_live() {
             return Ok(());

@@ -154,3 +154,23 @@ async fn oversized_workflow_input_is_refused_at_start() {
         "nothing was recorded"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn nan_bits_are_canonical_and_identical_across_runs() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let mut bits = Vec::new();
+    for id in ["nan-1", "nan-2"] {
+        t.start_guest("guest-adversarial", "adversarial", id, json!("nan"))
+            .await;
+        let WorkflowOutcome::Completed(result) = t.runtime.result(id).await.unwrap() else {
+            panic!("nan failed")
+        };
+        bits.push(serde_json::from_slice::<u64>(&result).unwrap());
+        let history = t.runtime.history(id).await.unwrap();
+        t.engine
+            .replay(ExecutionId::new(id, "r"), history)
+            .await
+            .unwrap();
+    }
+    assert_eq!(bits, [0x7ff8_0000_0000_0000; 2], "{bits:x?}");
+}

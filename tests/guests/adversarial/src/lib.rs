@@ -28,6 +28,12 @@ fn adversarial(ctx: &Ctx, mode: String) -> Result<u64, Failure> {
             }
         }
         "recurse" => Ok(recurse(black_box(u64::MAX))),
+        // Arithmetic on a NaN with a payload: hardware propagates the
+        // payload; weft's engine canonicalizes it.
+        "nan" => {
+            let signalling = black_box(f64::from_bits(0x7ff0_0000_0000_0001));
+            Ok((black_box(signalling) + black_box(1.0)).to_bits())
+        }
         // 3 MiB of output: over the default 2 MiB payload limit.
         "big-result" => Err(Failure::new("x".repeat(3 << 20))),
         "big-input" => ctx.activity("echo", &"x".repeat(3 << 20)).call(),

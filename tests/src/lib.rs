@@ -151,3 +151,18 @@ pub fn echo_activities() -> ActivityRegistry {
     });
     registry
 }
+
+/// Wait until the durable history of `workflow_id` contains an event named
+/// `event`; returns that history. Polls the store, letting tokio's paused
+/// clock move a millisecond per look (at most ten virtual seconds).
+pub async fn history_with(runtime: &Runtime, workflow_id: &str, event: &str) -> Vec<Event> {
+    for _ in 0..10_000 {
+        if let Ok(history) = runtime.history(workflow_id).await
+            && history.iter().any(|e| e.kind.name() == event)
+        {
+            return history;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("{workflow_id} never recorded {event}");
+}

@@ -141,6 +141,20 @@ pub enum EventKind {
         /// The change id given to `patched`.
         change_id: String,
     },
+    /// The code diverged from this history; the execution waits for an
+    /// operator (upgrade to a fixed component, or fail it).
+    ExecutionParked {
+        /// The divergence, as reported.
+        reason: String,
+    },
+    /// An operator moved the execution to another component (after a dry
+    /// run showed it replays this history); replays use `to` from the start.
+    ComponentUpgraded {
+        /// Previous component.
+        from: ComponentId,
+        /// New component.
+        to: ComponentId,
+    },
 }
 
 impl EventKind {
@@ -159,6 +173,8 @@ impl EventKind {
             EventKind::ExecutionFailed { .. } => "ExecutionFailed",
             EventKind::SideEffectRecorded { .. } => "SideEffectRecorded",
             EventKind::PatchMarker { .. } => "PatchMarker",
+            EventKind::ExecutionParked { .. } => "ExecutionParked",
+            EventKind::ComponentUpgraded { .. } => "ComponentUpgraded",
         }
     }
 

@@ -103,6 +103,8 @@ pub struct ExecutionState {
     resolutions: BTreeMap<u32, Resolution>,
     time: Timestamp,
     closed: bool,
+    /// The component this history runs on (changed by upgrades).
+    component: ComponentId,
 }
 
 impl ExecutionState {
@@ -128,6 +130,7 @@ impl ExecutionState {
             resolutions: BTreeMap::new(),
             history: Vec::with_capacity(history.len() + 8),
             closed: false,
+            component: ComponentId::default(),
         };
         for event in history {
             state.push(event);
@@ -185,6 +188,12 @@ impl ExecutionState {
         }
     }
 
+    /// The component to run: the one the execution started with, or the
+    /// last it was upgraded to.
+    pub fn component(&self) -> ComponentId {
+        self.component
+    }
+
     /// Events not yet committed, and the index of the first of them.
     pub fn pending(&self) -> (usize, &[Event]) {
         (self.durable, &self.history[self.durable..])
@@ -224,11 +233,13 @@ impl ExecutionState {
                 self.resolve(*seq, index, Outcome::Failed(Failure::timeout(*kind)));
             }
             EventKind::TimerFired { seq } => self.resolve(*seq, index, Outcome::Fired),
+            EventKind::ExecutionStarted { component, .. } => self.component = *component,
+            EventKind::ComponentUpgraded { to, .. } => self.component = *to,
             EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. } => {
                 self.closed = true
             }
-            EventKind::ExecutionStarted { .. }
-            | EventKind::ActivityStarted { .. }
+            EventKind::ActivityStarted { .. }
+            | EventKind::ExecutionParked { .. }
             | EventKind::ActivityFailed { .. }
             | EventKind::ActivityTimedOut { .. } => {}
         }

@@ -78,6 +78,8 @@ fn details(event: &Event) -> String {
         EventKind::ExecutionFailed { failure } => failure.to_string(),
         EventKind::SideEffectRecorded { seq, value } => format!("#{seq} value={}", show(value)),
         EventKind::PatchMarker { seq, change_id } => format!("#{seq} {change_id}"),
+        EventKind::ExecutionParked { reason } => reason.clone(),
+        EventKind::ComponentUpgraded { from, to } => format!("{from} -> {to}"),
     }
 }
 

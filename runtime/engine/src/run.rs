@@ -136,9 +136,10 @@ impl WorkflowEngine {
         exec: ExecutionState,
         driver: Box<dyn Driver>,
     ) -> Result<(ExecutionState, RunEnd), EngineError> {
-        let (component, input, seed) = {
-            let (_, component, input, seed, _) = exec.started();
-            (component, input.to_vec(), *seed)
+        let component = exec.component();
+        let (input, seed) = {
+            let (_, _, input, seed, _) = exec.started();
+            (input.to_vec(), *seed)
         };
         let pre = self.cache().get(&component).cloned().ok_or_else(|| {
             EngineError::InvalidModule(format!("component {component} is not loaded"))

@@ -60,6 +60,10 @@ async fn run_once(
         return Ok(false);
     }
     let id = loaded.record.id.clone();
+    if loaded.record.parked.is_some() {
+        // Waits for an operator: upgrade to a fixed component, or fail it.
+        return Ok(false);
+    }
     inner
         .ensure_component(loaded.record.component)
         .await
@@ -114,8 +118,28 @@ async fn run_once(
         }
         RunEnd::Nondeterminism(n) => {
             tracing::error!(execution = %id, "execution parked: {n}");
-            inner.park(key, n.to_string());
-            Ok(false)
+            // Record the parking in history, after the durable prefix only:
+            // nothing the diverged code did is kept.
+            let (first, _) = state.pending();
+            let park = Transition {
+                key,
+                first_index: first as u64,
+                events: vec![Event::new(
+                    inner.clock.now(),
+                    EventKind::ExecutionParked {
+                        reason: n.to_string(),
+                    },
+                )],
+                consumed_inbox_through: None,
+                new_tasks: Vec::new(),
+                new_timers: Vec::new(),
+                close: None,
+            };
+            match inner.store.commit(park).await {
+                Ok(()) => Ok(false),
+                Err(StoreError::Conflict { .. }) => Ok(true),
+                Err(e) => Err(format!("{id}: cannot record parking: {e}")),
+            }
         }
         RunEnd::Stopped(DriverStop::Evicted) => Ok(false),
         RunEnd::Stopped(DriverStop::Superseded) => {

@@ -17,6 +17,12 @@ pub enum RuntimeError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The execution has closed; the action needs a running one.
+    #[error("execution `{0}` is not running")]
+    NotRunning(String),
+    /// The execution kept committing; try again.
+    #[error("execution `{0}` is busy; try again")]
+    Busy(String),
     /// A payload is over the configured limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),

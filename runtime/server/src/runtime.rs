@@ -101,8 +101,6 @@ pub struct RuntimeStats {
 #[derive(Default)]
 struct Cache {
     actors: HashMap<ExecKey, CachedActor>,
-    /// Executions parked on nondeterminism: not respawned by deliveries.
-    parked: HashMap<ExecKey, String>,
     tick: u64,
 }
 
@@ -274,8 +272,7 @@ impl Runtime {
 
     /// Why an execution is parked (nondeterminism), if it is.
     pub async fn parked_reason(&self, workflow_id: &str) -> Result<Option<String>, RuntimeError> {
-        let record = self.find(workflow_id).await?;
-        Ok(lock(&self.inner.cache).parked.get(&record.key).cloned())
+        Ok(self.find(workflow_id).await?.parked)
     }
 
     /// Counters: evictions, replays, cache size.
@@ -379,9 +376,6 @@ impl Inner {
             return;
         }
         let mut cache = lock(&self.cache);
-        if cache.parked.contains_key(&key) {
-            return;
-        }
         if cache.actors.get(&key).is_some_and(|a| !a.tx.is_closed()) {
             return;
         }
@@ -427,8 +421,11 @@ impl Inner {
         }
     }
 
-    pub(crate) fn park(&self, key: ExecKey, reason: String) {
-        lock(&self.cache).parked.insert(key, reason);
+    /// Drop execution `key` from memory (it replays when next needed).
+    pub(crate) fn evict(&self, key: ExecKey) {
+        if let Some(actor) = lock(&self.cache).actors.remove(&key) {
+            let _ = actor.tx.send(ActorMsg::Evict);
+        }
     }
 
     /// Wake everyone waiting for `key` to close.

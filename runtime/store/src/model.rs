@@ -42,6 +42,8 @@ pub struct ExecutionRecord {
     pub started_at: Timestamp,
     /// When it closed.
     pub closed_at: Option<Timestamp>,
+    /// Why it is parked (its code diverged from its history), if it is.
+    pub parked: Option<String>,
 }
 
 impl ExecutionRecord {
@@ -51,6 +53,7 @@ impl ExecutionRecord {
     /// that will write to its inbox.
     pub fn needs_workflow_task(&self) -> bool {
         self.status == ExecutionStatus::Running
+            && self.parked.is_none()
             && (self.next_inbox > self.consumed_inbox || self.next_event == 1)
     }
 }

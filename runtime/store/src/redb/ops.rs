@@ -9,8 +9,8 @@ use crate::model::*;
 use crate::{InboxEntry, StoreError};
 use redb::{ReadableTable, WriteTransaction};
 use weft_core::{
-    ActivityReport, AttemptOutcome, ComponentId, Failure, InboxMessage, RetryDecision, TimeoutKind,
-    Timestamp, encode_event,
+    ActivityReport, AttemptOutcome, ComponentId, EventKind, Failure, InboxMessage, RetryDecision,
+    TimeoutKind, Timestamp, encode_event,
 };
 
 pub(crate) fn put_component(
@@ -58,6 +58,7 @@ pub(crate) fn start_execution(
         consumed_inbox: 0,
         started_at: new.started.at,
         closed_at: None,
+        parked: None,
     };
     ids.insert(record.id.workflow_id.as_str(), key)?;
     execs.insert(key, encode(&record).as_slice())?;
@@ -95,6 +96,17 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
             expected: record.next_event,
             got: t.first_index,
         });
+    }
+    // The record's pin and parked state follow from history events.
+    for event in &t.events {
+        match &event.kind {
+            EventKind::ComponentUpgraded { to, .. } => {
+                record.component = *to;
+                record.parked = None;
+            }
+            EventKind::ExecutionParked { reason } => record.parked = Some(reason.clone()),
+            _ => {}
+        }
     }
     {
         let mut history = txn.open_table(HISTORY)?;

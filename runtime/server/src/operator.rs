@@ -1,0 +1,167 @@
+//! What an operator does to running executions: look, fail, upgrade.
+
+use crate::RuntimeError;
+use crate::runtime::Runtime;
+use weft_core::{ComponentId, Event, EventKind, ExecutionId, Failure};
+use weft_engine::ReplayReport;
+use weft_store::{ExecutionRecord, ExecutionStatus, StoreError, Transition};
+
+/// How many times an operator action retries after racing a workflow task.
+const RETRIES: usize = 5;
+
+/// One running execution checked against a new component.
+#[derive(Debug, Clone)]
+pub struct UpgradeCheck {
+    /// The execution.
+    pub workflow_id: String,
+    /// Replay report, or the divergence in words.
+    pub outcome: Result<ReplayReport, String>,
+    /// Whether `upgrade` moved it to the new component.
+    pub upgraded: bool,
+}
+
+impl Runtime {
+    /// The record of the latest run of `workflow_id`: status, pinned
+    /// component, parked reason.
+    pub async fn describe(&self, workflow_id: &str) -> Result<ExecutionRecord, RuntimeError> {
+        self.inner
+            .store
+            .find_execution(workflow_id)
+            .await?
+            .ok_or_else(|| RuntimeError::NotFound(workflow_id.to_owned()))
+    }
+
+    /// Append `events` to a running execution from outside its actor,
+    /// retrying if a workflow task commits first. Returns the record as it
+    /// was before the append.
+    async fn append(
+        &self,
+        workflow_id: &str,
+        events: impl Fn(&ExecutionRecord) -> Vec<Event>,
+        close: Option<ExecutionStatus>,
+    ) -> Result<ExecutionRecord, RuntimeError> {
+        for _ in 0..RETRIES {
+            let record = self.describe(workflow_id).await?;
+            if record.status != ExecutionStatus::Running {
+                return Err(RuntimeError::NotRunning(workflow_id.to_owned()));
+            }
+            let transition = Transition {
+                key: record.key,
+                first_index: record.next_event,
+                events: events(&record),
+                consumed_inbox_through: close.map(|_| u64::MAX),
+                new_tasks: Vec::new(),
+                new_timers: Vec::new(),
+                close,
+            };
+            match self.inner.store.commit(transition).await {
+                Ok(()) => {
+                    // Its actor (if any) holds a stale history now.
+                    self.inner.evict(record.key);
+                    return Ok(record);
+                }
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(RuntimeError::Busy(workflow_id.to_owned()))
+    }
+
+    /// Fail a running (typically parked) execution: no guest code runs.
+    pub async fn fail(&self, workflow_id: &str, reason: &str) -> Result<(), RuntimeError> {
+        let now = self.inner.clock.now();
+        let failure = Failure::new("FailedByOperator", reason).non_retryable();
+        let events = |_: &ExecutionRecord| {
+            vec![Event::new(
+                now,
+                EventKind::ExecutionFailed {
+                    failure: failure.clone(),
+                },
+            )]
+        };
+        let record = self
+            .append(workflow_id, events, Some(ExecutionStatus::Failed))
+            .await?;
+        self.inner.closed(record.key);
+        Ok(())
+    }
+
+    /// Replay every running execution of `workflow_type` against `bytes`,
+    /// without changing anything.
+    pub async fn dry_run_upgrade(
+        &self,
+        workflow_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Vec<UpgradeCheck>, RuntimeError> {
+        let to = self.inner.load_component_bytes(bytes).await?;
+        let mut checks = Vec::new();
+        for record in self.inner.store.running_executions().await? {
+            if record.workflow_type != workflow_type {
+                continue;
+            }
+            let mut history = self.inner.store.load_execution(record.key).await?.history;
+            let now = history.last().map_or(record.started_at, |e| e.at);
+            history.push(Event::new(
+                now,
+                EventKind::ComponentUpgraded {
+                    from: record.component,
+                    to,
+                },
+            ));
+            let id = ExecutionId::new(record.id.workflow_id.clone(), record.id.run_id.clone());
+            let outcome = self
+                .inner
+                .engine
+                .replay(id, history)
+                .await
+                .map_err(|e| e.to_string());
+            checks.push(UpgradeCheck {
+                workflow_id: record.id.workflow_id,
+                outcome,
+                upgraded: false,
+            });
+        }
+        checks.sort_by(|a, b| a.workflow_id.cmp(&b.workflow_id));
+        Ok(checks)
+    }
+
+    /// Deploy `bytes` as the current code of `workflow_type`, and move every
+    /// running execution of that type that replays cleanly on it (all of
+    /// them with `force`) to it. Parked executions that replay cleanly
+    /// resume. Events an execution records between the dry run and the
+    /// switch are checked when it next replays (and park it if they diverge).
+    pub async fn upgrade(
+        &self,
+        workflow_type: &str,
+        bytes: Vec<u8>,
+        force: bool,
+    ) -> Result<Vec<UpgradeCheck>, RuntimeError> {
+        let to: ComponentId = self.deploy(workflow_type, bytes.clone()).await?;
+        let mut checks = self.dry_run_upgrade(workflow_type, bytes).await?;
+        for check in &mut checks {
+            if check.outcome.is_err() && !force {
+                continue;
+            }
+            let now = self.inner.clock.now();
+            let events = |r: &ExecutionRecord| {
+                vec![Event::new(
+                    now,
+                    EventKind::ComponentUpgraded {
+                        from: r.component,
+                        to,
+                    },
+                )]
+            };
+            match self.append(&check.workflow_id, events, None).await {
+                Ok(record) => {
+                    check.upgraded = true;
+                    self.inner.activate(record.key);
+                }
+                // Closed since the dry run: nothing to upgrade.
+                Err(RuntimeError::NotRunning(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(checks)
+    }
+}

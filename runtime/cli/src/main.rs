@@ -27,6 +27,31 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Move running executions of a workflow type to a new component:
+    /// replay each one's history against it first, and upgrade those that
+    /// replay cleanly (parked ones resume).
+    Upgrade {
+        /// Workflow type.
+        #[arg(long = "type")]
+        workflow_type: String,
+        /// The new component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+        /// Only report what would happen.
+        #[arg(long)]
+        dry_run: bool,
+        /// Upgrade even executions that do not replay (they will park).
+        #[arg(long, conflicts_with = "dry_run")]
+        force: bool,
+    },
+    /// Fail a running (e.g. parked) execution; no workflow code runs.
+    Fail {
+        /// Workflow id.
+        id: String,
+        /// Why, recorded in the history.
+        #[arg(long)]
+        reason: String,
+    },
     /// Deploy a component, start (or resume) a workflow, wait for its
     /// result, and print the result and the history.
     Run {
@@ -129,6 +154,13 @@ async fn run_cli() -> Result<()> {
             output,
         } => run(&runtime, component, workflow_type, input, id, output).await,
         Command::Show { id, output } => print_history(&runtime, &id, output).await,
+        Command::Upgrade {
+            workflow_type,
+            component,
+            dry_run,
+            force,
+        } => upgrade(&runtime, &workflow_type, &component, dry_run, force).await,
+        Command::Fail { id, reason } => runtime.fail(&id, &reason).await.map_err(Into::into),
         Command::Check { .. } | Command::Replay { .. } => unreachable!("handled without a runtime"),
     };
     runtime.shutdown().await;
@@ -186,9 +218,49 @@ async fn run(
 async fn print_history(runtime: &Runtime, workflow_id: &str, output: Output) -> Result<()> {
     let history = runtime.history(workflow_id).await?;
     match output {
-        Output::Text => print!("{}", render_history(&history)),
+        Output::Text => {
+            let record = runtime.describe(workflow_id).await?;
+            println!(
+                "{}  {}  status={:?}  component={}",
+                record.id, record.workflow_type, record.status, record.component
+            );
+            if let Some(reason) = &record.parked {
+                println!("PARKED: {reason}");
+            }
+            print!("{}", render_history(&history));
+        }
         Output::Json => println!("{}", serde_json::to_string_pretty(&history)?),
     }
+    Ok(())
+}
+
+async fn upgrade(
+    runtime: &Runtime,
+    workflow_type: &str,
+    component: &std::path::Path,
+    dry_run: bool,
+    force: bool,
+) -> Result<()> {
+    let bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let checks = if dry_run {
+        runtime.dry_run_upgrade(workflow_type, bytes).await?
+    } else {
+        runtime.upgrade(workflow_type, bytes, force).await?
+    };
+    for check in &checks {
+        let verdict = match (&check.outcome, check.upgraded) {
+            (Ok(_), true) => "upgraded".to_owned(),
+            (Ok(_), false) => "replays cleanly".to_owned(),
+            (Err(e), true) => format!("upgraded by force; it will park: {e}"),
+            (Err(e), false) => format!("kept on its version: {e}"),
+        };
+        println!("{}: {verdict}", check.workflow_id);
+    }
+    println!(
+        "{} running execution(s) of `{workflow_type}` checked",
+        checks.len()
+    );
     Ok(())
 }
 

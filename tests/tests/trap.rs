@@ -127,3 +127,15 @@ async fn component_with_filesystem_and_socket_imports_is_refused_naming_them() {
     );
     assert_eq!(report.exports, ["run"]);
 }
+
+#[tokio::test]
+async fn components_needing_threads_or_shared_memory_are_refused() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let shared = br#"(component (core module (memory 1 1 shared)))"#;
+    let err = t.engine.check(shared).unwrap_err().to_string();
+    assert!(err.contains("invalid workflow component"), "{err}");
+    assert!(err.contains("threads must be enabled"), "{err}");
+    // A component that exports no `run` is not a workflow.
+    let err = t.engine.check(br#"(component)"#).unwrap_err().to_string();
+    assert!(err.contains("does not export `run`"), "{err}");
+}

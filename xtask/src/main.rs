@@ -21,6 +21,7 @@ const GUESTS: &[&str] = &[
     "guest-forbidden",
     "guest-versioned-v1",
     "guest-versioned-v2",
+    "bench-payment",
 ];
 
 const TARGET: &str = "wasm32-wasip2";
@@ -33,11 +34,12 @@ fn main() -> Result<()> {
         "demo" => demo(&root),
         "test" => test(&root),
         "lint" => lint(&root),
+        "bench" => bench(&root),
         "ci" => {
             lint(&root)?;
             test(&root)
         }
-        _ => bail!("usage: cargo xtask <guests|demo|test|lint|ci>"),
+        _ => bail!("usage: cargo xtask <guests|demo|test|lint|ci|bench>"),
     }
 }
 
@@ -152,6 +154,23 @@ fn test(root: &Path) -> Result<()> {
         .current_dir(root)
         .env("WEFT_GUEST_DIR", guest_dir(root))
         .args(["nextest", "run", "--profile", profile]))
+}
+
+/// `weft bench` on an optimized build. Extra arguments go to `weft bench`.
+fn bench(root: &Path) -> Result<()> {
+    guests(root)?;
+    let data_dir = root.join("target/bench-data");
+    run(Command::new("cargo")
+        .current_dir(root)
+        .args(["run", "--release", "--quiet", "-p", "weft", "--"])
+        .args([
+            "--data-dir",
+            &data_dir.to_string_lossy(),
+            "bench",
+            "--component",
+        ])
+        .arg(guest_dir(root).join("bench_payment.wasm"))
+        .args(std::env::args().skip(2)))
 }
 
 fn lint(root: &Path) -> Result<()> {

@@ -1,5 +1,7 @@
 //! `weft`: run workflows on the embedded runtime.
 
+mod bench;
+
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -27,6 +29,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Benchmark: the payment workload of ../shared/peers, in process.
+    Bench {
+        /// The bench-payment component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+        /// Executions to measure.
+        #[arg(long, default_value_t = 2000)]
+        n: usize,
+        /// Executions in flight.
+        #[arg(long, short, default_value_t = 100)]
+        concurrency: usize,
+        /// Executions run first, not measured.
+        #[arg(long, default_value_t = 100)]
+        warmup: usize,
+    },
     /// Move running executions of a workflow type to a new component:
     /// replay each one's history against it first, and upgrade those that
     /// replay cleanly (parked ones resume).
@@ -127,6 +144,21 @@ async fn run_cli() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Check { component } => return check(component),
+        Command::Bench {
+            component,
+            n,
+            concurrency,
+            warmup,
+        } => {
+            return bench::run(bench::Bench {
+                component,
+                data_dir: &cli.data_dir,
+                executions: *n,
+                concurrency: *concurrency,
+                warmup: *warmup,
+            })
+            .await;
+        }
         Command::Replay { component, history } => return replay(component, history).await,
         _ => {}
     }
@@ -161,7 +193,9 @@ async fn run_cli() -> Result<()> {
             force,
         } => upgrade(&runtime, &workflow_type, &component, dry_run, force).await,
         Command::Fail { id, reason } => runtime.fail(&id, &reason).await.map_err(Into::into),
-        Command::Check { .. } | Command::Replay { .. } => unreachable!("handled without a runtime"),
+        Command::Check { .. } | Command::Replay { .. } | Command::Bench { .. } => {
+            unreachable!("handled without a runtime")
+        }
     };
     runtime.shutdown().await;
     outcome

@@ -108,7 +108,7 @@ async fn run_once(
             let transition = final_transition(key, &state, status);
             match inner.store.commit(transition).await {
                 Ok(()) => {
-                    tracing::info!(execution = %id, ?status, "execution closed");
+                    tracing::debug!(execution = %id, ?status, "execution closed");
                     inner.closed(key);
                     Ok(false)
                 }

@@ -238,10 +238,18 @@ impl Runtime {
             return Ok(outcome);
         }
         let mut shutdown = self.inner.shutdown.clone();
-        tokio::select! {
-            _ = rx => self.outcome(record.key).await?.ok_or(RuntimeError::ShuttingDown),
-            _ = shutdown.wait_for(|s| *s) => Err(RuntimeError::ShuttingDown),
+        // Decide first, await after: the watch guard must not live across
+        // an await, or this future would not be `Send`.
+        let closed = tokio::select! {
+            _ = rx => true,
+            _ = shutdown.wait_for(|s| *s) => false,
+        };
+        if !closed {
+            return Err(RuntimeError::ShuttingDown);
         }
+        self.outcome(record.key)
+            .await?
+            .ok_or(RuntimeError::ShuttingDown)
     }
 
     async fn outcome(&self, key: ExecKey) -> Result<Option<WorkflowOutcome>, RuntimeError> {

@@ -1,0 +1,183 @@
+//! `weft bench`: the peers' payment workload, in process, durable on disk.
+//!
+//! C lanes each start an execution and wait for its result, then start the
+//! next (a closed loop, as `../shared/peers/loadgen.py` does), until N have
+//! completed. Prints a table and one JSON line.
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use weft_engine::{EngineConfig, WorkflowEngine};
+use weft_server::{
+    ActivityContext, ActivityError, ActivityRegistry, Runtime, RuntimeConfig, StartWorkflow,
+    SystemClock, WorkflowOutcome,
+};
+use weft_store::RedbStore;
+
+/// Parameters of one run.
+pub struct Bench<'a> {
+    pub component: &'a Path,
+    pub data_dir: &'a Path,
+    pub executions: usize,
+    pub concurrency: usize,
+    pub warmup: usize,
+}
+
+fn activities() -> ActivityRegistry {
+    let mut registry = ActivityRegistry::new();
+    registry.register(
+        "validate_account",
+        |_ctx: ActivityContext, acct: String| async move {
+            Ok::<_, ActivityError>(json!({"acct": acct, "valid": true}))
+        },
+    );
+    registry.register(
+        "charge",
+        |_ctx: ActivityContext, (acct, amount): (String, u64)| async move {
+            Ok::<_, ActivityError>(json!({"acct": acct, "amount": amount, "status": "charged"}))
+        },
+    );
+    registry
+}
+
+/// CPU time of this process (user + system), from /proc (10 ms ticks).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesized command name; utime and stime are the
+    // 12th and 13th of those.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+/// Resident memory now and at peak, in KiB, from /proc.
+fn rss_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn lane(runtime: Runtime, ids: Vec<String>, input: Vec<u8>) -> Result<Vec<Duration>> {
+    let mut latencies = Vec::with_capacity(ids.len());
+    for id in ids {
+        let started = Instant::now();
+        runtime
+            .start_workflow(StartWorkflow {
+                workflow_id: id.clone(),
+                workflow_type: "bench-payment".into(),
+                input: input.clone(),
+                task_queue: None,
+            })
+            .await?;
+        match runtime.result(&id).await? {
+            WorkflowOutcome::Completed(_) => latencies.push(started.elapsed()),
+            WorkflowOutcome::Failed(f) => bail!("{id} failed: {f}"),
+        }
+    }
+    Ok(latencies)
+}
+
+/// Run `count` executions over `concurrency` lanes; their latencies.
+async fn load(
+    runtime: &Runtime,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+) -> Result<Vec<Duration>> {
+    let input = serde_json::to_vec(&json!({"acct": "acct-0042", "amount": 142}))?;
+    let mut lanes = JoinSet::new();
+    for l in 0..concurrency.max(1) {
+        let ids: Vec<String> = (l..count)
+            .step_by(concurrency.max(1))
+            .map(|i| format!("{prefix}-{i}"))
+            .collect();
+        lanes.spawn(lane(runtime.clone(), ids, input.clone()));
+    }
+    let mut all = Vec::with_capacity(count);
+    while let Some(done) = lanes.join_next().await {
+        all.extend(done??);
+    }
+    Ok(all)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1_000.0
+}
+
+pub async fn run(bench: Bench<'_>) -> Result<()> {
+    let dir = bench.data_dir.join("bench");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let db = dir.join("weft.redb");
+    let store = Arc::new(RedbStore::open(&db)?);
+    let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
+    let config = RuntimeConfig {
+        cache_capacity: bench.concurrency.max(64) * 2,
+        ..RuntimeConfig::default()
+    };
+    let runtime =
+        Runtime::start(store, engine, activities(), Arc::new(SystemClock), config).await?;
+    let bytes = std::fs::read(bench.component)
+        .with_context(|| format!("reading {}", bench.component.display()))?;
+    runtime.deploy("bench-payment", bytes).await?;
+
+    load(&runtime, "warmup", bench.warmup, bench.concurrency.min(10)).await?;
+    let disk_before = std::fs::metadata(&db).map_or(0, |m| m.len());
+    let cpu_before = cpu_time();
+    let started = Instant::now();
+    let mut latencies = load(&runtime, "m", bench.executions, bench.concurrency).await?;
+    let elapsed = started.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu_before);
+    let (rss, peak) = rss_kib();
+    runtime.shutdown().await;
+    let disk_after = std::fs::metadata(&db).map_or(0, |m| m.len());
+
+    latencies.sort();
+    let n = latencies.len().max(1) as f64;
+    let throughput = n / elapsed.as_secs_f64();
+    let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
+    let cpu_ms = cpu.as_secs_f64() * 1_000.0 / n;
+    let disk_per_exec = disk_after.saturating_sub(disk_before) as f64 / n;
+    println!("scenario   payment (in-process client, native activities, redb durable)");
+    println!(
+        "executions {} at concurrency {}",
+        latencies.len(),
+        bench.concurrency
+    );
+    println!("throughput {throughput:.0} executions/s");
+    println!("latency    p50 {p50:.2} ms, p99 {p99:.2} ms");
+    println!("cpu        {cpu_ms:.3} ms per execution (whole process, 10 ms ticks)");
+    println!(
+        "memory     rss {} MiB, peak {} MiB",
+        rss / 1024,
+        peak / 1024
+    );
+    println!("disk       {disk_per_exec:.0} bytes per execution (database file growth)");
+    println!(
+        "{}",
+        json!({
+            "scenario": "payment", "client": "in-process", "n": latencies.len(), "c": bench.concurrency,
+            "throughput_per_s": throughput, "p50_ms": p50, "p99_ms": p99, "cpu_ms_per_exec": cpu_ms,
+            "rss_kib": rss, "peak_rss_kib": peak, "disk_bytes_per_exec": disk_per_exec,
+        })
+    );
+    Ok(())
+}

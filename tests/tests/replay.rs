@@ -89,7 +89,7 @@ async fn tampered_result_is_caught_at_the_end() {
 #[tokio::test(start_paused = true)]
 async fn divergence_points_at_the_guest_source_and_survives_a_json_round_trip() {
     let (t, history) = completed_payment().await;
-    // Export as `weft show --output json` does, and read it back.
+    // Export as `weft workflow show --output json` does, and read it back.
     let json = serde_json::to_string_pretty(&history).unwrap();
     let mut imported: Vec<weft_core::Event> = serde_json::from_str(&json).unwrap();
     assert_eq!(imported, history);

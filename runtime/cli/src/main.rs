@@ -61,14 +61,9 @@ enum Command {
         #[arg(long, conflicts_with = "dry_run")]
         force: bool,
     },
-    /// Fail a running (e.g. parked) execution; no workflow code runs.
-    Fail {
-        /// Workflow id.
-        id: String,
-        /// Why, recorded in the history.
-        #[arg(long)]
-        reason: String,
-    },
+    /// Look at and act on executions.
+    #[command(subcommand)]
+    Workflow(WorkflowCommand),
     /// Deploy a component, start (or resume) a workflow, wait for its
     /// result, and print the result and the history.
     Run {
@@ -95,7 +90,7 @@ enum Command {
         /// The workflow component (.wasm).
         component: PathBuf,
     },
-    /// Replay a history (from `weft show --output json`) against a
+    /// Replay a history (from `weft workflow show --output json`) against a
     /// component, and report success or the first divergence.
     Replay {
         /// The workflow component to check (.wasm).
@@ -105,13 +100,25 @@ enum Command {
         #[arg(long)]
         history: PathBuf,
     },
-    /// Print the history of an execution.
+}
+
+#[derive(Subcommand)]
+enum WorkflowCommand {
+    /// Print an execution's status (and why it is parked) and its history.
     Show {
         /// Workflow id.
         id: String,
-        /// Output format.
+        /// Output format (`json`: the history, for `weft replay`).
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
+    },
+    /// Fail a running (e.g. parked) execution; no workflow code runs.
+    Fail {
+        /// Workflow id.
+        id: String,
+        /// Why, recorded in the history.
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -185,14 +192,18 @@ async fn run_cli() -> Result<()> {
             id,
             output,
         } => run(&runtime, component, workflow_type, input, id, output).await,
-        Command::Show { id, output } => print_history(&runtime, &id, output).await,
+        Command::Workflow(WorkflowCommand::Show { id, output }) => {
+            print_history(&runtime, &id, output).await
+        }
         Command::Upgrade {
             workflow_type,
             component,
             dry_run,
             force,
         } => upgrade(&runtime, &workflow_type, &component, dry_run, force).await,
-        Command::Fail { id, reason } => runtime.fail(&id, &reason).await.map_err(Into::into),
+        Command::Workflow(WorkflowCommand::Fail { id, reason }) => {
+            runtime.fail(&id, &reason).await.map_err(Into::into)
+        }
         Command::Check { .. } | Command::Replay { .. } | Command::Bench { .. } => {
             unreachable!("handled without a runtime")
         }

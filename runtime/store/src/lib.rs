@@ -15,6 +15,15 @@
 //! - Anything that must enter a history from outside (an activity result, a
 //!   fired timer) is first written to the execution's inbox, atomically with
 //!   the change that produced it (the task's deletion, the timer's removal).
+//! - Durability: `start_execution`, `commit`, `put_component` and
+//!   `poll_activities` are on disk when they return (a lease is durable so
+//!   that every attempt that ran is accounted for: if its report is lost,
+//!   the attempt times out and is recorded as such). `report_attempt` and
+//!   `fire_due` may return before their write reaches the disk; it becomes
+//!   durable with the next durable write, which is the workflow task that
+//!   moves it into history. A crash in between loses only the report (the
+//!   attempt then times out and retries, under the same idempotency key)
+//!   or the firing (the timer fires again); nothing in a history is lost.
 
 mod error;
 mod model;

@@ -196,7 +196,7 @@ impl Store for RedbStore {
         now: Timestamp,
     ) -> Result<Option<InboxEntry>, StoreError> {
         self.writer
-            .write(move |txn| ops::report_attempt(txn, result, now))
+            .write_deferred(move |txn| ops::report_attempt(txn, result, now))
             .await
     }
 
@@ -216,7 +216,7 @@ impl Store for RedbStore {
         match first {
             Some(at) if at <= now.0 => {
                 self.writer
-                    .write(move |txn| ops::fire_due(txn, now, max))
+                    .write_deferred(move |txn| ops::fire_due(txn, now, max))
                     .await
             }
             next => Ok(DueWork {

@@ -18,7 +18,13 @@ const MAX_BATCH: usize = 512;
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// One write: applied inside the shared transaction; says whether it hit a
 /// storage error (which aborts the whole batch) and how to reply.
-type Job = Box<dyn FnOnce(&WriteTransaction) -> (bool, Reply) + Send>;
+type Apply = Box<dyn FnOnce(&WriteTransaction) -> (bool, Reply) + Send>;
+
+/// One queued write and whether its caller needs it on disk.
+struct Job {
+    durable: bool,
+    apply: Apply,
+}
 
 pub(crate) struct Writer {
     jobs: Mutex<Option<mpsc::UnboundedSender<Job>>>,
@@ -59,8 +65,29 @@ impl Writer {
         R: Send + 'static,
         F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
     {
+        self.submit(true, op).await
+    }
+
+    /// Like [`Writer::write`], but resolves once the batch is committed,
+    /// without waiting for it to reach the disk: the write becomes durable
+    /// with the next durable commit (redb persists every earlier commit with
+    /// it), and a crash before that loses it. Only for writes whose loss
+    /// the protocol tolerates (see `Store`).
+    pub(crate) async fn write_deferred<R, F>(&self, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+    {
+        self.submit(false, op).await
+    }
+
+    async fn submit<R, F>(&self, durable: bool, op: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |txn| {
+        let apply: Apply = Box::new(move |txn| {
             let result = op(txn);
             let fatal = matches!(
                 result,
@@ -77,7 +104,7 @@ impl Writer {
         lock(&self.jobs)
             .as_ref()
             .ok_or(StoreError::Closed)?
-            .send(job)
+            .send(Job { durable, apply })
             .map_err(|_| StoreError::Closed)?;
         // A dropped reply means the batch never ran (the writer logged why).
         rx.await.map_err(|_| {
@@ -105,13 +132,20 @@ fn apply(db: &Database, jobs: Vec<Job>) {
         Ok(txn) => txn,
         Err(e) => return fail_all(jobs, StoreError::Storage(e.to_string())),
     };
-    if let Err(e) = txn.set_durability(Durability::Immediate) {
+    // One fsync for the batch if anyone in it needs durability; none if
+    // all its writes may wait for the next durable commit.
+    let durability = if jobs.iter().any(|j| j.durable) {
+        Durability::Immediate
+    } else {
+        Durability::None
+    };
+    if let Err(e) = txn.set_durability(durability) {
         return fail_all(jobs, StoreError::Storage(e.to_string()));
     }
     let mut replies = Vec::with_capacity(jobs.len());
     let mut fatal = false;
     for job in jobs {
-        let (job_fatal, reply) = job(&txn);
+        let (job_fatal, reply) = (job.apply)(&txn);
         fatal |= job_fatal;
         replies.push(reply);
     }

@@ -1,0 +1,323 @@
+//! The store's invariants, checked directly against `RedbStore`.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
+use weft_core::{
+    ActivityOptions, AttemptOutcome, ComponentId, Event, EventKind, ExecutionId, Failure,
+    InboxMessage, RetryPolicy, TimeoutKind, Timestamp,
+};
+use weft_store::{
+    AttemptResult, ExecutionStatus, NewActivityTask, NewExecution, RedbStore, Store, StoreError,
+    TaskState, Transition,
+};
+
+const T0: Timestamp = Timestamp(1_000_000);
+
+async fn store_with_execution(dir: &tempfile::TempDir, id: &str) -> (RedbStore, u64) {
+    let store = RedbStore::open(dir.path().join("weft.redb")).unwrap();
+    let started = Event::new(
+        T0,
+        EventKind::ExecutionStarted {
+            workflow_type: "t".into(),
+            component: ComponentId::default(),
+            input: b"null".to_vec(),
+            random_seed: [0; 32],
+            task_queue: "q".into(),
+        },
+    );
+    let new = NewExecution {
+        id: ExecutionId::new(id, "run"),
+        workflow_type: "t".into(),
+        component: ComponentId::default(),
+        task_queue: "q".into(),
+        started,
+    };
+    let record = store.start_execution(new).await.unwrap();
+    (store, record.key)
+}
+
+fn schedule(key: u64, first_index: u64, seq: u32, retry: RetryPolicy, stc_ms: u64) -> Transition {
+    Transition {
+        key,
+        first_index,
+        events: vec![Event::new(
+            T0,
+            EventKind::ActivityScheduled {
+                seq,
+                name: "a".into(),
+                input: b"1".to_vec(),
+                options: ActivityOptions::default(),
+            },
+        )],
+        consumed_inbox_through: None,
+        new_tasks: vec![NewActivityTask {
+            seq,
+            queue: "q".into(),
+            name: "a".into(),
+            input: b"1".to_vec(),
+            retry,
+            start_to_close_ms: stc_ms,
+            due: T0,
+        }],
+        new_timers: Vec::new(),
+        close: None,
+    }
+}
+
+#[tokio::test]
+async fn a_second_running_execution_with_the_same_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_execution(&dir, "w").await;
+    let again = NewExecution {
+        id: ExecutionId::new("w", "other-run"),
+        workflow_type: "t".into(),
+        component: ComponentId::default(),
+        task_queue: "q".into(),
+        started: Event::new(T0, EventKind::ExecutionCompleted { result: vec![] }),
+    };
+    assert!(
+        matches!(store.start_execution(again).await, Err(StoreError::AlreadyRunning(id)) if id == "w")
+    );
+}
+
+#[tokio::test]
+async fn history_is_append_only_and_gap_free() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    store
+        .commit(schedule(key, 1, 0, RetryPolicy::default(), 1_000))
+        .await
+        .unwrap();
+    // A writer that did not see that commit is refused, and leaves nothing.
+    let stale = store
+        .commit(schedule(key, 1, 1, RetryPolicy::default(), 1_000))
+        .await;
+    assert!(
+        matches!(
+            stale,
+            Err(StoreError::Conflict {
+                expected: 2,
+                got: 1,
+                ..
+            })
+        ),
+        "{stale:?}"
+    );
+    let gap = store
+        .commit(schedule(key, 5, 1, RetryPolicy::default(), 1_000))
+        .await;
+    assert!(matches!(gap, Err(StoreError::Conflict { .. })));
+    let loaded = store.load_execution(key).await.unwrap();
+    assert_eq!(loaded.history.len(), 2);
+    assert_eq!(loaded.record.next_event, 2);
+}
+
+#[tokio::test]
+async fn a_lease_times_out_and_the_retry_is_scheduled_by_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    let retry = RetryPolicy {
+        initial_interval_ms: 300,
+        ..Default::default()
+    };
+    store
+        .commit(schedule(key, 1, 0, retry, 1_000))
+        .await
+        .unwrap();
+
+    // Not due for another queue; due for ours.
+    assert!(
+        store
+            .poll_activities("other", T0, 10)
+            .await
+            .unwrap()
+            .tasks
+            .is_empty()
+    );
+    let polled = store.poll_activities("q", T0, 10).await.unwrap();
+    assert_eq!(polled.tasks.len(), 1);
+    assert!(
+        matches!(polled.tasks[0].state, TaskState::Running { deadline, .. } if deadline == T0.plus_ms(1_000))
+    );
+    // Leased: not handed out twice.
+    assert!(
+        store
+            .poll_activities("q", T0, 10)
+            .await
+            .unwrap()
+            .tasks
+            .is_empty()
+    );
+
+    // Nothing is due before the deadline; at it, the attempt times out.
+    assert!(
+        store
+            .fire_due(T0.plus_ms(999), 10)
+            .await
+            .unwrap()
+            .delivered
+            .is_empty()
+    );
+    let due = store.fire_due(T0.plus_ms(1_000), 10).await.unwrap();
+    assert_eq!(due.requeued, ["q"]);
+    let InboxMessage::Activity(report) = &due.delivered[0].message else {
+        panic!("expected an activity report")
+    };
+    assert_eq!(report.attempt, 1);
+    assert_eq!(
+        report.outcome,
+        AttemptOutcome::TimedOut(TimeoutKind::StartToClose)
+    );
+    assert_eq!(report.retry_at, Some(T0.plus_ms(1_300)));
+
+    // The late report of the timed-out attempt is stale and ignored.
+    let late = AttemptResult {
+        key,
+        seq: 0,
+        attempt: 1,
+        result: Ok(b"late".to_vec()),
+    };
+    assert_eq!(
+        store.report_attempt(late, T0.plus_ms(1_001)).await.unwrap(),
+        None
+    );
+
+    // Attempt 2 becomes due at the retry time, and its success is final.
+    assert!(
+        store
+            .poll_activities("q", T0.plus_ms(1_299), 10)
+            .await
+            .unwrap()
+            .tasks
+            .is_empty()
+    );
+    let polled = store
+        .poll_activities("q", T0.plus_ms(1_300), 10)
+        .await
+        .unwrap();
+    assert_eq!(polled.tasks[0].attempt, 2);
+    let done = AttemptResult {
+        key,
+        seq: 0,
+        attempt: 2,
+        result: Ok(b"ok".to_vec()),
+    };
+    let entry = store
+        .report_attempt(done, T0.plus_ms(1_400))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.seq, 1, "second inbox entry of this execution");
+    assert!(
+        store
+            .poll_activities("q", T0.plus_ms(10_000), 10)
+            .await
+            .unwrap()
+            .tasks
+            .is_empty()
+    );
+    assert_eq!(store.load_execution(key).await.unwrap().inbox.len(), 2);
+}
+
+#[tokio::test]
+async fn closing_consumes_the_inbox_and_abandons_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    store
+        .commit(schedule(key, 1, 0, RetryPolicy::default(), 1_000))
+        .await
+        .unwrap();
+    let polled = store.poll_activities("q", T0, 10).await.unwrap();
+    assert_eq!(polled.tasks.len(), 1);
+    let failed = AttemptResult {
+        key,
+        seq: 0,
+        attempt: 1,
+        result: Err(Failure::new("Busy", "x")),
+    };
+    store.report_attempt(failed, T0).await.unwrap().unwrap();
+
+    let close = Transition {
+        key,
+        first_index: 2,
+        events: vec![Event::new(
+            T0,
+            EventKind::ExecutionCompleted {
+                result: b"1".to_vec(),
+            },
+        )],
+        consumed_inbox_through: Some(u64::MAX),
+        new_tasks: Vec::new(),
+        new_timers: Vec::new(),
+        close: Some(ExecutionStatus::Completed),
+    };
+    store.commit(close).await.unwrap();
+    let loaded = store.load_execution(key).await.unwrap();
+    assert_eq!(loaded.record.status, ExecutionStatus::Completed);
+    assert!(loaded.inbox.is_empty());
+    assert!(store.running_executions().await.unwrap().is_empty());
+    // The retry that was queued is abandoned with the execution.
+    assert!(
+        store
+            .poll_activities("q", T0.plus_ms(1_000_000), 10)
+            .await
+            .unwrap()
+            .tasks
+            .is_empty()
+    );
+    // Reports and timers for a closed execution go nowhere.
+    let late = AttemptResult {
+        key,
+        seq: 0,
+        attempt: 2,
+        result: Ok(vec![]),
+    };
+    assert_eq!(store.report_attempt(late, T0).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn everything_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    let timer = Transition {
+        key,
+        first_index: 1,
+        events: vec![Event::new(
+            T0,
+            EventKind::TimerStarted {
+                seq: 0,
+                duration_ms: 5,
+                fire_at: T0.plus_ms(5),
+            },
+        )],
+        consumed_inbox_through: None,
+        new_tasks: Vec::new(),
+        new_timers: vec![(T0.plus_ms(5), 0)],
+        close: None,
+    };
+    store.commit(timer).await.unwrap();
+    store.close().await;
+    drop(store);
+
+    let store = RedbStore::open(dir.path().join("weft.redb")).unwrap();
+    let record = store.find_execution("w").await.unwrap().unwrap();
+    assert_eq!(record.next_event, 2);
+    assert!(
+        record.needs_workflow_task() == false,
+        "blocked on a timer: nothing to do yet"
+    );
+    let due = store.fire_due(T0.plus_ms(5), 10).await.unwrap();
+    assert_eq!(due.delivered.len(), 1);
+    assert_eq!(
+        due.delivered[0].message,
+        InboxMessage::TimerFired { seq: 0 }
+    );
+    assert!(
+        store
+            .find_execution("w")
+            .await
+            .unwrap()
+            .unwrap()
+            .needs_workflow_task()
+    );
+}

@@ -303,7 +303,7 @@ async fn everything_survives_a_reopen() {
     let record = store.find_execution("w").await.unwrap().unwrap();
     assert_eq!(record.next_event, 2);
     assert!(
-        record.needs_workflow_task() == false,
+        !record.needs_workflow_task(),
         "blocked on a timer: nothing to do yet"
     );
     let due = store.fire_due(T0.plus_ms(5), 10).await.unwrap();

@@ -166,3 +166,13 @@ pub async fn history_with(runtime: &Runtime, workflow_id: &str, event: &str) -> 
     }
     panic!("{workflow_id} never recorded {event}");
 }
+
+/// Point a recorded history at another component, as a redeploy under a
+/// running execution would (for replay tests).
+pub fn repin(history: &mut [Event], to: weft_core::ComponentId) {
+    if let Some(EventKind::ExecutionStarted { component, .. }) =
+        history.first_mut().map(|e| &mut e.kind)
+    {
+        *component = to;
+    }
+}

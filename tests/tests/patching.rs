@@ -6,13 +6,7 @@ use serde_json::json;
 use weft_core::{EventKind, ExecutionId};
 use weft_engine::ReplayError;
 use weft_server::WorkflowOutcome;
-use weft_tests::{TestRuntime, completed_result, echo_activities, guest};
-
-fn repin(history: &mut [weft_core::Event], component: weft_core::ComponentId) {
-    if let EventKind::ExecutionStarted { component: c, .. } = &mut history[0].kind {
-        *c = component;
-    }
-}
+use weft_tests::{TestRuntime, completed_result, echo_activities, guest, repin};
 
 #[tokio::test(start_paused = true)]
 async fn patched_code_replays_old_histories_on_the_old_branch_and_runs_new_ones_on_the_new() {

@@ -7,7 +7,7 @@ use serde_json::json;
 use weft_core::ExecutionId;
 use weft_engine::ReplayError;
 use weft_server::ActivityRegistry;
-use weft_tests::{TestRuntime, guest};
+use weft_tests::{TestRuntime, guest, repin};
 
 async fn completed_payment() -> (TestRuntime, Vec<weft_core::Event>) {
     let mut activities = ActivityRegistry::new();
@@ -51,9 +51,7 @@ async fn reordered_activities_are_reported_as_nondeterminism_at_the_step() {
     // Pin the recorded history to the changed component, as a redeploy
     // under a running execution would.
     let mut history = history;
-    if let weft_core::EventKind::ExecutionStarted { component, .. } = &mut history[0].kind {
-        *component = reordered;
-    }
+    repin(&mut history, reordered);
     let err = t
         .engine
         .replay(ExecutionId::new("pay-replay", "r"), history)
@@ -99,9 +97,7 @@ async fn divergence_points_at_the_guest_source_and_survives_a_json_round_trip() 
         .unwrap();
 
     let reordered = t.engine.load(&guest("guest-payment-reordered")).unwrap();
-    if let weft_core::EventKind::ExecutionStarted { component, .. } = &mut imported[0].kind {
-        *component = reordered;
-    }
+    repin(&mut imported, reordered);
     let err = t
         .engine
         .replay(ExecutionId::new("p", "r"), imported)

@@ -3,6 +3,8 @@
 //! Guest components are built by `cargo xtask guests` (the README's test
 //! command runs it first); [`guest`] finds them.
 
+pub mod faulty;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use weft_core::{Event, EventKind, Timestamp};

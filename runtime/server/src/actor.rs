@@ -29,18 +29,28 @@ pub(crate) async fn run(
     generation: u64,
     rx: mpsc::UnboundedReceiver<ActorMsg>,
 ) {
-    let reload = match run_once(&inner, key, rx).await {
-        Ok(reload) => reload,
-        Err(e) => {
-            tracing::error!(key, "execution stopped: {e}");
-            false
-        }
-    };
+    let outcome = run_once(&inner, key, rx).await;
     inner.actor_exited(key, generation);
-    if reload {
+    match outcome {
+        Ok(false) => inner.clear_backoff(key),
         // Another actor committed to this history first (an eviction
         // race): start over from what is durable.
-        inner.activate(key);
+        Ok(true) => inner.activate(key),
+        // The store or the engine failed (a full disk, say). Nothing
+        // committed is lost, but the deliveries that would wake this
+        // execution may depend on the write that failed: try again later.
+        Err(e) => {
+            let delay = inner.next_backoff(key);
+            tracing::error!(key, "execution stopped: {e}; retrying in {delay:?}");
+            let inner2 = inner.clone();
+            inner.spawn(async move {
+                let mut shutdown = inner2.shutdown.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => inner2.activate(key),
+                    _ = shutdown.wait_for(|s| *s) => {}
+                }
+            });
+        }
     }
 }
 

@@ -73,6 +73,8 @@ pub(crate) struct Inner {
     queues: Mutex<HashMap<String, Arc<Notify>>>,
     pub(crate) timers_changed: Notify,
     waiters: Mutex<HashMap<ExecKey, Vec<oneshot::Sender<()>>>>,
+    /// Consecutive failures per execution, for retry backoff.
+    failures: Mutex<HashMap<ExecKey, u32>>,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) stats: Stats,
     shutdown_tx: watch::Sender<bool>,
@@ -140,6 +142,7 @@ impl Runtime {
                 queues: Mutex::new(HashMap::new()),
                 timers_changed: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
+                failures: Mutex::new(HashMap::new()),
                 shutdown,
                 stats: Stats::default(),
                 shutdown_tx,
@@ -427,6 +430,21 @@ impl Inner {
         {
             cache.actors.remove(&key);
         }
+    }
+
+    /// Delay before retrying an execution that failed for the `n`th time in
+    /// a row: 1 s doubling to 5 min.
+    pub(crate) fn next_backoff(&self, key: ExecKey) -> std::time::Duration {
+        let mut failures = lock(&self.failures);
+        let n = failures.entry(key).or_insert(0);
+        *n = n.saturating_add(1);
+        std::time::Duration::from_secs(1u64 << (*n - 1).min(8))
+            .min(std::time::Duration::from_secs(300))
+    }
+
+    /// An execution ran without a runtime failure: reset its backoff.
+    pub(crate) fn clear_backoff(&self, key: ExecKey) {
+        lock(&self.failures).remove(&key);
     }
 
     /// Drop execution `key` from memory (it replays when next needed).

@@ -1,0 +1,89 @@
+//! A store that fails on demand, for fault-injection tests.
+
+use async_trait::async_trait;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use weft_core::{ComponentId, Timestamp};
+use weft_store::{
+    AttemptResult, DueWork, ExecKey, ExecutionRecord, InboxEntry, LoadedExecution, NewExecution,
+    Polled, RedbStore, Store, StoreError, Transition,
+};
+
+/// Delegates to a [`RedbStore`], but fails the next `fail_commits`
+/// workflow-task commits as a full disk would.
+pub struct FaultyStore {
+    /// The real store.
+    pub inner: RedbStore,
+    /// Commits still to fail.
+    pub fail_commits: AtomicUsize,
+    /// Commits that failed so far.
+    pub failed: AtomicUsize,
+}
+
+impl FaultyStore {
+    /// Wrap `inner`; no faults until `fail_commits` is set.
+    pub fn new(inner: RedbStore) -> Self {
+        FaultyStore {
+            inner,
+            fail_commits: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    async fn put_component(&self, id: ComponentId, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.inner.put_component(id, bytes).await
+    }
+    async fn get_component(&self, id: ComponentId) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get_component(id).await
+    }
+    async fn start_execution(&self, new: NewExecution) -> Result<ExecutionRecord, StoreError> {
+        self.inner.start_execution(new).await
+    }
+    async fn find_execution(
+        &self,
+        workflow_id: &str,
+    ) -> Result<Option<ExecutionRecord>, StoreError> {
+        self.inner.find_execution(workflow_id).await
+    }
+    async fn load_execution(&self, key: ExecKey) -> Result<LoadedExecution, StoreError> {
+        self.inner.load_execution(key).await
+    }
+    async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.inner.running_executions().await
+    }
+    async fn commit(&self, transition: Transition) -> Result<(), StoreError> {
+        let failing = self
+            .fail_commits
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if failing.is_ok() {
+            self.failed.fetch_add(1, Ordering::SeqCst);
+            return Err(StoreError::Storage(
+                "No space left on device (os error 28) [simulated]".into(),
+            ));
+        }
+        self.inner.commit(transition).await
+    }
+    async fn poll_activities(
+        &self,
+        queue: &str,
+        now: Timestamp,
+        max: usize,
+    ) -> Result<Polled, StoreError> {
+        self.inner.poll_activities(queue, now, max).await
+    }
+    async fn report_attempt(
+        &self,
+        result: AttemptResult,
+        now: Timestamp,
+    ) -> Result<Option<InboxEntry>, StoreError> {
+        self.inner.report_attempt(result, now).await
+    }
+    async fn close(&self) {
+        self.inner.close().await
+    }
+    async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
+        self.inner.fire_due(now, max).await
+    }
+}

@@ -174,3 +174,16 @@ async fn nan_bits_are_canonical_and_identical_across_runs() {
     }
     assert_eq!(bits, [0x7ff8_0000_0000_0000; 2], "{bits:x?}");
 }
+
+#[tokio::test]
+async fn real_time_sleep_is_refused_with_a_pointer_to_ctx_sleep() {
+    // Real time (no paused clock): were the sleep honoured, this would hang
+    // for an hour and nextest would kill it.
+    let failure = misbehave("thread-sleep", EngineConfig::default()).await;
+    assert_eq!(failure.error_type, "NonDurableSleep");
+    assert!(
+        failure.message.contains("use ctx.sleep"),
+        "{}",
+        failure.message
+    );
+}

@@ -1,11 +1,15 @@
 //! WASI, virtualized: clocks answer workflow time, random answers the
 //! execution's recorded random stream, and nothing else reaches the host.
 
+use crate::host::HostState;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use wasmtime::component::{Linker, Resource};
+use wasmtime_wasi::p2::DynPollable;
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
+use weft_core::Failure;
 use weft_core::RandomStream;
 
 /// Workflow time in ns since the epoch, shared by the host import `now`
@@ -32,6 +36,30 @@ impl HostWallClock for WallClock {
     fn now(&self) -> Duration {
         Duration::from_nanos(self.0.nanos())
     }
+}
+
+/// The WASI interface whose sleeps are replaced (matches every 0.2.x).
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replace the monotonic clock's `subscribe-duration` and
+/// `subscribe-instant`, through which `std::thread::sleep` and friends wait.
+/// wasmtime-wasi backs them with real host timers: the wait would be
+/// neither durable nor recorded, and every replay would wait again. The
+/// guest fails with a pointer to the durable alternative instead.
+pub(crate) fn forbid_real_sleeps(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    for name in ["subscribe-duration", "subscribe-instant"] {
+        clock.func_wrap(name, |mut store, (_,): (u64,)| -> wasmtime::Result<(Resource<DynPollable>,)> {
+            let message = "a workflow cannot sleep on the real clock (std::thread::sleep, a poll \
+                           on the monotonic clock): that wait is not durable and would repeat \
+                           on every replay; use ctx.sleep or ctx.timer";
+            store.data_mut().guest_failure = Some(Failure::new("NonDurableSleep", message).non_retryable());
+            Err(wasmtime::Error::msg(message))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 /// Monotonic time: workflow time since the execution started.

@@ -28,6 +28,11 @@ fn adversarial(ctx: &Ctx, mode: String) -> Result<u64, Failure> {
             }
         }
         "recurse" => Ok(recurse(black_box(u64::MAX))),
+        // A real-time sleep: not durable, so weft refuses it.
+        "thread-sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            Ok(0)
+        }
         // Arithmetic on a NaN with a payload: hardware propagates the
         // payload; weft's engine canonicalizes it.
         "nan" => {

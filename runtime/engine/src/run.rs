@@ -74,7 +74,8 @@ impl WorkflowEngine {
             .map_err(|e| EngineError::Engine(e.to_string()))?;
         Workflow::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| EngineError::Engine(e.to_string()))?;
-        crate::wasi::forbid_real_sleeps(&mut linker).map_err(|e| EngineError::Engine(e.to_string()))?;
+        crate::wasi::forbid_real_sleeps(&mut linker)
+            .map_err(|e| EngineError::Engine(e.to_string()))?;
         Ok(WorkflowEngine {
             engine,
             linker,

@@ -17,13 +17,16 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
     let mut shutdown = inner.shutdown.clone();
     loop {
         while running.try_join_next().is_some() {}
-        let free = limit.available_permits();
-        let next_due = if free == 0 {
+        // Slots first, lease second: a task leased in the store must never
+        // find no slot here (it would sit out its timeout).
+        let mut permits: Vec<_> =
+            std::iter::from_fn(|| limit.clone().try_acquire_owned().ok()).collect();
+        let next_due = if permits.is_empty() {
             None
         } else {
             match inner
                 .store
-                .poll_activities(&queue, inner.clock.now(), free)
+                .poll_activities(&queue, inner.clock.now(), permits.len())
                 .await
             {
                 Ok(polled) => {
@@ -31,10 +34,7 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
                         // New deadlines: the timer service may need to wake sooner.
                         inner.timers_changed.notify_one();
                     }
-                    for task in polled.tasks {
-                        let Ok(permit) = limit.clone().try_acquire_owned() else {
-                            break;
-                        };
+                    for (task, permit) in polled.tasks.into_iter().zip(permits.drain(..)) {
                         let inner = inner.clone();
                         running.spawn(async move {
                             run_attempt(&inner, task).await;
@@ -49,6 +49,8 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
                 }
             }
         };
+        // Slots that got no task are free again before this loop waits.
+        drop(permits);
         let sleep = async {
             match next_due {
                 Some(at) => tokio::time::sleep(until(inner.clock.now(), at)).await,

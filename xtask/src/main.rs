@@ -170,7 +170,7 @@ fn bench(root: &Path) -> Result<()> {
             "--component",
         ])
         .arg(guest_dir(root).join("bench_payment.wasm"))
-        .args(std::env::args().skip(2)))
+        .args(std::env::args().skip(2).skip_while(|a| a == "--")))
 }
 
 fn lint(root: &Path) -> Result<()> {

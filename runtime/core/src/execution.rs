@@ -173,16 +173,14 @@ impl ExecutionState {
         self.closed
     }
 
-    /// The `ExecutionStarted` fields: (workflow type, component, input, seed, task queue).
-    pub fn started(&self) -> (&str, ComponentId, &[u8], &[u8; 32], &str) {
+    /// The workflow's input and the seed of its random stream, from
+    /// `ExecutionStarted`. (The component to run is [`Self::component`]:
+    /// the started one may since have been upgraded.)
+    pub fn input_and_seed(&self) -> (&[u8], &[u8; 32]) {
         match &self.history[0].kind {
             EventKind::ExecutionStarted {
-                workflow_type,
-                component,
-                input,
-                random_seed,
-                task_queue,
-            } => (workflow_type, *component, input, random_seed, task_queue),
+                input, random_seed, ..
+            } => (input, random_seed),
             // `from_history` refuses any other first event.
             _ => unreachable!("history starts with ExecutionStarted"),
         }

@@ -140,7 +140,7 @@ impl WorkflowEngine {
     ) -> Result<(ExecutionState, RunEnd), EngineError> {
         let component = exec.component();
         let (input, seed) = {
-            let (_, _, input, seed, _) = exec.started();
+            let (input, seed) = exec.input_and_seed();
             (input.to_vec(), *seed)
         };
         let pre = self.cache().get(&component).cloned().ok_or_else(|| {

@@ -6,7 +6,7 @@
 //! consumed inbox entries, new activity tasks and timers) in one
 //! transaction, and only then makes the tasks and timers visible.
 
-use crate::runtime::{DEFAULT_QUEUE, Inner};
+use crate::runtime::Inner;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -274,13 +274,10 @@ fn new_tasks(inner: &Inner, default_queue: &str, events: &[Event]) -> Vec<NewAct
                 options,
             } => Some(NewActivityTask {
                 seq: *seq,
-                queue: options.task_queue.clone().unwrap_or_else(|| {
-                    if default_queue.is_empty() {
-                        DEFAULT_QUEUE.to_owned()
-                    } else {
-                        default_queue.to_owned()
-                    }
-                }),
+                queue: options
+                    .task_queue
+                    .clone()
+                    .unwrap_or_else(|| default_queue.to_owned()),
                 name: name.clone(),
                 input: input.clone(),
                 retry: options.retry.clone().unwrap_or_else(RetryPolicy::default),

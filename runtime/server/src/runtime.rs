@@ -237,7 +237,7 @@ impl Runtime {
             .entry(record.key)
             .or_default()
             .push(tx);
-        if let Some(outcome) = self.outcome(record.key).await? {
+        if let Some(outcome) = self.outcome(workflow_id, record.key).await? {
             return Ok(outcome);
         }
         let mut shutdown = self.inner.shutdown.clone();
@@ -250,12 +250,24 @@ impl Runtime {
         if !closed {
             return Err(RuntimeError::ShuttingDown);
         }
-        self.outcome(record.key)
+        self.outcome(workflow_id, record.key)
             .await?
             .ok_or(RuntimeError::ShuttingDown)
     }
 
-    async fn outcome(&self, key: ExecKey) -> Result<Option<WorkflowOutcome>, RuntimeError> {
+    /// The outcome of run `key` of `workflow_id`, or `None` while it runs.
+    /// Reads only the execution record until the run has closed: this is
+    /// called for every `result`, mostly on running executions.
+    async fn outcome(
+        &self,
+        workflow_id: &str,
+        key: ExecKey,
+    ) -> Result<Option<WorkflowOutcome>, RuntimeError> {
+        // A newer run of the id can only exist once this one has closed.
+        let latest = self.inner.store.find_execution(workflow_id).await?;
+        if latest.is_some_and(|r| r.key == key && r.status == ExecutionStatus::Running) {
+            return Ok(None);
+        }
         let loaded = self.inner.store.load_execution(key).await?;
         if loaded.record.status == ExecutionStatus::Running {
             return Ok(None);

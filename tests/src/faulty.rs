@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use weft_core::{ComponentId, Timestamp};
+use weft_core::{ComponentId, InboxMessage, Timestamp};
 use weft_store::{
     AttemptResult, DueWork, ExecKey, ExecutionRecord, InboxEntry, LoadedExecution, NewExecution,
     Polled, RedbStore, Store, StoreError, Transition,
@@ -64,6 +64,20 @@ impl Store for FaultyStore {
             ));
         }
         self.inner.commit(transition).await
+    }
+    async fn send(
+        &self,
+        key: ExecKey,
+        message: InboxMessage,
+    ) -> Result<Option<InboxEntry>, StoreError> {
+        self.inner.send(key, message).await
+    }
+    async fn signal_with_start(
+        &self,
+        new: NewExecution,
+        message: InboxMessage,
+    ) -> Result<(ExecutionRecord, InboxEntry, bool), StoreError> {
+        self.inner.signal_with_start(new, message).await
     }
     async fn poll_activities(
         &self,

@@ -7,10 +7,17 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 thread_local! {
+    // Set once a wait has returned the execution's cancellation request.
+    // Guest state, so it replays with the waits that set it.
+    static CANCEL_REQUESTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     // Outcomes that `wait-any` returned but nobody has consumed yet (a
     // select woke on a handle whose `Pending` is read later). Ordered map:
     // nothing here may depend on hash seeds.
     static RESOLVED: RefCell<BTreeMap<Handle, Outcome>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+pub(crate) fn note_cancel_requested() {
+    CANCEL_REQUESTED.with(|c| c.set(true));
 }
 
 /// Severity of a workflow log line.
@@ -96,10 +103,57 @@ impl Ctx {
         if let Some(index) = ready {
             return Selected(index);
         }
-        let wake = host::wait_any(handles);
+        let wake = crate::pending::wait_any(handles);
         let index = handles.iter().position(|h| *h == wake.handle).unwrap_or(0);
         Self::store_resolved(wake.handle, wake.outcome);
         Selected(index)
+    }
+
+    /// Wait for the next signal named `name`, as a [`Pending`] to await or
+    /// use in [`Ctx::select`] (e.g. against a timer). Signals are delivered
+    /// in arrival order; one sent before anyone waits is kept until a wait
+    /// takes it. The payload is JSON.
+    pub fn signal<T: DeserializeOwned>(&self, name: &str) -> Pending<T> {
+        Pending::new(host::receive_signal(name))
+    }
+
+    /// Cancel a timer that has not fired: waiting on it then returns a
+    /// `Cancelled` failure. A fired timer is unaffected.
+    pub fn cancel_timer(&self, timer: &Pending<()>) {
+        host::cancel_timer(timer.handle);
+    }
+
+    /// Answer queries named `name` with `f(args)`, from now on (re-register
+    /// to change the handler). Queries run while the workflow waits, on its
+    /// current state, and are not recorded: `f` must only read (capture
+    /// state in an `Rc<RefCell<..>>`, and do not hold a borrow across a
+    /// wait). Calling any `Ctx` method that records or waits fails the
+    /// query.
+    pub fn on_query<A, R>(&self, name: &str, f: impl Fn(A) -> R + 'static)
+    where
+        A: DeserializeOwned,
+        R: Serialize,
+    {
+        crate::query::register(name, f);
+    }
+
+    /// True once a wait of this workflow has returned the execution's
+    /// cancellation request (as a `Cancelled` failure).
+    pub fn is_cancel_requested(&self) -> bool {
+        CANCEL_REQUESTED.with(std::cell::Cell::get)
+    }
+
+    /// End this run and continue as a new run of the same workflow id with
+    /// `input`: a fresh history, for workflows that run for ever (a loop
+    /// that would otherwise grow its history without bound). Signals not
+    /// yet received are not carried over.
+    pub fn continue_as_new(&self, input: &impl Serialize) -> ! {
+        match serde_json::to_vec(input) {
+            Ok(bytes) => host::continue_as_new(&bytes),
+            Err(e) => panic!("continue-as-new input cannot be encoded: {e}"),
+        }
+        // The host call unwinds the guest; it never returns.
+        unreachable!("continue-as-new returned")
     }
 
     /// Code versioning: `true` if this execution runs the code guarded by

@@ -1,6 +1,9 @@
 use crate::bindings::weft::workflow::types as wit;
 use std::fmt;
 
+/// Error type of cancellations.
+pub const CANCELLED: &str = "Cancelled";
+
 /// Why an activity or a workflow failed.
 ///
 /// `error_type` is what a retry policy's non-retryable list matches against;
@@ -31,6 +34,18 @@ impl Failure {
             non_retryable: false,
             details: None,
         }
+    }
+
+    /// The failure a wait returns once the execution was asked to cancel
+    /// (and the one to return from a workflow that gives up because of
+    /// it): error type `"Cancelled"`.
+    pub fn cancelled(message: impl Into<String>) -> Self {
+        Failure::typed(CANCELLED, message).non_retryable()
+    }
+
+    /// True if this is a cancellation (see [`Failure::cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.error_type == CANCELLED
     }
 
     /// Mark this failure as not worth retrying.

@@ -22,6 +22,7 @@ mod activity;
 mod ctx;
 mod failure;
 mod pending;
+mod query;
 mod runner;
 
 #[doc(hidden)]
@@ -39,10 +40,10 @@ pub mod bindings {
 
 pub use activity::{ActivityBuilder, RetryPolicy};
 pub use ctx::{Ctx, Level};
-pub use failure::Failure;
+pub use failure::{CANCELLED, Failure};
 pub use pending::{Pending, Selected};
 #[doc(hidden)]
-pub use runner::run_workflow;
+pub use runner::{run_query, run_workflow};
 
 /// Everything a workflow author usually needs.
 pub mod prelude {
@@ -65,6 +66,15 @@ macro_rules! workflow {
                 $crate::bindings::weft::workflow::types::Failure,
             > {
                 $crate::run_workflow(input, $f)
+            }
+            fn query(
+                name: ::std::string::String,
+                args: ::std::vec::Vec<u8>,
+            ) -> ::std::result::Result<
+                ::std::vec::Vec<u8>,
+                $crate::bindings::weft::workflow::types::Failure,
+            > {
+                $crate::run_query(&name, &args)
             }
         }
         $crate::bindings::__export_workflow!(__WeftWorkflow with_types_in $crate::bindings);

@@ -1,10 +1,11 @@
 use crate::bindings::weft::workflow::host;
-use crate::bindings::weft::workflow::types::{Handle, Outcome};
+use crate::bindings::weft::workflow::types::{Handle, Outcome, WaitResult, Wake};
 use crate::{Ctx, Failure};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
-/// A command in flight: an activity or a timer that has not been awaited.
+/// A command in flight: an activity, a timer or a signal wait that has not
+/// been awaited.
 ///
 /// Start several, then [`Ctx::join_all`], [`Ctx::select`] or
 /// [`Pending::result`] them; they run concurrently.
@@ -43,8 +44,27 @@ pub(crate) fn take_outcome(handle: Handle) -> Outcome {
         if let Some(outcome) = Ctx::take_resolved(handle) {
             return outcome;
         }
-        let wake = host::wait_any(&[handle]);
+        let wake = wait_any(&[handle]);
         Ctx::store_resolved(wake.handle, wake.outcome);
+    }
+}
+
+/// `host::wait-any`, answering the queries that arrive while blocked.
+pub(crate) fn wait_any(handles: &[Handle]) -> Wake {
+    loop {
+        match host::wait_any(handles) {
+            WaitResult::Wake(wake) => {
+                if matches!(wake.outcome, Outcome::CancelRequested) {
+                    crate::ctx::note_cancel_requested();
+                }
+                return wake;
+            }
+            WaitResult::Query(query) => {
+                let answer = crate::query::answer(&query.name, &query.args);
+                let answer = answer.map_err(Failure::into_wit);
+                host::answer_query(answer.as_ref().map(Vec::as_slice));
+            }
+        }
     }
 }
 
@@ -58,5 +78,7 @@ pub(crate) fn decode<T: DeserializeOwned>(outcome: Outcome) -> Result<T, Failure
         Outcome::Fired => {
             serde_json::from_slice(b"null").map_err(|e| Failure::codec("timer result", e))
         }
+        Outcome::Cancelled => Err(Failure::cancelled("timer cancelled")),
+        Outcome::CancelRequested => Err(Failure::cancelled("the execution was asked to cancel")),
     }
 }

@@ -20,3 +20,8 @@ where
     };
     run().map_err(Failure::into_wit)
 }
+
+/// Answer a query after the workflow returned (the `query` export).
+pub fn run_query(name: &str, args: &[u8]) -> Result<Vec<u8>, wit::Failure> {
+    crate::query::answer(name, args).map_err(Failure::into_wit)
+}

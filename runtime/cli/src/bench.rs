@@ -86,6 +86,7 @@ async fn lane(runtime: Runtime, ids: Vec<String>, input: Vec<u8>) -> Result<Vec<
         match runtime.result(&id).await? {
             WorkflowOutcome::Completed(_) => latencies.push(started.elapsed()),
             WorkflowOutcome::Failed(f) => bail!("{id} failed: {f}"),
+            WorkflowOutcome::Terminated(reason) => bail!("{id} was terminated: {reason}"),
         }
     }
     Ok(latencies)

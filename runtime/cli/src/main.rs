@@ -248,14 +248,19 @@ async fn run(
                     println!("result: {}", String::from_utf8_lossy(result))
                 }
                 WorkflowOutcome::Failed(failure) => println!("failed: {failure}"),
+                WorkflowOutcome::Terminated(reason) => println!("terminated: {reason}"),
             }
             println!();
             print_history(runtime, &workflow_id, output).await?;
         }
         Output::Json => print_history(runtime, &workflow_id, output).await?,
     }
-    if let WorkflowOutcome::Failed(failure) = outcome {
-        bail!("workflow {workflow_id} failed: {failure}");
+    match outcome {
+        WorkflowOutcome::Completed(_) => {}
+        WorkflowOutcome::Failed(failure) => bail!("workflow {workflow_id} failed: {failure}"),
+        WorkflowOutcome::Terminated(reason) => {
+            bail!("workflow {workflow_id} was terminated: {reason}")
+        }
     }
     Ok(())
 }

@@ -40,4 +40,25 @@ pub enum Command {
         /// The patch's change id.
         change_id: String,
     },
+    /// Wait for the next signal named `name`.
+    AwaitSignal {
+        /// Signal name.
+        name: String,
+    },
+    /// Cancel a timer this execution started.
+    CancelTimer {
+        /// The timer's sequence number (its handle).
+        timer: u32,
+    },
+}
+
+/// How the workflow's `run` ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Exit {
+    /// Returned a value.
+    Completed(Vec<u8>),
+    /// Returned an error, or trapped.
+    Failed(crate::Failure),
+    /// Asked to continue as a new run with this input.
+    ContinueAsNew(Vec<u8>),
 }

@@ -155,6 +155,47 @@ pub enum EventKind {
         /// New component.
         to: ComponentId,
     },
+    /// A signal arrived (from a client, or signal-with-start).
+    SignalReceived {
+        /// Signal name.
+        name: String,
+        /// Its payload.
+        payload: Payload,
+    },
+    /// Command: the workflow waits for the next signal named `name`; its
+    /// handle resolves with the oldest signal of that name not yet taken.
+    SignalAwaited {
+        /// Command sequence number.
+        seq: u32,
+        /// Signal name.
+        name: String,
+    },
+    /// Command: the workflow cancelled timer `timer` (its handle resolves
+    /// as cancelled, if it had not fired).
+    TimerCanceled {
+        /// Command sequence number of this cancel.
+        seq: u32,
+        /// Sequence number of the timer.
+        timer: u32,
+    },
+    /// A client asked the execution to cancel. The workflow sees it at its
+    /// next wait and may run compensations before it returns.
+    CancelRequested {
+        /// Why, as the client gave it.
+        reason: String,
+    },
+    /// An operator or client terminated the execution: no guest code ran.
+    /// Last event.
+    ExecutionTerminated {
+        /// Why.
+        reason: String,
+    },
+    /// The workflow continued as a new run with `input` (same workflow id,
+    /// fresh history). Last event of this run.
+    ExecutionContinuedAsNew {
+        /// Input of the next run.
+        input: Payload,
+    },
 }
 
 impl EventKind {
@@ -175,6 +216,12 @@ impl EventKind {
             EventKind::PatchMarker { .. } => "PatchMarker",
             EventKind::ExecutionParked { .. } => "ExecutionParked",
             EventKind::ComponentUpgraded { .. } => "ComponentUpgraded",
+            EventKind::SignalReceived { .. } => "SignalReceived",
+            EventKind::SignalAwaited { .. } => "SignalAwaited",
+            EventKind::TimerCanceled { .. } => "TimerCanceled",
+            EventKind::CancelRequested { .. } => "CancelRequested",
+            EventKind::ExecutionTerminated { .. } => "ExecutionTerminated",
+            EventKind::ExecutionContinuedAsNew { .. } => "ExecutionContinuedAsNew",
         }
     }
 
@@ -182,7 +229,10 @@ impl EventKind {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. }
+            EventKind::ExecutionCompleted { .. }
+                | EventKind::ExecutionFailed { .. }
+                | EventKind::ExecutionTerminated { .. }
+                | EventKind::ExecutionContinuedAsNew { .. }
         )
     }
 }

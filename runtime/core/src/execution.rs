@@ -17,9 +17,10 @@
 
 use crate::inbox::AttemptOutcome;
 use crate::{
-    Command, ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage, Payload, Timestamp,
+    Command, ComponentId, Event, EventKind, ExecutionId, Exit, Failure, InboxMessage, Payload,
+    Timestamp,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
 /// How an awaited handle resolved.
@@ -31,6 +32,11 @@ pub enum Outcome {
     Failed(Failure),
     /// The timer fired.
     Fired,
+    /// The timer was cancelled.
+    Cancelled,
+    /// The execution was asked to cancel: returned once, by the first wait
+    /// after the request, for the first awaited handle.
+    CancelRequested,
 }
 
 /// A resolved handle, as `wait-any` returns it.
@@ -105,6 +111,15 @@ pub struct ExecutionState {
     closed: bool,
     /// The component this history runs on (changed by upgrades).
     component: ComponentId,
+    /// Signals not yet taken by a `SignalAwaited`, by name: their event
+    /// indexes, oldest first.
+    signals: BTreeMap<String, VecDeque<usize>>,
+    /// `SignalAwaited` commands still waiting for a signal, by name.
+    signal_waiters: BTreeMap<String, VecDeque<u32>>,
+    /// Index of the `CancelRequested` event, if any.
+    cancel_requested: Option<usize>,
+    /// True once a `wait-any` has returned the cancellation.
+    cancel_delivered: bool,
 }
 
 impl ExecutionState {
@@ -131,6 +146,10 @@ impl ExecutionState {
             history: Vec::with_capacity(history.len() + 8),
             closed: false,
             component: ComponentId::default(),
+            signals: BTreeMap::new(),
+            signal_waiters: BTreeMap::new(),
+            cancel_requested: None,
+            cancel_delivered: false,
         };
         for event in history {
             state.push(event);
@@ -173,6 +192,21 @@ impl ExecutionState {
         self.closed
     }
 
+    /// True if `handle` is a timer this execution started.
+    pub fn is_timer(&self, handle: u32) -> bool {
+        handle < self.next_seq
+            && self
+                .commands
+                .get(handle as usize)
+                .is_some_and(|&i| matches!(self.history[i].kind, EventKind::TimerStarted { .. }))
+    }
+
+    /// True if a cancellation was requested (whether or not the guest has
+    /// seen it yet). For the runtime; the guest learns it from `wait-any`.
+    pub fn cancel_requested(&self) -> bool {
+        self.cancel_requested.is_some()
+    }
+
     /// The workflow's input and the seed of its random stream, from
     /// `ExecutionStarted`. (The component to run is [`Self::component`]:
     /// the started one may since have been upgraded.)
@@ -211,6 +245,45 @@ impl ExecutionState {
             | EventKind::PatchMarker { .. } => {
                 self.commands.push(index);
             }
+            EventKind::SignalAwaited { seq, name } => {
+                self.commands.push(index);
+                let buffered = self.signals.get_mut(name).and_then(VecDeque::pop_front);
+                match buffered {
+                    Some(signal) => {
+                        let payload = match &self.history[signal].kind {
+                            EventKind::SignalReceived { payload, .. } => payload.clone(),
+                            _ => unreachable!("signal buffer holds SignalReceived indexes"),
+                        };
+                        self.resolve(*seq, signal, Outcome::Completed(payload));
+                    }
+                    None => self
+                        .signal_waiters
+                        .entry(name.clone())
+                        .or_default()
+                        .push_back(*seq),
+                }
+            }
+            EventKind::SignalReceived { name, payload } => {
+                let waiter = self
+                    .signal_waiters
+                    .get_mut(name)
+                    .and_then(VecDeque::pop_front);
+                match waiter {
+                    Some(seq) => self.resolve(seq, index, Outcome::Completed(payload.clone())),
+                    None => self
+                        .signals
+                        .entry(name.clone())
+                        .or_default()
+                        .push_back(index),
+                }
+            }
+            EventKind::TimerCanceled { timer, .. } => {
+                self.commands.push(index);
+                self.resolve(*timer, index, Outcome::Cancelled);
+            }
+            EventKind::CancelRequested { .. } => {
+                self.cancel_requested.get_or_insert(index);
+            }
             EventKind::ActivityCompleted { seq, result, .. } => {
                 self.resolve(*seq, index, Outcome::Completed(result.clone()));
             }
@@ -233,9 +306,10 @@ impl ExecutionState {
             EventKind::TimerFired { seq } => self.resolve(*seq, index, Outcome::Fired),
             EventKind::ExecutionStarted { component, .. } => self.component = *component,
             EventKind::ComponentUpgraded { to, .. } => self.component = *to,
-            EventKind::ExecutionCompleted { .. } | EventKind::ExecutionFailed { .. } => {
-                self.closed = true
-            }
+            EventKind::ExecutionCompleted { .. }
+            | EventKind::ExecutionFailed { .. }
+            | EventKind::ExecutionTerminated { .. }
+            | EventKind::ExecutionContinuedAsNew { .. } => self.closed = true,
             EventKind::ActivityStarted { .. }
             | EventKind::ExecutionParked { .. }
             | EventKind::ActivityFailed { .. }
@@ -290,6 +364,8 @@ impl ExecutionState {
             },
             Command::RecordValue { value } => EventKind::SideEffectRecorded { seq, value },
             Command::Patch { change_id } => EventKind::PatchMarker { seq, change_id },
+            Command::AwaitSignal { name } => EventKind::SignalAwaited { seq, name },
+            Command::CancelTimer { timer } => EventKind::TimerCanceled { seq, timer },
         };
         self.push(Event::new(now, kind));
         Ok(seq)
@@ -366,9 +442,19 @@ impl ExecutionState {
         }
         let first = handles
             .iter()
-            .filter_map(|h| self.resolutions.get(h).map(|r| (r.index, *h, r)))
+            .filter_map(|h| self.resolutions.get(h).map(|r| (r.index, *h, &r.outcome)))
             .min_by_key(|(index, _, _)| *index);
-        let Some((index, handle, resolution)) = first else {
+        // A cancellation request is a resolution of every wait until one
+        // wait has returned it; the same earliest-index rule applies.
+        let cancel = self
+            .cancel_requested
+            .filter(|_| !self.cancel_delivered)
+            .map(|index| (index, handles[0], &Outcome::CancelRequested));
+        let first = match (first, cancel) {
+            (Some(f), Some(c)) => Some(if c.0 < f.0 { c } else { f }),
+            (f, c) => f.or(c),
+        };
+        let Some((index, handle, outcome)) = first else {
             if let Some(&recorded) = self.commands.get(self.next_seq as usize) {
                 return Err(WaitError::Nondeterminism(Nondeterminism {
                     seq: self.next_seq,
@@ -384,8 +470,11 @@ impl ExecutionState {
         };
         let wake = Wake {
             handle,
-            outcome: resolution.outcome.clone(),
+            outcome: outcome.clone(),
         };
+        if Some(index) == self.cancel_requested {
+            self.cancel_delivered = true;
+        }
         if index >= self.loaded {
             self.live = true;
         }
@@ -397,9 +486,30 @@ impl ExecutionState {
     /// nothing) for a message about a handle that is already resolved or
     /// unknown, which a redelivery after a crash can produce.
     pub fn deliver(&mut self, message: &InboxMessage, now: Timestamp) -> bool {
+        if self.closed {
+            return false;
+        }
         let seq = match message {
             InboxMessage::Activity(report) => report.seq,
             InboxMessage::TimerFired { seq } => *seq,
+            InboxMessage::Signal { name, payload } => {
+                let kind = EventKind::SignalReceived {
+                    name: name.clone(),
+                    payload: payload.clone(),
+                };
+                self.push(Event::new(now, kind));
+                return true;
+            }
+            InboxMessage::CancelRequested { reason } => {
+                if self.cancel_requested.is_some() {
+                    return false;
+                }
+                let kind = EventKind::CancelRequested {
+                    reason: reason.clone(),
+                };
+                self.push(Event::new(now, kind));
+                return true;
+            }
         };
         let expected = self
             .commands
@@ -415,10 +525,11 @@ impl ExecutionState {
                 Some(EventKind::TimerStarted { .. })
             )
         );
-        if !matches_kind || self.resolutions.contains_key(&seq) || self.closed {
+        if !matches_kind || self.resolutions.contains_key(&seq) {
             return false;
         }
         match message {
+            InboxMessage::Signal { .. } | InboxMessage::CancelRequested { .. } => {}
             InboxMessage::TimerFired { seq } => {
                 self.push(Event::new(now, EventKind::TimerFired { seq: *seq }))
             }
@@ -455,22 +566,19 @@ impl ExecutionState {
 
     /// The guest returned (or trapped). Appends the terminal event, or,
     /// when replaying a closed history, checks that it matches.
-    pub fn close(
-        &mut self,
-        result: Result<Payload, Failure>,
-        now: Timestamp,
-    ) -> Result<(), Nondeterminism> {
+    pub fn close(&mut self, exit: Exit, now: Timestamp) -> Result<(), Nondeterminism> {
         if let Some(&recorded) = self.commands.get(self.next_seq as usize) {
             return Err(Nondeterminism {
                 seq: self.next_seq,
                 recorded: describe_event(&self.history[recorded].kind),
-                actual: format!("returned ({})", describe_result(&result)),
+                actual: format!("returned ({})", describe_exit(&exit)),
                 location: None,
             });
         }
-        let kind = match result {
-            Ok(result) => EventKind::ExecutionCompleted { result },
-            Err(failure) => EventKind::ExecutionFailed { failure },
+        let kind = match exit {
+            Exit::Completed(result) => EventKind::ExecutionCompleted { result },
+            Exit::Failed(failure) => EventKind::ExecutionFailed { failure },
+            Exit::ContinueAsNew(input) => EventKind::ExecutionContinuedAsNew { input },
         };
         if let Some(recorded) = self.history.iter().rev().find(|e| e.kind.is_terminal()) {
             if recorded.kind != kind {
@@ -504,6 +612,8 @@ fn check_same(seq: u32, recorded: &EventKind, cmd: &Command) -> Result<(), Nonde
         (EventKind::PatchMarker { change_id, .. }, Command::Patch { change_id: c }) => {
             change_id == c
         }
+        (EventKind::SignalAwaited { name, .. }, Command::AwaitSignal { name: n }) => name == n,
+        (EventKind::TimerCanceled { timer, .. }, Command::CancelTimer { timer: t }) => timer == t,
         _ => false,
     };
     if same {
@@ -530,6 +640,8 @@ fn describe_command(cmd: &Command) -> String {
         Command::StartTimer { duration_ms } => format!("StartTimer {duration_ms} ms"),
         Command::RecordValue { .. } => "a side-effect value".to_owned(),
         Command::Patch { change_id } => format!("patch marker `{change_id}`"),
+        Command::AwaitSignal { name } => format!("AwaitSignal `{name}`"),
+        Command::CancelTimer { timer } => format!("CancelTimer #{timer}"),
     }
 }
 
@@ -545,14 +657,20 @@ fn describe_event(kind: &EventKind) -> String {
         EventKind::ExecutionFailed { failure } => format!("ExecutionFailed ({failure})"),
         EventKind::SideEffectRecorded { .. } => "a side-effect value".to_owned(),
         EventKind::PatchMarker { change_id, .. } => format!("patch marker `{change_id}`"),
+        EventKind::SignalAwaited { name, .. } => format!("AwaitSignal `{name}`"),
+        EventKind::TimerCanceled { timer, .. } => format!("CancelTimer #{timer}"),
+        EventKind::ExecutionContinuedAsNew { input } => {
+            format!("ContinueAsNew (input digest {})", digest(input))
+        }
         other => other.name().to_owned(),
     }
 }
 
-fn describe_result(result: &Result<Payload, Failure>) -> String {
-    match result {
-        Ok(p) => format!("a result, digest {}", digest(p)),
-        Err(f) => format!("failure {f}"),
+fn describe_exit(exit: &Exit) -> String {
+    match exit {
+        Exit::Completed(p) => format!("a result, digest {}", digest(p)),
+        Exit::Failed(f) => format!("failure {f}"),
+        Exit::ContinueAsNew(input) => format!("continue-as-new, input digest {}", digest(input)),
     }
 }
 
@@ -562,6 +680,8 @@ impl fmt::Display for Outcome {
             Outcome::Completed(p) => write!(f, "completed ({} bytes)", p.len()),
             Outcome::Failed(failure) => write!(f, "failed ({failure})"),
             Outcome::Fired => f.write_str("fired"),
+            Outcome::Cancelled => f.write_str("cancelled"),
+            Outcome::CancelRequested => f.write_str("cancel requested"),
         }
     }
 }
@@ -617,7 +737,8 @@ mod tests {
         let first = s.poll_wait(&[a, b]).unwrap().unwrap();
         assert_eq!(first.handle, b);
         assert_eq!(s.time(), Timestamp(2_000));
-        s.close(Ok(b"done".to_vec()), Timestamp(3_000)).unwrap();
+        s.close(Exit::Completed(b"done".to_vec()), Timestamp(3_000))
+            .unwrap();
 
         // Replay the full history: same handles, same wake, same time.
         let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
@@ -626,7 +747,8 @@ mod tests {
         assert_eq!(r.command(activity("b"), Timestamp(9)).unwrap(), b);
         assert_eq!(r.poll_wait(&[a, b]).unwrap(), Some(first));
         assert_eq!(r.time(), Timestamp(2_000));
-        r.close(Ok(b"done".to_vec()), Timestamp(9)).unwrap();
+        r.close(Exit::Completed(b"done".to_vec()), Timestamp(9))
+            .unwrap();
         assert_eq!(r.history(), s.history());
         assert!(!r.is_live());
     }
@@ -655,7 +777,7 @@ mod tests {
         };
         assert!(r.command(other_input, Timestamp(1)).is_err());
         let mut r = ExecutionState::from_history(s.id().clone(), history).unwrap();
-        let err = r.close(Ok(vec![]), Timestamp(1)).unwrap_err();
+        let err = r.close(Exit::Completed(vec![]), Timestamp(1)).unwrap_err();
         assert!(err.actual.starts_with("returned"), "{err}");
     }
 
@@ -778,5 +900,137 @@ mod tests {
         a.command(activity("a"), Timestamp(1)).unwrap();
         let mut r = ExecutionState::from_history(a.id().clone(), a.history().to_vec()).unwrap();
         assert!(r.recorded_value().is_err());
+    }
+
+    fn signal(name: &str, payload: &[u8]) -> InboxMessage {
+        InboxMessage::Signal {
+            name: name.into(),
+            payload: payload.to_vec(),
+        }
+    }
+
+    fn await_signal(name: &str) -> Command {
+        Command::AwaitSignal { name: name.into() }
+    }
+
+    #[test]
+    fn signals_match_waits_in_order_whether_buffered_or_awaited() {
+        let mut s = fresh();
+        // One signal arrives before anyone waits: it is buffered.
+        assert!(s.deliver(&signal("approve", b"1"), Timestamp(1_100)));
+        let a = s
+            .command(await_signal("approve"), Timestamp(1_200))
+            .unwrap();
+        let b = s
+            .command(await_signal("approve"), Timestamp(1_200))
+            .unwrap();
+        let other = s.command(await_signal("reject"), Timestamp(1_200)).unwrap();
+        assert_eq!(
+            s.poll_wait(&[a]).unwrap().unwrap().outcome,
+            Outcome::Completed(b"1".to_vec())
+        );
+        assert_eq!(s.poll_wait(&[b, other]).unwrap(), None);
+        assert!(s.deliver(&signal("approve", b"2"), Timestamp(1_300)));
+        let wake = s.poll_wait(&[b, other]).unwrap().unwrap();
+        assert_eq!(
+            (wake.handle, wake.outcome),
+            (b, Outcome::Completed(b"2".to_vec()))
+        );
+        assert_eq!(s.time(), Timestamp(1_300));
+
+        // Replay matches the same signals to the same waits.
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        assert_eq!(r.command(await_signal("approve"), Timestamp(9)).unwrap(), a);
+        assert_eq!(r.command(await_signal("approve"), Timestamp(9)).unwrap(), b);
+        r.command(await_signal("reject"), Timestamp(9)).unwrap();
+        assert_eq!(
+            r.poll_wait(&[a]).unwrap().unwrap().outcome,
+            Outcome::Completed(b"1".to_vec())
+        );
+        assert_eq!(r.poll_wait(&[b, other]).unwrap().unwrap().handle, b);
+        // Waiting on another name where history waited on `approve` diverges.
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        assert!(r.command(await_signal("reject"), Timestamp(9)).is_err());
+    }
+
+    #[test]
+    fn cancellation_wakes_one_wait_then_waits_work_again() {
+        let mut s = fresh();
+        let a = s.command(activity("charge"), Timestamp(1_000)).unwrap();
+        let t = s
+            .command(Command::StartTimer { duration_ms: 50 }, Timestamp(1_000))
+            .unwrap();
+        assert_eq!(s.poll_wait(&[a, t]).unwrap(), None);
+        let cancel = InboxMessage::CancelRequested {
+            reason: "customer".into(),
+        };
+        assert!(s.deliver(&cancel, Timestamp(1_010)));
+        assert!(
+            !s.deliver(&cancel, Timestamp(1_011)),
+            "second request ignored"
+        );
+        let wake = s.poll_wait(&[a, t]).unwrap().unwrap();
+        assert_eq!((wake.handle, wake.outcome), (a, Outcome::CancelRequested));
+        // Compensation: a new activity can be awaited normally afterwards.
+        let refund = s.command(activity("refund"), Timestamp(1_010)).unwrap();
+        assert_eq!(s.poll_wait(&[refund]).unwrap(), None);
+        assert!(s.deliver(&completed(refund, b"ok"), Timestamp(1_020)));
+        assert_eq!(
+            s.poll_wait(&[refund]).unwrap().unwrap().outcome,
+            Outcome::Completed(b"ok".to_vec())
+        );
+        // Cancelling the timer resolves it as cancelled; its firing is then
+        // ignored.
+        let c = s
+            .command(Command::CancelTimer { timer: t }, Timestamp(1_020))
+            .unwrap();
+        assert_eq!(c, 3);
+        assert_eq!(
+            s.poll_wait(&[t]).unwrap().unwrap().outcome,
+            Outcome::Cancelled
+        );
+        assert!(!s.deliver(&InboxMessage::TimerFired { seq: t }, Timestamp(1_050)));
+        s.close(
+            Exit::Failed(Failure::new("Cancelled", "by customer")),
+            Timestamp(1_030),
+        )
+        .unwrap();
+        assert!(!s.deliver(&signal("late", b""), Timestamp(1_040)));
+
+        // Replay delivers the cancellation at the same wait.
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        r.command(activity("charge"), Timestamp(9)).unwrap();
+        r.command(Command::StartTimer { duration_ms: 50 }, Timestamp(9))
+            .unwrap();
+        assert_eq!(
+            r.poll_wait(&[a, t]).unwrap().unwrap().outcome,
+            Outcome::CancelRequested
+        );
+        r.command(activity("refund"), Timestamp(9)).unwrap();
+        assert!(matches!(
+            r.poll_wait(&[refund]).unwrap().unwrap().outcome,
+            Outcome::Completed(_)
+        ));
+        r.command(Command::CancelTimer { timer: t }, Timestamp(9))
+            .unwrap();
+        r.close(
+            Exit::Failed(Failure::new("Cancelled", "by customer")),
+            Timestamp(9),
+        )
+        .unwrap();
+        assert!(!r.is_live());
+    }
+
+    #[test]
+    fn continue_as_new_closes_the_run() {
+        let mut s = fresh();
+        s.close(Exit::ContinueAsNew(b"next".to_vec()), Timestamp(2))
+            .unwrap();
+        assert!(s.is_closed());
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        assert!(
+            r.close(Exit::ContinueAsNew(b"other".to_vec()), Timestamp(3))
+                .is_err()
+        );
     }
 }

@@ -13,6 +13,18 @@ pub enum InboxMessage {
         /// The timer command's sequence number.
         seq: u32,
     },
+    /// A client sent a signal.
+    Signal {
+        /// Signal name.
+        name: String,
+        /// Its payload.
+        payload: Payload,
+    },
+    /// A client asked the execution to cancel.
+    CancelRequested {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// How one activity attempt ended.

@@ -5,6 +5,7 @@
 /// every machine and every future build. Every consumer (the `random-bytes`
 /// import and WASI `get-random-bytes`) draws from this one stream in call
 /// order, which replay reproduces.
+#[derive(Clone)]
 pub struct RandomStream {
     reader: blake3::OutputReader,
 }

@@ -80,6 +80,13 @@ fn details(event: &Event) -> String {
         EventKind::PatchMarker { seq, change_id } => format!("#{seq} {change_id}"),
         EventKind::ExecutionParked { reason } => reason.clone(),
         EventKind::ComponentUpgraded { from, to } => format!("{from} -> {to}"),
+        EventKind::SignalReceived { name, payload } => format!("{name} payload={}", show(payload)),
+        EventKind::SignalAwaited { seq, name } => format!("#{seq} {name}"),
+        EventKind::TimerCanceled { seq, timer } => format!("#{seq} timer #{timer}"),
+        EventKind::CancelRequested { reason } | EventKind::ExecutionTerminated { reason } => {
+            reason.clone()
+        }
+        EventKind::ExecutionContinuedAsNew { input } => format!("input={}", show(input)),
     }
 }
 

@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use weft_core::{
     ActivityOptions, Command, ExecutionState, Failure, Limits, Nondeterminism, Outcome,
-    RetryPolicy, WaitError,
+    RandomStream, RetryPolicy, WaitError,
 };
 
 /// Why the host stopped the guest (as opposed to the guest trapping).
@@ -19,6 +19,9 @@ use weft_core::{
 pub(crate) enum Stop {
     Nondeterminism(Nondeterminism),
     Driver(DriverStop),
+    /// A query handler broke the read-only rule; the query fails, the
+    /// execution does not.
+    QueryFault(String),
 }
 
 /// Per-execution store data.
@@ -40,6 +43,13 @@ pub(crate) struct HostState {
     /// A failure the host charged to the guest (a payload or history
     /// limit); it becomes the execution's failure instead of the trap.
     pub(crate) guest_failure: Option<Failure>,
+    /// The query being answered, if any: the guest is in a query handler.
+    pub(crate) query: Option<String>,
+    /// The random stream as it was when the query began: a handler's
+    /// draws (a hash map's seed, say) must not shift the workflow's.
+    pub(crate) random_before_query: Option<RandomStream>,
+    /// Set by `continue-as-new`: the input of the next run.
+    pub(crate) continue_as_new: Option<Vec<u8>>,
 }
 
 impl WasiView for HostState {
@@ -56,6 +66,7 @@ impl HostState {
         let message = match &stop {
             Stop::Nondeterminism(n) => n.to_string(),
             Stop::Driver(d) => d.to_string(),
+            Stop::QueryFault(m) => m.clone(),
         };
         self.stop = Some(stop);
         wasmtime::Error::msg(message)
@@ -67,6 +78,20 @@ impl HostState {
         let error = wasmtime::Error::msg(message.clone());
         self.guest_failure = Some(Failure::new(error_type, message).non_retryable());
         error
+    }
+
+    /// Refuse `what` inside a query handler: queries are read-only.
+    fn not_in_query(&mut self, what: &str) -> wasmtime::Result<()> {
+        match &self.query {
+            None => Ok(()),
+            Some(name) => {
+                let message = format!(
+                    "query handler `{name}` called {what}; query handlers are read-only: \
+                     they cannot issue commands or wait"
+                );
+                Err(self.stop(Stop::QueryFault(message)))
+            }
+        }
     }
 
     fn command(&mut self, cmd: Command) -> wasmtime::Result<u32> {
@@ -114,6 +139,7 @@ impl Host for HostState {
         input: wit::Payload,
         options: wit::ActivityOptions,
     ) -> wasmtime::Result<wit::Handle> {
+        self.not_in_query("schedule-activity")?;
         self.command(Command::ScheduleActivity {
             name,
             input,
@@ -122,18 +148,28 @@ impl Host for HostState {
     }
 
     async fn start_timer(&mut self, duration_ms: u64) -> wasmtime::Result<wit::Handle> {
+        self.not_in_query("start-timer")?;
         self.command(Command::StartTimer { duration_ms })
     }
 
-    async fn wait_any(&mut self, handles: Vec<wit::Handle>) -> wasmtime::Result<wit::Wake> {
+    async fn wait_any(&mut self, handles: Vec<wit::Handle>) -> wasmtime::Result<wit::WaitResult> {
+        self.not_in_query("wait-any")?;
         loop {
             match self.exec.poll_wait(&handles) {
                 Ok(Some(wake)) => {
                     self.time.set_ms(self.exec.time().0);
                     self.step_ended = true;
-                    return Ok(wake_to_wit(wake));
+                    return Ok(wit::WaitResult::Wake(wake_to_wit(wake)));
                 }
                 Ok(None) => {
+                    // Blocked: the state is what it will be until the next
+                    // event, so this is where queries are answered.
+                    if let Some((name, args)) = self.driver.take_query() {
+                        self.random_before_query = Some(self.random.snapshot());
+                        self.query = Some(name.clone());
+                        self.step_ended = true;
+                        return Ok(wit::WaitResult::Query(wit::Query { name, args }));
+                    }
                     if let Err(stop) = self.driver.block(&mut self.exec).await {
                         return Err(self.stop(Stop::Driver(stop)));
                     }
@@ -143,6 +179,50 @@ impl Host for HostState {
                 Err(e) => return Err(wasmtime::Error::msg(e.to_string())),
             }
         }
+    }
+
+    async fn answer_query(
+        &mut self,
+        answer: Result<wit::Payload, wit::Failure>,
+    ) -> wasmtime::Result<()> {
+        if self.query.take().is_none() {
+            return Err(wasmtime::Error::msg(
+                "answer-query called with no query pending",
+            ));
+        }
+        if let Some(random) = self.random_before_query.take() {
+            self.random.restore(random);
+        }
+        self.driver.answer_query(answer.map_err(failure_from_wit));
+        Ok(())
+    }
+
+    async fn receive_signal(&mut self, name: String) -> wasmtime::Result<wit::Handle> {
+        self.not_in_query("receive-signal")?;
+        self.command(Command::AwaitSignal { name })
+    }
+
+    async fn cancel_timer(&mut self, timer: wit::Handle) -> wasmtime::Result<()> {
+        self.not_in_query("cancel-timer")?;
+        if !self.exec.is_timer(timer) {
+            return Err(wasmtime::Error::msg(format!(
+                "cancel-timer called with handle {timer}, which is not a timer"
+            )));
+        }
+        self.command(Command::CancelTimer { timer }).map(|_| ())
+    }
+
+    async fn continue_as_new(&mut self, input: wit::Payload) -> wasmtime::Result<()> {
+        self.not_in_query("continue-as-new")?;
+        if let Err(reason) = self
+            .size_limits
+            .check_payload("continue-as-new input", &input)
+        {
+            return Err(self.guest_fault("PayloadTooLarge", reason));
+        }
+        // Unwinds the guest; the engine closes the run with this input.
+        self.continue_as_new = Some(input);
+        Err(wasmtime::Error::msg("continue-as-new"))
     }
 
     async fn now(&mut self) -> wasmtime::Result<u64> {
@@ -162,6 +242,7 @@ impl Host for HostState {
     }
 
     async fn patched(&mut self, change_id: String) -> wasmtime::Result<bool> {
+        self.not_in_query("patched")?;
         let now = self.driver.now();
         self.exec
             .patched(&change_id, now)
@@ -169,12 +250,14 @@ impl Host for HostState {
     }
 
     async fn recorded_value(&mut self) -> wasmtime::Result<Option<wit::Payload>> {
+        self.not_in_query("side-effect (recorded-value)")?;
         self.exec
             .recorded_value()
             .map_err(|n| self.stop(Stop::Nondeterminism(n)))
     }
 
     async fn record_value(&mut self, value: wit::Payload) -> wasmtime::Result<()> {
+        self.not_in_query("side-effect (record-value)")?;
         if let Err(reason) = self.size_limits.check_payload("side-effect value", &value) {
             return Err(self.guest_fault("PayloadTooLarge", reason));
         }
@@ -215,6 +298,8 @@ fn wake_to_wit(wake: weft_core::Wake) -> wit::Wake {
     let outcome = match wake.outcome {
         Outcome::Completed(p) => wit::Outcome::Completed(p),
         Outcome::Fired => wit::Outcome::Fired,
+        Outcome::Cancelled => wit::Outcome::Cancelled,
+        Outcome::CancelRequested => wit::Outcome::CancelRequested,
         Outcome::Failed(f) => wit::Outcome::Failed(wit::Failure {
             message: f.message,
             error_type: f.error_type,
@@ -225,5 +310,14 @@ fn wake_to_wit(wake: weft_core::Wake) -> wit::Wake {
     wit::Wake {
         handle: wake.handle,
         outcome,
+    }
+}
+
+pub(crate) fn failure_from_wit(f: wit::Failure) -> Failure {
+    Failure {
+        message: f.message,
+        error_type: f.error_type,
+        non_retryable: f.non_retryable,
+        details: f.details,
     }
 }

@@ -18,7 +18,7 @@ mod wasi;
 
 pub use config::EngineConfig;
 pub use error::EngineError;
-pub use replay::{ReplayError, ReplayReport};
+pub use replay::{QueryError, ReplayError, ReplayReport};
 pub use run::{Driver, DriverStop, RunEnd, WorkflowEngine};
 pub use validate::{ComponentReport, allowed_imports};
 pub use weft_core::ExecutionState;

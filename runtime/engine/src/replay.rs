@@ -4,7 +4,8 @@
 
 use crate::{Driver, DriverStop, EngineError, RunEnd, WorkflowEngine};
 use async_trait::async_trait;
-use weft_core::{Event, ExecutionId, ExecutionState, Nondeterminism, Timestamp};
+use std::sync::{Arc, Mutex};
+use weft_core::{Event, ExecutionId, ExecutionState, Failure, Nondeterminism, Payload, Timestamp};
 
 /// Why a replay did not reproduce its history.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,96 @@ impl Driver for ReplayDriver {
     }
 }
 
+/// Why a query got no answer from the workflow.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueryError {
+    /// The history itself is unusable.
+    #[error("invalid history: {0}")]
+    InvalidHistory(String),
+    /// The component could not run.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The code no longer replays this history.
+    #[error(transparent)]
+    Nondeterminism(#[from] Nondeterminism),
+    /// The query handler trapped or tried to do something other than read.
+    #[error("query failed: {0}")]
+    Fault(String),
+    /// The workflow's state cannot be rebuilt to a point where it can
+    /// answer (it ended in a trap, or continued as new).
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// Replays, then answers one query where the guest blocks or returns.
+struct QueryDriver {
+    now: Timestamp,
+    query: Option<(String, Vec<u8>)>,
+    answer: Arc<Mutex<Option<Result<Payload, Failure>>>>,
+}
+
+#[async_trait]
+impl Driver for QueryDriver {
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+
+    async fn block(&mut self, _state: &mut ExecutionState) -> Result<(), DriverStop> {
+        Err(DriverStop::HistoryExhausted)
+    }
+
+    fn take_query(&mut self) -> Option<(String, Vec<u8>)> {
+        self.query.take()
+    }
+
+    fn answer_query(&mut self, answer: Result<Payload, Failure>) {
+        *self.answer.lock().unwrap_or_else(|p| p.into_inner()) = Some(answer);
+    }
+}
+
 impl WorkflowEngine {
+    /// Answer query `name` from the state `history` leads to: replay it
+    /// through its component (which must be loaded), then ask the guest
+    /// where it blocks (a running execution) or after it returns (a closed
+    /// one). Nothing is recorded. `Ok(Err(_))` is the handler's own error
+    /// (an unknown query name, say).
+    pub async fn query(
+        &self,
+        id: ExecutionId,
+        history: Vec<Event>,
+        name: &str,
+        args: Vec<u8>,
+    ) -> Result<Result<Payload, Failure>, QueryError> {
+        let now = history.last().map_or(Timestamp(0), |e| e.at);
+        let state =
+            ExecutionState::from_history(id, history).map_err(QueryError::InvalidHistory)?;
+        let answer = Arc::new(Mutex::new(None));
+        let driver = QueryDriver {
+            now,
+            query: Some((name.to_owned(), args.clone())),
+            answer: answer.clone(),
+        };
+        let closed_query = Some((name.to_owned(), args));
+        let (state, end) = self
+            .run_then_query(state, Box::new(driver), closed_query)
+            .await?;
+        if let Some(answer) = answer.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Ok(answer);
+        }
+        match end {
+            RunEnd::QueryFault(m) => Err(QueryError::Fault(m)),
+            RunEnd::Nondeterminism(n) => Err(n.into()),
+            _ => {
+                let last = state.history().last().map_or("nothing", |e| e.kind.name());
+                Err(QueryError::Unavailable(format!(
+                    "the workflow's state cannot be queried: its history ends with {last}, \
+                     and its code did not reach a point where it can answer"
+                )))
+            }
+        }
+    }
+
     /// Replay `history` through its component (which must be loaded) and
     /// check that the code issues exactly the recorded commands and, if the
     /// history is closed, ends the same way.
@@ -89,6 +179,7 @@ impl WorkflowEngine {
                 location: None,
             }
             .into()),
+            (RunEnd::QueryFault(m), _) => Err(EngineError::Engine(m).into()),
             (RunEnd::Stopped(other), _) => {
                 Err(EngineError::Engine(format!("replay stopped: {other}")).into())
             }

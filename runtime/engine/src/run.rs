@@ -11,7 +11,9 @@ use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{CallHook, Engine, Store, StoreLimitsBuilder, Trap, WasmBacktrace};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use weft_core::{ComponentId, ExecutionState, Failure, Nondeterminism, RandomStream, Timestamp};
+use weft_core::{
+    ComponentId, ExecutionState, Exit, Failure, Nondeterminism, RandomStream, Timestamp,
+};
 
 /// What runs the world around a guest: commits its progress and feeds it
 /// new events. The server's execution loop is one; a replayer is another.
@@ -24,6 +26,15 @@ pub trait Driver: Send + 'static {
     /// state's pending events durable, then return once at least one new
     /// event has been delivered into `state`, or stop the execution.
     async fn block(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop>;
+
+    /// A query to answer now, if one is waiting. Asked whenever the guest
+    /// blocks, before [`Driver::block`].
+    fn take_query(&mut self) -> Option<(String, Vec<u8>)> {
+        None
+    }
+
+    /// The guest's answer to the query [`Driver::take_query`] gave it.
+    fn answer_query(&mut self, _answer: Result<Vec<u8>, Failure>) {}
 }
 
 /// Why a driver stopped an execution. None of these is the workflow's
@@ -55,6 +66,9 @@ pub enum RunEnd {
     Nondeterminism(Nondeterminism),
     /// The driver stopped the guest.
     Stopped(DriverStop),
+    /// A query handler trapped or broke the read-only rule. The execution
+    /// is unharmed (nothing was recorded), but this instance is unusable.
+    QueryFault(String),
 }
 
 /// Compiles components and runs executions on them.
@@ -138,6 +152,18 @@ impl WorkflowEngine {
         exec: ExecutionState,
         driver: Box<dyn Driver>,
     ) -> Result<(ExecutionState, RunEnd), EngineError> {
+        self.run_then_query(exec, driver, None).await
+    }
+
+    /// [`WorkflowEngine::run`]; then, if the guest returned and
+    /// `closed_query` is set, ask its `query` export and hand the answer to
+    /// the driver.
+    pub(crate) async fn run_then_query(
+        &self,
+        exec: ExecutionState,
+        driver: Box<dyn Driver>,
+        closed_query: Option<(String, Vec<u8>)>,
+    ) -> Result<(ExecutionState, RunEnd), EngineError> {
         let component = exec.component();
         let (input, seed) = {
             let (input, seed) = exec.input_and_seed();
@@ -187,6 +213,9 @@ impl WorkflowEngine {
             step_ended: false,
             size_limits: self.config.limits,
             guest_failure: None,
+            query: None,
+            random_before_query: None,
+            continue_as_new: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -204,27 +233,44 @@ impl WorkflowEngine {
             Ok(())
         });
 
-        let result = match pre.instantiate_async(&mut store).await {
-            Ok(workflow) => workflow.call_run(&mut store, &input).await,
-            Err(e) => Err(e),
+        let (result, workflow) = match pre.instantiate_async(&mut store).await {
+            Ok(workflow) => (workflow.call_run(&mut store, &input).await, Some(workflow)),
+            Err(e) => (Err(e), None),
         };
+        if let (Some((name, args)), Some(workflow), Ok(_)) = (closed_query, workflow, &result) {
+            // The guest returned, so its state is final: ask it directly.
+            store.data_mut().query = Some(name.clone());
+            let answer = match store.set_fuel(fuel_per_step) {
+                Ok(()) => workflow.call_query(&mut store, &name, &args).await,
+                Err(e) => Err(e),
+            };
+            let host = store.data_mut();
+            let end = match answer {
+                Ok(answer) => {
+                    host.driver
+                        .answer_query(answer.map_err(crate::host::failure_from_wit));
+                    RunEnd::Closed
+                }
+                Err(trap) => RunEnd::QueryFault(match host.stop.take() {
+                    Some(Stop::QueryFault(m)) => m,
+                    _ => trap_failure(&trap, &host.output, fuel_per_step).message,
+                }),
+            };
+            return Ok((store.into_data().exec, end));
+        }
         let mut host = store.into_data();
         let now = host.driver.now();
         let limits = self.config.limits;
         let closing = match result {
             Ok(Ok(payload)) => match limits.check_payload("workflow result", &payload) {
-                Ok(()) => Ok(payload),
-                Err(reason) => Err(Failure::new("PayloadTooLarge", reason).non_retryable()),
+                Ok(()) => Exit::Completed(payload),
+                Err(reason) => {
+                    Exit::Failed(Failure::new("PayloadTooLarge", reason).non_retryable())
+                }
             },
-            Ok(Err(f)) => Err(limits.bound_failure(
-                "workflow failure",
-                Failure {
-                    message: f.message,
-                    error_type: f.error_type,
-                    non_retryable: f.non_retryable,
-                    details: f.details,
-                },
-            )),
+            Ok(Err(f)) => Exit::Failed(
+                limits.bound_failure("workflow failure", crate::host::failure_from_wit(f)),
+            ),
             Err(trap) => match host.stop.take() {
                 Some(Stop::Nondeterminism(mut n)) => {
                     // wasmtime attached the guest's stack at the host call.
@@ -234,7 +280,15 @@ impl WorkflowEngine {
                     return Ok((host.exec, RunEnd::Nondeterminism(n)));
                 }
                 Some(Stop::Driver(d)) => return Ok((host.exec, RunEnd::Stopped(d))),
-                None => Err(match host.guest_failure.take() {
+                Some(Stop::QueryFault(m)) => return Ok((host.exec, RunEnd::QueryFault(m))),
+                None if host.query.is_some() => {
+                    let failure = trap_failure(&trap, &host.output, self.config.fuel_per_step);
+                    return Ok((host.exec, RunEnd::QueryFault(failure.message)));
+                }
+                None if host.continue_as_new.is_some() => {
+                    Exit::ContinueAsNew(host.continue_as_new.take().unwrap_or_default())
+                }
+                None => Exit::Failed(match host.guest_failure.take() {
                     Some(failure) => failure,
                     None => trap_failure(&trap, &host.output, self.config.fuel_per_step),
                 }),

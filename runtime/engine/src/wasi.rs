@@ -84,9 +84,22 @@ pub(crate) struct SharedRandom(pub(crate) Arc<Mutex<RandomStream>>);
 
 impl SharedRandom {
     pub(crate) fn fill(&self, out: &mut [u8]) {
+        self.lock().fill(out);
+    }
+
+    /// The stream's current position, to go back to with `restore`.
+    pub(crate) fn snapshot(&self) -> RandomStream {
+        self.lock().clone()
+    }
+
+    pub(crate) fn restore(&self, stream: RandomStream) {
+        *self.lock() = stream;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RandomStream> {
         // A poisoned lock only means another draw panicked mid-fill; the
         // stream itself is still valid.
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).fill(out);
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

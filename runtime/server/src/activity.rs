@@ -19,6 +19,49 @@ pub struct ActivityContext {
     /// Stable across attempts: use it to make a side effect exactly once
     /// (e.g. as the payment processor's idempotency key).
     pub idempotency_key: String,
+    pub(crate) cancel: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ActivityContext {
+    /// A context for calling an activity function directly (in a unit test
+    /// of the activity): never cancelled.
+    pub fn detached(execution: ExecutionId, name: &str, attempt: u32) -> Self {
+        let (_, cancel) = tokio::sync::watch::channel(false);
+        ActivityContext {
+            idempotency_key: execution.idempotency_key(0),
+            execution,
+            name: name.to_owned(),
+            attempt,
+            cancel,
+        }
+    }
+
+    /// True once the calling execution was asked to cancel (or was
+    /// terminated): stop, clean up, and return [`ActivityError::cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Resolves when the calling execution is asked to cancel; for
+    /// `tokio::select!` against the activity's own work.
+    pub async fn cancelled(&self) {
+        let mut cancel = self.cancel.clone();
+        // An error means the runtime dropped the switch (shutdown): the
+        // attempt is being abandoned anyway, so never resolve.
+        if cancel.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Report liveness from a long activity; fails with a cancellation once
+    /// the execution is cancelling, so `ctx.heartbeat()?` in a loop stops
+    /// the activity promptly.
+    pub fn heartbeat(&self) -> Result<(), ActivityError> {
+        if self.is_cancelled() {
+            return Err(ActivityError::cancelled());
+        }
+        Ok(())
+    }
 }
 
 /// An activity's error: retried according to the caller's retry policy
@@ -30,6 +73,12 @@ impl ActivityError {
     /// A retryable error of type `error_type`.
     pub fn retryable(error_type: impl Into<String>, message: impl Into<String>) -> Self {
         ActivityError(Failure::new(error_type, message))
+    }
+
+    /// The activity stopped because its execution is cancelling. Not
+    /// retried.
+    pub fn cancelled() -> Self {
+        ActivityError(Failure::new("Cancelled", "the activity was cancelled").non_retryable())
     }
 
     /// An error that is never retried.

@@ -6,7 +6,7 @@
 //! consumed inbox entries, new activity tasks and timers) in one
 //! transaction, and only then makes the tasks and timers visible.
 
-use crate::runtime::Inner;
+use crate::runtime::{Inner, StartWorkflow};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -111,15 +111,47 @@ async fn run_once(
         .map_err(|e| format!("{id}: {e}"))?;
     match end {
         RunEnd::Closed => {
-            let status = match state.history().last().map(|e| &e.kind) {
-                Some(EventKind::ExecutionCompleted { .. }) => ExecutionStatus::Completed,
-                _ => ExecutionStatus::Failed,
+            let (status, next_input) = match state.history().last().map(|e| &e.kind) {
+                Some(EventKind::ExecutionCompleted { .. }) => (ExecutionStatus::Completed, None),
+                Some(EventKind::ExecutionContinuedAsNew { input }) => {
+                    (ExecutionStatus::ContinuedAsNew, Some(input.clone()))
+                }
+                Some(EventKind::ExecutionFailed { failure })
+                    if failure.error_type == "Cancelled" && state.cancel_requested() =>
+                {
+                    (ExecutionStatus::Cancelled, None)
+                }
+                _ => (ExecutionStatus::Failed, None),
             };
-            let transition = final_transition(key, &state, status);
+            let mut transition = final_transition(key, &state, status);
+            if let Some(input) = next_input {
+                // The next run: same id, type and queue, on the type's
+                // current code (this run's if none is deployed here).
+                let req = StartWorkflow {
+                    workflow_id: id.workflow_id.clone(),
+                    workflow_type: loaded.record.workflow_type.clone(),
+                    input,
+                    task_queue: Some(loaded.record.task_queue.clone()),
+                };
+                let next = inner
+                    .new_execution_or(req, Some(state.component()))
+                    .map_err(|e| format!("{id}: cannot continue as new: {e}"))?;
+                transition.continue_as_new = Some(next);
+            }
             match inner.store.commit(transition).await {
                 Ok(()) => {
                     tracing::debug!(execution = %id, ?status, "execution closed");
                     inner.closed(key);
+                    if status == ExecutionStatus::ContinuedAsNew {
+                        let next = inner
+                            .store
+                            .find_execution(&id.workflow_id)
+                            .await
+                            .map_err(|e| format!("{id}: next run: {e}"))?;
+                        if let Some(next) = next {
+                            inner.activate(next.key);
+                        }
+                    }
                     Ok(false)
                 }
                 Err(StoreError::Conflict { .. }) => Ok(true),
@@ -140,10 +172,7 @@ async fn run_once(
                         reason: n.to_string(),
                     },
                 )],
-                consumed_inbox_through: None,
-                new_tasks: Vec::new(),
-                new_timers: Vec::new(),
-                close: None,
+                ..Transition::default()
             };
             match inner.store.commit(park).await {
                 Ok(()) => Ok(false),
@@ -156,6 +185,8 @@ async fn run_once(
             tracing::warn!(execution = %id, "history moved on under this actor; reloading");
             Ok(true)
         }
+        // Queries run on their own replays, never on an actor's instance.
+        RunEnd::QueryFault(m) => Err(format!("{id}: unexpected query fault: {m}")),
         RunEnd::Stopped(stop) => Err(format!("{id}: {stop}")),
     }
 }
@@ -198,7 +229,8 @@ impl ActorDriver {
             consumed_inbox_through: self.consumed_through.take(),
             new_tasks: new_tasks(&self.inner, &self.default_queue, events),
             new_timers: new_timers(events),
-            close: None,
+            cancelled_timers: cancelled_timers(state.history(), events),
+            ..Transition::default()
         };
         let queues: Vec<String> = transition
             .new_tasks
@@ -256,9 +288,8 @@ fn final_transition(key: ExecKey, state: &ExecutionState, status: ExecutionStatu
         consumed_inbox_through: Some(u64::MAX),
         // Activities scheduled but never awaited are abandoned with the
         // execution, so no task is created for them.
-        new_tasks: Vec::new(),
-        new_timers: Vec::new(),
         close: Some(status),
+        ..Transition::default()
     }
 }
 
@@ -297,6 +328,23 @@ fn new_timers(events: &[Event]) -> Vec<(Timestamp, u32)> {
         .iter()
         .filter_map(|e| match &e.kind {
             EventKind::TimerStarted { seq, fire_at, .. } => Some((*fire_at, *seq)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The armed timers that the `TimerCanceled` events among `events` cancel:
+/// (due, seq), looked up in `history`.
+fn cancelled_timers(history: &[Event], events: &[Event]) -> Vec<(Timestamp, u32)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::TimerCanceled { timer, .. } => history.iter().find_map(|h| match &h.kind {
+                EventKind::TimerStarted { seq, fire_at, .. } if seq == timer => {
+                    Some((*fire_at, *seq))
+                }
+                _ => None,
+            }),
             _ => None,
         })
         .collect()

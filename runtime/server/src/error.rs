@@ -26,6 +26,13 @@ pub enum RuntimeError {
     /// A payload is over the configured limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(String),
+    /// The workflow's query handler answered with an error (an unknown
+    /// query name, bad arguments, the handler's own failure).
+    #[error("query failed: {0}")]
+    QueryFailed(weft_core::Failure),
+    /// The query could not be run against the workflow's state.
+    #[error(transparent)]
+    Query(#[from] weft_engine::QueryError),
     /// The runtime is shutting down.
     #[error("the runtime is shutting down")]
     ShuttingDown,

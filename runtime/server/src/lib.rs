@@ -17,6 +17,7 @@ mod activity;
 mod actor;
 mod clock;
 mod error;
+mod messages;
 mod operator;
 mod runtime;
 mod timers;

@@ -34,7 +34,7 @@ impl Runtime {
     /// Append `events` to a running execution from outside its actor,
     /// retrying if a workflow task commits first. Returns the record as it
     /// was before the append.
-    async fn append(
+    pub(crate) async fn append(
         &self,
         workflow_id: &str,
         events: impl Fn(&ExecutionRecord) -> Vec<Event>,
@@ -50,9 +50,8 @@ impl Runtime {
                 first_index: record.next_event,
                 events: events(&record),
                 consumed_inbox_through: close.map(|_| u64::MAX),
-                new_tasks: Vec::new(),
-                new_timers: Vec::new(),
                 close,
+                ..Transition::default()
             };
             match self.inner.store.commit(transition).await {
                 Ok(()) => {

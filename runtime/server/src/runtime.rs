@@ -1,6 +1,6 @@
 use crate::actor::{self, ActorMsg};
 use crate::{ActivityRegistry, Clock, RuntimeError, timers, worker};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -52,8 +52,11 @@ pub struct StartWorkflow {
 pub enum WorkflowOutcome {
     /// Returned a value.
     Completed(Payload),
-    /// Failed (returned an error or trapped).
+    /// Failed (returned an error or trapped), or was cancelled (then the
+    /// failure's type is `Cancelled`).
     Failed(Failure),
+    /// Terminated by a client or operator, for this reason.
+    Terminated(String),
 }
 
 /// A running weft node: store, engine, actors, workers, timers.
@@ -73,6 +76,8 @@ pub(crate) struct Inner {
     queues: Mutex<HashMap<String, Arc<Notify>>>,
     pub(crate) timers_changed: Notify,
     waiters: Mutex<HashMap<ExecKey, Vec<oneshot::Sender<()>>>>,
+    /// Cancellation switches of the activity attempts running here.
+    pub(crate) attempts: Mutex<BTreeMap<(ExecKey, u32), watch::Sender<bool>>>,
     /// Consecutive failures per execution, for retry backoff.
     failures: Mutex<HashMap<ExecKey, u32>>,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -112,7 +117,7 @@ struct CachedActor {
     generation: u64,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section below leaves its map consistent, so a panic in
     // another holder does not invalidate the data.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -142,6 +147,7 @@ impl Runtime {
                 queues: Mutex::new(HashMap::new()),
                 timers_changed: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
+                attempts: Mutex::new(BTreeMap::new()),
                 failures: Mutex::new(HashMap::new()),
                 shutdown,
                 stats: Stats::default(),
@@ -179,57 +185,26 @@ impl Runtime {
 
     /// Start an execution; returns once `ExecutionStarted` is durable.
     pub async fn start_workflow(&self, req: StartWorkflow) -> Result<ExecutionId, RuntimeError> {
-        self.inner
-            .engine
-            .config()
-            .limits
-            .check_payload("workflow input", &req.input)
-            .map_err(RuntimeError::PayloadTooLarge)?;
-        let component = lock(&self.inner.workflow_types)
-            .get(&req.workflow_type)
-            .copied()
-            .ok_or_else(|| RuntimeError::UnknownWorkflowType(req.workflow_type.clone()))?;
-        let mut run = [0u8; 16];
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut run)
-            .and_then(|()| getrandom::fill(&mut seed))
-            .map_err(|e| {
-                RuntimeError::Store(StoreError::Storage(format!(
-                    "no OS randomness for run id and seed: {e}"
-                )))
-            })?;
-        let id = ExecutionId::new(
-            req.workflow_id,
-            run.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        );
-        let task_queue = req.task_queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
-        let started = Event::new(
-            self.inner.clock.now(),
-            EventKind::ExecutionStarted {
-                workflow_type: req.workflow_type.clone(),
-                component,
-                input: req.input,
-                random_seed: seed,
-                task_queue: task_queue.clone(),
-            },
-        );
-        let record = self
-            .inner
-            .store
-            .start_execution(NewExecution {
-                id: id.clone(),
-                workflow_type: req.workflow_type,
-                component,
-                task_queue,
-                started,
-            })
-            .await?;
+        let new = self.inner.new_execution(req)?;
+        let id = new.id.clone();
+        let record = self.inner.store.start_execution(new).await?;
         self.inner.activate(record.key);
         Ok(id)
     }
 
-    /// Wait until the latest run of `workflow_id` closes; its outcome.
+    /// Wait until the latest run of `workflow_id` closes; its outcome. A
+    /// run that continued as new is followed to the run it started.
     pub async fn result(&self, workflow_id: &str) -> Result<WorkflowOutcome, RuntimeError> {
+        loop {
+            if let Some(outcome) = self.run_result(workflow_id).await? {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// The outcome of the latest run, once it closes; `None` if it
+    /// continued as new.
+    async fn run_result(&self, workflow_id: &str) -> Result<Option<WorkflowOutcome>, RuntimeError> {
         let record = self.find(workflow_id).await?;
         // Subscribe before checking, so a close in between is not missed.
         let (tx, rx) = oneshot::channel();
@@ -262,7 +237,7 @@ impl Runtime {
         &self,
         workflow_id: &str,
         key: ExecKey,
-    ) -> Result<Option<WorkflowOutcome>, RuntimeError> {
+    ) -> Result<Option<Option<WorkflowOutcome>>, RuntimeError> {
         // A newer run of the id can only exist once this one has closed.
         let latest = self.inner.store.find_execution(workflow_id).await?;
         if latest.is_some_and(|r| r.key == key && r.status == ExecutionStatus::Running) {
@@ -273,8 +248,14 @@ impl Runtime {
             return Ok(None);
         }
         Ok(loaded.history.into_iter().rev().find_map(|e| match e.kind {
-            EventKind::ExecutionCompleted { result } => Some(WorkflowOutcome::Completed(result)),
-            EventKind::ExecutionFailed { failure } => Some(WorkflowOutcome::Failed(failure)),
+            EventKind::ExecutionCompleted { result } => {
+                Some(Some(WorkflowOutcome::Completed(result)))
+            }
+            EventKind::ExecutionFailed { failure } => Some(Some(WorkflowOutcome::Failed(failure))),
+            EventKind::ExecutionTerminated { reason } => {
+                Some(Some(WorkflowOutcome::Terminated(reason)))
+            }
+            EventKind::ExecutionContinuedAsNew { .. } => Some(None),
             _ => None,
         }))
     }
@@ -326,6 +307,74 @@ impl Runtime {
 }
 
 impl Inner {
+    /// A new execution for `req`: its run id, random seed and
+    /// `ExecutionStarted` event, pinned to the type's current component.
+    pub(crate) fn new_execution(&self, req: StartWorkflow) -> Result<NewExecution, RuntimeError> {
+        self.new_execution_or(req, None)
+    }
+
+    /// [`Inner::new_execution`], on `fallback` if the type has no current
+    /// component in this process (a continue-as-new after a restart).
+    pub(crate) fn new_execution_or(
+        &self,
+        req: StartWorkflow,
+        fallback: Option<ComponentId>,
+    ) -> Result<NewExecution, RuntimeError> {
+        self.engine
+            .config()
+            .limits
+            .check_payload("workflow input", &req.input)
+            .map_err(RuntimeError::PayloadTooLarge)?;
+        let component = self
+            .current_component(&req.workflow_type)
+            .or(fallback)
+            .ok_or_else(|| RuntimeError::UnknownWorkflowType(req.workflow_type.clone()))?;
+        let mut run = [0u8; 16];
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut run)
+            .and_then(|()| getrandom::fill(&mut seed))
+            .map_err(|e| {
+                RuntimeError::Store(StoreError::Storage(format!(
+                    "no OS randomness for run id and seed: {e}"
+                )))
+            })?;
+        let id = ExecutionId::new(
+            req.workflow_id,
+            run.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        );
+        let task_queue = req.task_queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+        let started = Event::new(
+            self.clock.now(),
+            EventKind::ExecutionStarted {
+                workflow_type: req.workflow_type.clone(),
+                component,
+                input: req.input,
+                random_seed: seed,
+                task_queue: task_queue.clone(),
+            },
+        );
+        Ok(NewExecution {
+            id,
+            workflow_type: req.workflow_type,
+            component,
+            task_queue,
+            started,
+        })
+    }
+
+    /// The component new executions of `workflow_type` run.
+    pub(crate) fn current_component(&self, workflow_type: &str) -> Option<ComponentId> {
+        lock(&self.workflow_types).get(workflow_type).copied()
+    }
+
+    /// Tell every activity attempt of `key` running here that its
+    /// execution is cancelling (they see it through their context).
+    pub(crate) fn cancel_attempts(&self, key: ExecKey) {
+        for (_, switch) in lock(&self.attempts).range((key, 0)..=(key, u32::MAX)) {
+            let _ = switch.send(true);
+        }
+    }
+
     pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         let mut tasks = lock(&self.tasks);
         // Reap finished tasks so the set does not grow with every actor.

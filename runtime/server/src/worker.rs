@@ -78,15 +78,42 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// An attempt's cancellation switch, registered with the runtime while the
+/// attempt runs.
+struct AttemptRegistration<'a> {
+    inner: &'a Inner,
+    id: (weft_store::ExecKey, u32),
+}
+
+impl<'a> AttemptRegistration<'a> {
+    fn new(
+        inner: &'a Inner,
+        id: (weft_store::ExecKey, u32),
+        switch: tokio::sync::watch::Sender<bool>,
+    ) -> Self {
+        crate::runtime::lock(&inner.attempts).insert(id, switch);
+        AttemptRegistration { inner, id }
+    }
+}
+
+impl Drop for AttemptRegistration<'_> {
+    fn drop(&mut self) {
+        crate::runtime::lock(&self.inner.attempts).remove(&self.id);
+    }
+}
+
 async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
     let TaskState::Running { deadline, .. } = task.state else {
         return;
     };
+    let (switch, cancel) = tokio::sync::watch::channel(false);
+    let _registered = AttemptRegistration::new(inner, (task.key, task.seq), switch);
     let ctx = ActivityContext {
         execution: task.execution.clone(),
         name: task.name.clone(),
         attempt: task.attempt,
         idempotency_key: task.idempotency_key(),
+        cancel,
     };
     let result = match inner.activities.get(&task.name) {
         None => Err(Failure::new(

@@ -10,6 +10,9 @@ pub enum StoreError {
     /// No such execution.
     #[error("execution not found: {0}")]
     NotFound(String),
+    /// The request contradicts itself (a caller bug); nothing was written.
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// No such component.
     #[error("component {0} is not deployed")]
     ComponentNotFound(ComponentId),

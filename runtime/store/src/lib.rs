@@ -37,7 +37,7 @@ pub use model::{
 };
 
 use async_trait::async_trait;
-use weft_core::{ComponentId, Timestamp};
+use weft_core::{ComponentId, InboxMessage, Timestamp};
 
 /// What the runtime needs from durable storage.
 #[async_trait]
@@ -66,6 +66,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// Commit one workflow task's output atomically.
     async fn commit(&self, transition: Transition) -> Result<(), StoreError>;
+
+    /// Append `message` (a signal, a cancellation request) to the inbox of
+    /// running execution `key`; durable on return. `None` if the execution
+    /// has closed.
+    async fn send(
+        &self,
+        key: ExecKey,
+        message: InboxMessage,
+    ) -> Result<Option<InboxEntry>, StoreError>;
+
+    /// Atomically: start `new` unless its workflow id has a running run,
+    /// then append `message` to the running run's inbox. Returns that run's
+    /// record, the entry, and whether it was started by this call.
+    async fn signal_with_start(
+        &self,
+        new: NewExecution,
+        message: InboxMessage,
+    ) -> Result<(ExecutionRecord, InboxEntry, bool), StoreError>;
 
     /// Lease up to `max` activity tasks of `queue` that are due at `now`.
     /// Each leased task runs until its start-to-close deadline, after which

@@ -15,6 +15,12 @@ pub enum ExecutionStatus {
     Completed,
     /// Returned an error or trapped.
     Failed,
+    /// Returned a `Cancelled` failure after a cancellation request.
+    Cancelled,
+    /// Terminated by a client or operator.
+    Terminated,
+    /// Continued as a new run (the workflow id's latest run is the next one).
+    ContinuedAsNew,
 }
 
 /// The row describing one execution.
@@ -115,7 +121,7 @@ pub struct NewActivityTask {
 }
 
 /// One workflow task's output, committed atomically.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Transition {
     /// The execution.
     pub key: ExecKey,
@@ -129,8 +135,13 @@ pub struct Transition {
     pub new_tasks: Vec<NewActivityTask>,
     /// Timers to arm: (due, seq).
     pub new_timers: Vec<(Timestamp, u32)>,
+    /// Timers cancelled by this task: (due, seq), as they were armed.
+    pub cancelled_timers: Vec<(Timestamp, u32)>,
     /// Set when the execution closes.
     pub close: Option<ExecutionStatus>,
+    /// With `close: Some(ContinuedAsNew)`: the next run, started in the
+    /// same transaction.
+    pub continue_as_new: Option<NewExecution>,
 }
 
 /// Where an activity task stands.

@@ -61,6 +61,7 @@ fn schedule(key: u64, first_index: u64, seq: u32, retry: RetryPolicy, stc_ms: u6
         }],
         new_timers: Vec::new(),
         close: None,
+        ..Transition::default()
     }
 }
 
@@ -250,6 +251,7 @@ async fn closing_consumes_the_inbox_and_abandons_tasks() {
         new_tasks: Vec::new(),
         new_timers: Vec::new(),
         close: Some(ExecutionStatus::Completed),
+        ..Transition::default()
     };
     store.commit(close).await.unwrap();
     let loaded = store.load_execution(key).await.unwrap();
@@ -294,6 +296,7 @@ async fn everything_survives_a_reopen() {
         new_tasks: Vec::new(),
         new_timers: vec![(T0.plus_ms(5), 0)],
         close: None,
+        ..Transition::default()
     };
     store.commit(timer).await.unwrap();
     store.close().await;

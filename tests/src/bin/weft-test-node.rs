@@ -77,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
             println!("RESULT {}", String::from_utf8_lossy(&result))
         }
         WorkflowOutcome::Failed(failure) => println!("FAILED {failure}"),
+        WorkflowOutcome::Terminated(reason) => println!("TERMINATED {reason}"),
     }
     Ok(())
 }

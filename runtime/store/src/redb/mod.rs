@@ -19,7 +19,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 use std::path::Path;
 use std::sync::Arc;
 use tables::*;
-use weft_core::{ComponentId, Timestamp, decode_event};
+use weft_core::{ComponentId, InboxMessage, Timestamp, decode_event};
 use writer::Writer;
 
 /// A [`Store`] in one redb file.
@@ -153,6 +153,26 @@ impl Store for RedbStore {
     async fn commit(&self, transition: Transition) -> Result<(), StoreError> {
         self.writer
             .write(move |txn| ops::commit(txn, transition))
+            .await
+    }
+
+    async fn send(
+        &self,
+        key: ExecKey,
+        message: InboxMessage,
+    ) -> Result<Option<InboxEntry>, StoreError> {
+        self.writer
+            .write(move |txn| ops::send(txn, key, message))
+            .await
+    }
+
+    async fn signal_with_start(
+        &self,
+        new: NewExecution,
+        message: InboxMessage,
+    ) -> Result<(ExecutionRecord, InboxEntry, bool), StoreError> {
+        self.writer
+            .write(move |txn| ops::signal_with_start(txn, new, message))
             .await
     }
 

@@ -97,6 +97,15 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
             got: t.first_index,
         });
     }
+    if let Some(next) = &t.continue_as_new
+        && (t.close != Some(ExecutionStatus::ContinuedAsNew)
+            || next.id.workflow_id != record.id.workflow_id)
+    {
+        return Err(StoreError::Invalid(format!(
+            "continue-as-new of {} must close it as ContinuedAsNew and keep its workflow id",
+            record.id
+        )));
+    }
     // The record's pin and parked state follow from history events.
     for event in &t.events {
         match &event.kind {
@@ -144,10 +153,13 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
             tasks.insert((t.key, task.seq), encode(&task).as_slice())?;
         }
     }
-    if !t.new_timers.is_empty() {
+    if !t.new_timers.is_empty() || !t.cancelled_timers.is_empty() {
         let mut due = txn.open_table(DUE)?;
         for (at, seq) in t.new_timers {
             due.insert((at.0, t.key, seq, DUE_TIMER), ())?;
+        }
+        for (at, seq) in t.cancelled_timers {
+            due.remove((at.0, t.key, seq, DUE_TIMER))?;
         }
     }
     record.next_event += t.events.len() as u64;
@@ -160,7 +172,47 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
         txn.open_table(TASKS)?
             .retain_in((t.key, 0)..=(t.key, u32::MAX), |_, _| false)?;
     }
-    save_record(txn, &record)
+    save_record(txn, &record)?;
+    if let Some(next) = t.continue_as_new {
+        // Cannot fail: the id's only running run was this one, closed above.
+        start_execution(txn, next)?;
+    }
+    Ok(())
+}
+
+/// Append `message` to the inbox of a running execution.
+pub(crate) fn send(
+    txn: &WriteTransaction,
+    key: ExecKey,
+    message: InboxMessage,
+) -> Result<Option<InboxEntry>, StoreError> {
+    push_inbox(txn, key, message)
+}
+
+/// Start `new` unless its workflow id has a running run, then append
+/// `message` to the inbox of whichever run is running.
+pub(crate) fn signal_with_start(
+    txn: &WriteTransaction,
+    new: NewExecution,
+    message: InboxMessage,
+) -> Result<(ExecutionRecord, InboxEntry, bool), StoreError> {
+    let running = {
+        let ids = txn.open_table(WORKFLOW_IDS)?;
+        let key = ids.get(new.id.workflow_id.as_str())?.map(|v| v.value());
+        drop(ids);
+        match key {
+            Some(key) => load_record(txn, key)?.filter(|r| r.status == ExecutionStatus::Running),
+            None => None,
+        }
+    };
+    let (record, started) = match running {
+        Some(record) => (record, false),
+        None => (start_execution(txn, new)?, true),
+    };
+    // Cannot be `None`: the record is running (or was just started).
+    let entry = push_inbox(txn, record.key, message)?
+        .ok_or_else(|| StoreError::NotFound(format!("running execution {}", record.id)))?;
+    Ok((record, entry, started))
 }
 
 /// Append to an execution's inbox, unless it has closed (then the message

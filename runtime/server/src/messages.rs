@@ -1,0 +1,141 @@
+//! What clients send to executions: signals, queries, cancellation and
+//! termination.
+
+use crate::RuntimeError;
+use crate::runtime::{Runtime, StartWorkflow};
+use weft_core::{Event, EventKind, ExecutionId, InboxMessage, Payload};
+use weft_store::{ExecutionRecord, ExecutionStatus};
+
+impl Runtime {
+    /// Send signal `name` to the running execution of `workflow_id`.
+    /// Returns once the signal is durable in the execution's inbox: it is
+    /// delivered (in order with other signals) even if the runtime stops
+    /// before the workflow sees it.
+    pub async fn signal(
+        &self,
+        workflow_id: &str,
+        name: &str,
+        payload: Payload,
+    ) -> Result<(), RuntimeError> {
+        let record = self.running(workflow_id).await?;
+        self.check_payload(&format!("payload of signal `{name}`"), &payload)?;
+        let message = InboxMessage::Signal {
+            name: name.to_owned(),
+            payload,
+        };
+        self.send(workflow_id, &record, message).await
+    }
+
+    /// Signal the running execution of `req.workflow_id`, starting it first
+    /// (with `req`) if it has no running run; one atomic step. Returns the
+    /// execution signalled and whether this call started it.
+    pub async fn signal_with_start(
+        &self,
+        req: StartWorkflow,
+        name: &str,
+        payload: Payload,
+    ) -> Result<(ExecutionId, bool), RuntimeError> {
+        self.check_payload(&format!("payload of signal `{name}`"), &payload)?;
+        let new = self.inner.new_execution(req)?;
+        let message = InboxMessage::Signal {
+            name: name.to_owned(),
+            payload,
+        };
+        let (record, entry, started) = self.inner.store.signal_with_start(new, message).await?;
+        if started {
+            self.inner.activate(record.key);
+        }
+        self.inner.deliver(entry);
+        Ok((record.id, started))
+    }
+
+    /// Ask the running execution of `workflow_id` to cancel. The workflow
+    /// sees the request at its next wait (as a `Cancelled` failure) and may
+    /// compensate before it returns; its running activities see it through
+    /// their context (`is_cancelled`, `heartbeat`).
+    pub async fn cancel(&self, workflow_id: &str, reason: &str) -> Result<(), RuntimeError> {
+        let record = self.running(workflow_id).await?;
+        let message = InboxMessage::CancelRequested {
+            reason: reason.to_owned(),
+        };
+        self.send(workflow_id, &record, message).await?;
+        self.inner.cancel_attempts(record.key);
+        Ok(())
+    }
+
+    /// End the running execution of `workflow_id` now: no workflow code
+    /// runs, its pending activities are abandoned (running ones are told
+    /// to stop), and `ExecutionTerminated` closes its history.
+    pub async fn terminate(&self, workflow_id: &str, reason: &str) -> Result<(), RuntimeError> {
+        let now = self.inner.clock.now();
+        let events = |_: &ExecutionRecord| {
+            vec![Event::new(
+                now,
+                EventKind::ExecutionTerminated {
+                    reason: reason.to_owned(),
+                },
+            )]
+        };
+        let record = self
+            .append(workflow_id, events, Some(ExecutionStatus::Terminated))
+            .await?;
+        self.inner.cancel_attempts(record.key);
+        self.inner.closed(record.key);
+        Ok(())
+    }
+
+    /// Ask the latest run of `workflow_id` query `name` with `args` (JSON
+    /// for the SDKs). Answered from the committed state, running or
+    /// closed, by replaying its history: nothing is recorded, and the
+    /// execution, cached or not, is untouched.
+    pub async fn query(
+        &self,
+        workflow_id: &str,
+        name: &str,
+        args: Payload,
+    ) -> Result<Payload, RuntimeError> {
+        self.check_payload(&format!("arguments of query `{name}`"), &args)?;
+        let record = self.describe(workflow_id).await?;
+        self.inner.ensure_component(record.component).await?;
+        let history = self.inner.store.load_execution(record.key).await?.history;
+        let answer = self
+            .inner
+            .engine
+            .query(record.id, history, name, args)
+            .await?;
+        answer.map_err(RuntimeError::QueryFailed)
+    }
+
+    async fn running(&self, workflow_id: &str) -> Result<ExecutionRecord, RuntimeError> {
+        let record = self.describe(workflow_id).await?;
+        if record.status != ExecutionStatus::Running {
+            return Err(RuntimeError::NotRunning(workflow_id.to_owned()));
+        }
+        Ok(record)
+    }
+
+    async fn send(
+        &self,
+        workflow_id: &str,
+        record: &ExecutionRecord,
+        message: InboxMessage,
+    ) -> Result<(), RuntimeError> {
+        match self.inner.store.send(record.key, message).await? {
+            Some(entry) => {
+                self.inner.deliver(entry);
+                Ok(())
+            }
+            // Closed between the lookup and the write.
+            None => Err(RuntimeError::NotRunning(workflow_id.to_owned())),
+        }
+    }
+
+    fn check_payload(&self, what: &str, payload: &[u8]) -> Result<(), RuntimeError> {
+        self.inner
+            .engine
+            .config()
+            .limits
+            .check_payload(what, payload)
+            .map_err(RuntimeError::PayloadTooLarge)
+    }
+}

@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use weft_core::{ComponentId, InboxMessage, Timestamp};
 use weft_store::{
-    AttemptResult, DueWork, ExecKey, ExecutionRecord, InboxEntry, LoadedExecution, NewExecution,
-    Polled, RedbStore, Store, StoreError, Transition,
+    AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, InboxEntry, LoadedExecution,
+    NewExecution, Polled, RedbStore, Store, StoreError, Transition,
 };
 
 /// Delegates to a [`RedbStore`], but fails the next `fail_commits`
@@ -53,7 +53,7 @@ impl Store for FaultyStore {
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.inner.running_executions().await
     }
-    async fn commit(&self, transition: Transition) -> Result<(), StoreError> {
+    async fn commit(&self, transition: Transition) -> Result<Committed, StoreError> {
         let failing = self
             .fail_commits
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));

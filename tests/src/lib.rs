@@ -46,6 +46,8 @@ pub struct TestRuntime {
     pub engine: Arc<WorkflowEngine>,
     /// Keeps the database directory alive.
     pub dir: tempfile::TempDir,
+    /// The clock, kept across restarts so time never goes back.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Midnight, 2026-01-01 UTC, in ms: the tests' epoch.
@@ -68,8 +70,10 @@ impl TestRuntime {
         config: RuntimeConfig,
         engine: EngineConfig,
     ) -> Self {
+        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(TEST_EPOCH));
         Self::on_dir(
             tempfile::tempdir().expect("temp dir"),
+            clock,
             activities,
             config,
             engine,
@@ -80,27 +84,40 @@ impl TestRuntime {
     /// Stop the runtime and start a new one on the same database: what a
     /// process restart does, minus the process.
     pub async fn restart(self, activities: ActivityRegistry, config: RuntimeConfig) -> Self {
+        let (dir, clock) = self.stop().await;
+        Self::on_dir(dir, clock, activities, config, EngineConfig::default()).await
+    }
+
+    /// Stop the runtime; its database directory and clock, to start again
+    /// with [`TestRuntime::on_dir`] (or to open the store alone).
+    pub async fn stop(self) -> (tempfile::TempDir, Arc<dyn Clock>) {
         self.runtime.shutdown().await;
-        Self::on_dir(self.dir, activities, config, EngineConfig::default()).await
+        (self.dir, self.clock)
+    }
+
+    /// Path of the database file in `dir`.
+    pub fn db_path(dir: &tempfile::TempDir) -> PathBuf {
+        dir.path().join("weft.redb")
     }
 
     /// A runtime on `dir`, with a new engine: nothing compiled survives.
-    async fn on_dir(
+    pub async fn on_dir(
         dir: tempfile::TempDir,
+        clock: Arc<dyn Clock>,
         activities: ActivityRegistry,
         config: RuntimeConfig,
         engine: EngineConfig,
     ) -> Self {
         let engine = Arc::new(WorkflowEngine::new(engine).expect("engine"));
-        let store = Arc::new(RedbStore::open(dir.path().join("weft.redb")).expect("open store"));
-        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(TEST_EPOCH));
-        let runtime = Runtime::start(store, engine.clone(), activities, clock, config)
+        let store = Arc::new(RedbStore::open(Self::db_path(&dir)).expect("open store"));
+        let runtime = Runtime::start(store, engine.clone(), activities, clock.clone(), config)
             .await
             .expect("runtime start");
         TestRuntime {
             runtime,
             engine,
             dir,
+            clock,
         }
     }
 

@@ -125,7 +125,7 @@ async fn component_with_filesystem_and_socket_imports_is_refused_naming_them() {
             .any(|i| i.starts_with("wasi:random/random@")),
         "{report:?}"
     );
-    assert_eq!(report.exports, ["run"]);
+    assert_eq!(report.exports, ["query", "run"]);
 }
 
 #[tokio::test]

@@ -21,7 +21,10 @@ const GUESTS: &[&str] = &[
     "guest-forbidden",
     "guest-versioned-v1",
     "guest-versioned-v2",
+    "guest-messages",
     "bench-payment",
+    "loan-approval",
+    "account-opening",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

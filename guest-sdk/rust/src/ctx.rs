@@ -1,6 +1,6 @@
 use crate::bindings::weft::workflow::host;
 use crate::bindings::weft::workflow::types::{Handle, Level as WitLevel, Outcome};
-use crate::{ActivityBuilder, Failure, Pending, Selected};
+use crate::{ActivityBuilder, ChildBuilder, Failure, Pending, Selected};
 use serde::{Serialize, de::DeserializeOwned};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -62,6 +62,16 @@ impl Ctx {
     ) -> ActivityBuilder<T> {
         let input = serde_json::to_vec(input).map_err(|e| Failure::codec("activity input", e));
         ActivityBuilder::new(name, input)
+    }
+
+    /// Prepare a child workflow of type `workflow_type` with a serde input.
+    pub fn child<T: DeserializeOwned>(
+        &self,
+        workflow_type: &str,
+        input: &impl Serialize,
+    ) -> ChildBuilder<T> {
+        let input = serde_json::to_vec(input).map_err(|e| Failure::codec("child input", e));
+        ChildBuilder::new(workflow_type, input)
     }
 
     /// Start a durable timer; wait for it with [`Pending::result`] or use it

@@ -19,6 +19,7 @@
 //! ```
 
 mod activity;
+mod child;
 mod ctx;
 mod failure;
 mod pending;
@@ -39,6 +40,7 @@ pub mod bindings {
 }
 
 pub use activity::{ActivityBuilder, RetryPolicy};
+pub use child::{ChildBuilder, ParentClosePolicy};
 pub use ctx::{Ctx, Level};
 pub use failure::{CANCELLED, Failure};
 pub use pending::{Pending, Selected};
@@ -47,7 +49,7 @@ pub use runner::{run_query, run_workflow};
 
 /// Everything a workflow author usually needs.
 pub mod prelude {
-    pub use crate::{Ctx, Failure, Level, Pending, RetryPolicy};
+    pub use crate::{Ctx, Failure, Level, ParentClosePolicy, Pending, RetryPolicy};
     pub use serde::{Deserialize, Serialize};
     pub use std::time::Duration;
 }

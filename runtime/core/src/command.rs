@@ -12,6 +12,27 @@ pub struct ActivityOptions {
     pub retry: Option<RetryPolicy>,
 }
 
+/// What happens to a running child when its parent closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum ParentClosePolicy {
+    /// Terminate the child (Temporal's default).
+    #[default]
+    Terminate,
+    /// Ask the child to cancel; it may compensate.
+    RequestCancel,
+    /// Leave the child running on its own.
+    Abandon,
+}
+
+/// Options of a child workflow, as the guest gave them.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ChildOptions {
+    /// The child's default activity queue; `None` means the parent's.
+    pub task_queue: Option<String>,
+    /// What happens to the child if the parent closes first.
+    pub parent_close_policy: ParentClosePolicy,
+}
+
 /// What a guest asks the runtime to do. Each command gets the next sequence
 /// number of its execution, which is also the guest's handle for it.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,6 +65,17 @@ pub enum Command {
     AwaitSignal {
         /// Signal name.
         name: String,
+    },
+    /// Start a child workflow.
+    StartChild {
+        /// Its workflow type.
+        workflow_type: String,
+        /// Its workflow id.
+        workflow_id: String,
+        /// Its input.
+        input: Vec<u8>,
+        /// Queue and parent-close policy.
+        options: ChildOptions,
     },
     /// Cancel a timer this execution started.
     CancelTimer {

@@ -1,4 +1,4 @@
-use crate::{ActivityOptions, ComponentId, Failure, TimeoutKind};
+use crate::{ActivityOptions, ChildOptions, ComponentId, Failure, TimeoutKind};
 use serde::{Deserialize, Serialize};
 
 /// An encoded value (JSON by default, as the SDKs write it).
@@ -196,6 +196,35 @@ pub enum EventKind {
         /// Input of the next run.
         input: Payload,
     },
+    /// Command: a child workflow was started (atomically with this event,
+    /// unless its id was taken: then `ChildFailed` follows).
+    ChildStarted {
+        /// Command sequence number.
+        seq: u32,
+        /// The child's workflow type.
+        workflow_type: String,
+        /// The child's workflow id.
+        workflow_id: String,
+        /// The child's input.
+        input: Payload,
+        /// Options as the guest gave them.
+        options: ChildOptions,
+    },
+    /// The child returned a value; resolves its handle.
+    ChildCompleted {
+        /// Command sequence number.
+        seq: u32,
+        /// The child's result.
+        result: Payload,
+    },
+    /// The child failed, was cancelled or terminated, or could not start;
+    /// resolves its handle.
+    ChildFailed {
+        /// Command sequence number.
+        seq: u32,
+        /// Why.
+        failure: Failure,
+    },
 }
 
 impl EventKind {
@@ -222,6 +251,9 @@ impl EventKind {
             EventKind::CancelRequested { .. } => "CancelRequested",
             EventKind::ExecutionTerminated { .. } => "ExecutionTerminated",
             EventKind::ExecutionContinuedAsNew { .. } => "ExecutionContinuedAsNew",
+            EventKind::ChildStarted { .. } => "ChildStarted",
+            EventKind::ChildCompleted { .. } => "ChildCompleted",
+            EventKind::ChildFailed { .. } => "ChildFailed",
         }
     }
 

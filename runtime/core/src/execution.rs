@@ -201,6 +201,25 @@ impl ExecutionState {
                 .is_some_and(|&i| matches!(self.history[i].kind, EventKind::TimerStarted { .. }))
     }
 
+    /// Children started and not yet closed (as far as history knows), with
+    /// what should happen to them when this execution closes.
+    pub fn open_children(&self) -> Vec<(String, crate::ParentClosePolicy)> {
+        self.commands
+            .iter()
+            .filter_map(|&i| match &self.history[i].kind {
+                EventKind::ChildStarted {
+                    seq,
+                    workflow_id,
+                    options,
+                    ..
+                } if !self.resolutions.contains_key(seq) => {
+                    Some((workflow_id.clone(), options.parent_close_policy))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// True if a cancellation was requested (whether or not the guest has
     /// seen it yet). For the runtime; the guest learns it from `wait-any`.
     pub fn cancel_requested(&self) -> bool {
@@ -242,8 +261,15 @@ impl ExecutionState {
             EventKind::ActivityScheduled { .. }
             | EventKind::TimerStarted { .. }
             | EventKind::SideEffectRecorded { .. }
-            | EventKind::PatchMarker { .. } => {
+            | EventKind::PatchMarker { .. }
+            | EventKind::ChildStarted { .. } => {
                 self.commands.push(index);
+            }
+            EventKind::ChildCompleted { seq, result } => {
+                self.resolve(*seq, index, Outcome::Completed(result.clone()));
+            }
+            EventKind::ChildFailed { seq, failure } => {
+                self.resolve(*seq, index, Outcome::Failed(failure.clone()));
             }
             EventKind::SignalAwaited { seq, name } => {
                 self.commands.push(index);
@@ -366,6 +392,18 @@ impl ExecutionState {
             Command::Patch { change_id } => EventKind::PatchMarker { seq, change_id },
             Command::AwaitSignal { name } => EventKind::SignalAwaited { seq, name },
             Command::CancelTimer { timer } => EventKind::TimerCanceled { seq, timer },
+            Command::StartChild {
+                workflow_type,
+                workflow_id,
+                input,
+                options,
+            } => EventKind::ChildStarted {
+                seq,
+                workflow_type,
+                workflow_id,
+                input,
+                options,
+            },
         };
         self.push(Event::new(now, kind));
         Ok(seq)
@@ -491,7 +529,7 @@ impl ExecutionState {
         }
         let seq = match message {
             InboxMessage::Activity(report) => report.seq,
-            InboxMessage::TimerFired { seq } => *seq,
+            InboxMessage::TimerFired { seq } | InboxMessage::ChildClosed { seq, .. } => *seq,
             InboxMessage::Signal { name, payload } => {
                 let kind = EventKind::SignalReceived {
                     name: name.clone(),
@@ -523,6 +561,9 @@ impl ExecutionState {
             ) | (
                 InboxMessage::TimerFired { .. },
                 Some(EventKind::TimerStarted { .. })
+            ) | (
+                InboxMessage::ChildClosed { .. },
+                Some(EventKind::ChildStarted { .. })
             )
         );
         if !matches_kind || self.resolutions.contains_key(&seq) {
@@ -530,6 +571,19 @@ impl ExecutionState {
         }
         match message {
             InboxMessage::Signal { .. } | InboxMessage::CancelRequested { .. } => {}
+            InboxMessage::ChildClosed { seq, result } => {
+                let kind = match result {
+                    Ok(result) => EventKind::ChildCompleted {
+                        seq: *seq,
+                        result: result.clone(),
+                    },
+                    Err(failure) => EventKind::ChildFailed {
+                        seq: *seq,
+                        failure: failure.clone(),
+                    },
+                };
+                self.push(Event::new(now, kind));
+            }
             InboxMessage::TimerFired { seq } => {
                 self.push(Event::new(now, EventKind::TimerFired { seq: *seq }))
             }
@@ -614,6 +668,20 @@ fn check_same(seq: u32, recorded: &EventKind, cmd: &Command) -> Result<(), Nonde
         }
         (EventKind::SignalAwaited { name, .. }, Command::AwaitSignal { name: n }) => name == n,
         (EventKind::TimerCanceled { timer, .. }, Command::CancelTimer { timer: t }) => timer == t,
+        (
+            EventKind::ChildStarted {
+                workflow_type,
+                workflow_id,
+                input,
+                ..
+            },
+            Command::StartChild {
+                workflow_type: t,
+                workflow_id: w,
+                input: i,
+                ..
+            },
+        ) => workflow_type == t && workflow_id == w && input == i,
         _ => false,
     };
     if same {
@@ -642,6 +710,15 @@ fn describe_command(cmd: &Command) -> String {
         Command::Patch { change_id } => format!("patch marker `{change_id}`"),
         Command::AwaitSignal { name } => format!("AwaitSignal `{name}`"),
         Command::CancelTimer { timer } => format!("CancelTimer #{timer}"),
+        Command::StartChild {
+            workflow_type,
+            workflow_id,
+            input,
+            ..
+        } => format!(
+            "StartChild `{workflow_type}` id `{workflow_id}` (input digest {})",
+            digest(input)
+        ),
     }
 }
 
@@ -659,6 +736,15 @@ fn describe_event(kind: &EventKind) -> String {
         EventKind::PatchMarker { change_id, .. } => format!("patch marker `{change_id}`"),
         EventKind::SignalAwaited { name, .. } => format!("AwaitSignal `{name}`"),
         EventKind::TimerCanceled { timer, .. } => format!("CancelTimer #{timer}"),
+        EventKind::ChildStarted {
+            workflow_type,
+            workflow_id,
+            input,
+            ..
+        } => format!(
+            "StartChild `{workflow_type}` id `{workflow_id}` (input digest {})",
+            digest(input)
+        ),
         EventKind::ExecutionContinuedAsNew { input } => {
             format!("ContinueAsNew (input digest {})", digest(input))
         }

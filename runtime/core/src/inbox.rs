@@ -25,6 +25,13 @@ pub enum InboxMessage {
         /// Why.
         reason: String,
     },
+    /// A child workflow closed (or could not start).
+    ChildClosed {
+        /// The child command's sequence number.
+        seq: u32,
+        /// Its result, or why it failed.
+        result: Result<Payload, Failure>,
+    },
 }
 
 /// How one activity attempt ended.

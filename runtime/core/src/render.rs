@@ -87,6 +87,18 @@ fn details(event: &Event) -> String {
             reason.clone()
         }
         EventKind::ExecutionContinuedAsNew { input } => format!("input={}", show(input)),
+        EventKind::ChildStarted {
+            seq,
+            workflow_type,
+            workflow_id,
+            input,
+            ..
+        } => format!(
+            "#{seq} {workflow_type} id={workflow_id} input={}",
+            show(input)
+        ),
+        EventKind::ChildCompleted { seq, result } => format!("#{seq} result={}", show(result)),
+        EventKind::ChildFailed { seq, failure } => format!("#{seq} {failure}"),
     }
 }
 

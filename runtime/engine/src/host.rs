@@ -10,8 +10,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use weft_core::{
-    ActivityOptions, Command, ExecutionState, Failure, Limits, Nondeterminism, Outcome,
-    RandomStream, RetryPolicy, WaitError,
+    ActivityOptions, ChildOptions, Command, ExecutionState, Failure, Limits, Nondeterminism,
+    Outcome, ParentClosePolicy, RandomStream, RetryPolicy, WaitError,
 };
 
 /// Why the host stopped the guest (as opposed to the guest trapping).
@@ -50,6 +50,8 @@ pub(crate) struct HostState {
     pub(crate) random_before_query: Option<RandomStream>,
     /// Set by `continue-as-new`: the input of the next run.
     pub(crate) continue_as_new: Option<Vec<u8>>,
+    /// Children this run of the guest started (for default child ids).
+    pub(crate) children_started: u32,
 }
 
 impl WasiView for HostState {
@@ -144,6 +146,42 @@ impl Host for HostState {
             name,
             input,
             options: options_from_wit(options),
+        })
+    }
+
+    async fn start_child(
+        &mut self,
+        workflow_type: String,
+        input: wit::Payload,
+        options: wit::ChildOptions,
+    ) -> wasmtime::Result<wit::Handle> {
+        self.not_in_query("start-child")?;
+        if let Err(reason) = self
+            .size_limits
+            .check_payload(&format!("input of child `{workflow_type}`"), &input)
+        {
+            return Err(self.guest_fault("PayloadTooLarge", reason));
+        }
+        // Default ids count children, not commands, so that removing a
+        // `patched` call (whose marker replay then skips) cannot shift them.
+        self.children_started += 1;
+        let n = self.children_started;
+        let workflow_id = options
+            .workflow_id
+            .unwrap_or_else(|| format!("{}/child-{n}", self.exec.id().workflow_id));
+        let policy = match options.parent_close_policy {
+            wit::ParentClosePolicy::Terminate => ParentClosePolicy::Terminate,
+            wit::ParentClosePolicy::RequestCancel => ParentClosePolicy::RequestCancel,
+            wit::ParentClosePolicy::Abandon => ParentClosePolicy::Abandon,
+        };
+        self.command(Command::StartChild {
+            workflow_type,
+            workflow_id,
+            input,
+            options: ChildOptions {
+                task_queue: options.task_queue,
+                parent_close_policy: policy,
+            },
         })
     }
 

@@ -216,6 +216,7 @@ impl WorkflowEngine {
             query: None,
             random_before_query: None,
             continue_as_new: None,
+            children_started: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -11,9 +11,11 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use weft_core::{Event, EventKind, ExecutionState, InboxMessage, RetryPolicy, Timestamp};
+use weft_core::{Event, EventKind, ExecutionState, Failure, InboxMessage, RetryPolicy, Timestamp};
 use weft_engine::{Driver, DriverStop, RunEnd};
-use weft_store::{ExecKey, ExecutionStatus, InboxEntry, NewActivityTask, StoreError, Transition};
+use weft_store::{
+    ExecKey, ExecutionStatus, InboxEntry, NewActivityTask, NewChild, StoreError, Transition,
+};
 
 /// What the runtime tells an actor.
 pub(crate) enum ActorMsg {
@@ -124,6 +126,7 @@ async fn run_once(
                 _ => (ExecutionStatus::Failed, None),
             };
             let mut transition = final_transition(key, &state, status);
+            transition.close_children = state.open_children();
             if let Some(input) = next_input {
                 // The next run: same id, type and queue, on the type's
                 // current code (this run's if none is deployed here).
@@ -139,19 +142,10 @@ async fn run_once(
                 transition.continue_as_new = Some(next);
             }
             match inner.store.commit(transition).await {
-                Ok(()) => {
+                Ok(done) => {
                     tracing::debug!(execution = %id, ?status, "execution closed");
                     inner.closed(key);
-                    if status == ExecutionStatus::ContinuedAsNew {
-                        let next = inner
-                            .store
-                            .find_execution(&id.workflow_id)
-                            .await
-                            .map_err(|e| format!("{id}: next run: {e}"))?;
-                        if let Some(next) = next {
-                            inner.activate(next.key);
-                        }
-                    }
+                    inner.committed(done);
                     Ok(false)
                 }
                 Err(StoreError::Conflict { .. }) => Ok(true),
@@ -175,7 +169,7 @@ async fn run_once(
                 ..Transition::default()
             };
             match inner.store.commit(park).await {
-                Ok(()) => Ok(false),
+                Ok(_) => Ok(false),
                 Err(StoreError::Conflict { .. }) => Ok(true),
                 Err(e) => Err(format!("{id}: cannot record parking: {e}")),
             }
@@ -230,6 +224,7 @@ impl ActorDriver {
             new_tasks: new_tasks(&self.inner, &self.default_queue, events),
             new_timers: new_timers(events),
             cancelled_timers: cancelled_timers(state.history(), events),
+            new_children: new_children(&self.inner, state, events),
             ..Transition::default()
         };
         let queues: Vec<String> = transition
@@ -238,11 +233,12 @@ impl ActorDriver {
             .map(|t| t.queue.clone())
             .collect();
         let timers = !transition.new_timers.is_empty();
-        match self.inner.store.commit(transition).await {
-            Ok(()) => {}
+        let done = match self.inner.store.commit(transition).await {
+            Ok(done) => done,
             Err(StoreError::Conflict { .. }) => return Err(DriverStop::Superseded),
             Err(e) => return Err(DriverStop::Storage(e.to_string())),
-        }
+        };
+        self.inner.committed(done);
         state.mark_durable();
         // Output commit rule: workers and timers see the work only now.
         for queue in queues {
@@ -345,6 +341,45 @@ fn cancelled_timers(history: &[Event], events: &[Event]) -> Vec<(Timestamp, u32)
                 }
                 _ => None,
             }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Children to start for the `ChildStarted` events among `events`: on the
+/// type's current component, with the parent's queue unless one is given.
+fn new_children(inner: &Inner, state: &ExecutionState, events: &[Event]) -> Vec<NewChild> {
+    let parent_queue = match &state.history()[0].kind {
+        EventKind::ExecutionStarted { task_queue, .. } => task_queue.clone(),
+        _ => crate::runtime::DEFAULT_QUEUE.to_owned(),
+    };
+    events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::ChildStarted {
+                seq,
+                workflow_type,
+                workflow_id,
+                input,
+                options,
+            } => {
+                let req = StartWorkflow {
+                    workflow_id: workflow_id.clone(),
+                    workflow_type: workflow_type.clone(),
+                    input: input.clone(),
+                    task_queue: Some(
+                        options
+                            .task_queue
+                            .clone()
+                            .unwrap_or_else(|| parent_queue.clone()),
+                    ),
+                };
+                let start = inner.new_execution(req).map_err(|e| {
+                    Failure::new("ChildStartFailed", format!("cannot start child: {e}"))
+                        .non_retryable()
+                });
+                Some(NewChild { seq: *seq, start })
+            }
             _ => None,
         })
         .collect()

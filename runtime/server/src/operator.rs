@@ -54,9 +54,10 @@ impl Runtime {
                 ..Transition::default()
             };
             match self.inner.store.commit(transition).await {
-                Ok(()) => {
+                Ok(done) => {
                     // Its actor (if any) holds a stale history now.
                     self.inner.evict(record.key);
+                    self.inner.committed(done);
                     return Ok(record);
                 }
                 Err(StoreError::Conflict { .. }) => continue,

@@ -359,7 +359,24 @@ impl Inner {
             component,
             task_queue,
             started,
+            parent: None,
         })
+    }
+
+    /// Route what a commit did to other executions: deliver its inbox
+    /// entries, run what it started, drop what it closed from memory.
+    pub(crate) fn committed(self: &Arc<Self>, done: weft_store::Committed) {
+        for key in done.closed {
+            self.evict(key);
+            self.cancel_attempts(key);
+            self.closed(key);
+        }
+        for key in done.started {
+            self.activate(key);
+        }
+        for entry in done.delivered {
+            self.deliver(entry);
+        }
     }
 
     /// The component new executions of `workflow_type` run.

@@ -32,8 +32,9 @@ mod redb;
 pub use crate::redb::RedbStore;
 pub use error::StoreError;
 pub use model::{
-    ActivityTask, AttemptResult, DueWork, ExecKey, ExecutionRecord, ExecutionStatus, InboxEntry,
-    LoadedExecution, NewActivityTask, NewExecution, Polled, TaskState, Transition,
+    ActivityTask, AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ExecutionStatus,
+    InboxEntry, LoadedExecution, NewActivityTask, NewChild, NewExecution, Polled, TaskState,
+    Transition,
 };
 
 use async_trait::async_trait;
@@ -64,8 +65,9 @@ pub trait Store: Send + Sync + 'static {
     /// Every execution that has not closed.
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;
 
-    /// Commit one workflow task's output atomically.
-    async fn commit(&self, transition: Transition) -> Result<(), StoreError>;
+    /// Commit one workflow task's output atomically (with the children it
+    /// starts or closes and the messages it sends them or its parent).
+    async fn commit(&self, transition: Transition) -> Result<Committed, StoreError>;
 
     /// Append `message` (a signal, a cancellation request) to the inbox of
     /// running execution `key`; durable on return. `None` if the execution

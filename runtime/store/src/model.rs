@@ -1,6 +1,7 @@
 use serde::{Deserialize, Serialize};
 use weft_core::{
-    ComponentId, Event, ExecutionId, Failure, InboxMessage, Payload, RetryPolicy, Timestamp,
+    ComponentId, Event, ExecutionId, Failure, InboxMessage, ParentClosePolicy, Payload,
+    RetryPolicy, Timestamp,
 };
 
 /// Internal, compact key of an execution (history keys are `(ExecKey, index)`).
@@ -50,6 +51,9 @@ pub struct ExecutionRecord {
     pub closed_at: Option<Timestamp>,
     /// Why it is parked (its code diverged from its history), if it is.
     pub parked: Option<String>,
+    /// For a child workflow: the parent's key and the command that started
+    /// it. The parent's inbox gets the child's outcome when it closes.
+    pub parent: Option<(ExecKey, u32)>,
 }
 
 impl ExecutionRecord {
@@ -77,6 +81,30 @@ pub struct NewExecution {
     pub task_queue: String,
     /// The `ExecutionStarted` event.
     pub started: Event,
+    /// For a child: parent key and command seq (set by the store).
+    pub parent: Option<(ExecKey, u32)>,
+}
+
+/// A child workflow to start, from a `ChildStarted` event.
+#[derive(Debug, Clone)]
+pub struct NewChild {
+    /// The parent's command sequence number.
+    pub seq: u32,
+    /// The child, or why it cannot start (an unknown type): the failure
+    /// then goes to the parent's inbox.
+    pub start: Result<NewExecution, Failure>,
+}
+
+/// What a commit did beyond the committing execution's own history.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// Inbox entries written (a child's outcome for its parent, a failed
+    /// child start, a cancellation request to a child): route them.
+    pub delivered: Vec<InboxEntry>,
+    /// Executions started (children, the next run of a continue-as-new).
+    pub started: Vec<ExecKey>,
+    /// Other executions closed (children terminated with their parent).
+    pub closed: Vec<ExecKey>,
 }
 
 /// An execution as loaded for replay.
@@ -142,6 +170,11 @@ pub struct Transition {
     /// With `close: Some(ContinuedAsNew)`: the next run, started in the
     /// same transaction.
     pub continue_as_new: Option<NewExecution>,
+    /// Child workflows to start.
+    pub new_children: Vec<NewChild>,
+    /// With `close`: the children still running, by workflow id, and what
+    /// to do with each.
+    pub close_children: Vec<(String, ParentClosePolicy)>,
 }
 
 /// Where an activity task stands.

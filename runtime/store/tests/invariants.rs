@@ -31,6 +31,7 @@ async fn store_with_execution(dir: &tempfile::TempDir, id: &str) -> (RedbStore, 
         component: ComponentId::default(),
         task_queue: "q".into(),
         started,
+        parent: None,
     };
     let record = store.start_execution(new).await.unwrap();
     (store, record.key)
@@ -75,6 +76,7 @@ async fn a_second_running_execution_with_the_same_id_is_refused() {
         component: ComponentId::default(),
         task_queue: "q".into(),
         started: Event::new(T0, EventKind::ExecutionCompleted { result: vec![] }),
+        parent: None,
     };
     assert!(
         matches!(store.start_execution(again).await, Err(StoreError::AlreadyRunning(id)) if id == "w")

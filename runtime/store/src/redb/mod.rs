@@ -10,8 +10,8 @@ mod tables;
 mod writer;
 
 use crate::model::{
-    AttemptResult, DueWork, ExecKey, ExecutionRecord, LoadedExecution, NewExecution, Polled,
-    Transition,
+    AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, LoadedExecution, NewExecution,
+    Polled, Transition,
 };
 use crate::{InboxEntry, Store, StoreError};
 use async_trait::async_trait;
@@ -150,7 +150,7 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn commit(&self, transition: Transition) -> Result<(), StoreError> {
+    async fn commit(&self, transition: Transition) -> Result<Committed, StoreError> {
         self.writer
             .write(move |txn| ops::commit(txn, transition))
             .await

@@ -9,8 +9,8 @@ use crate::model::*;
 use crate::{InboxEntry, StoreError};
 use redb::{ReadableTable, WriteTransaction};
 use weft_core::{
-    ActivityReport, AttemptOutcome, ComponentId, EventKind, Failure, InboxMessage, RetryDecision,
-    TimeoutKind, Timestamp, encode_event,
+    ActivityReport, AttemptOutcome, ComponentId, Event, EventKind, Failure, InboxMessage,
+    ParentClosePolicy, RetryDecision, TimeoutKind, Timestamp, encode_event,
 };
 
 pub(crate) fn put_component(
@@ -59,6 +59,7 @@ pub(crate) fn start_execution(
         started_at: new.started.at,
         closed_at: None,
         parked: None,
+        parent: new.parent,
     };
     ids.insert(record.id.workflow_id.as_str(), key)?;
     execs.insert(key, encode(&record).as_slice())?;
@@ -86,7 +87,7 @@ fn save_record(txn: &WriteTransaction, record: &ExecutionRecord) -> Result<(), S
     Ok(())
 }
 
-pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreError> {
+pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Committed, StoreError> {
     let Some(mut record) = load_record(txn, t.key)? else {
         return Err(StoreError::NotFound(format!("execution key {}", t.key)));
     };
@@ -105,6 +106,21 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
             "continue-as-new of {} must close it as ContinuedAsNew and keep its workflow id",
             record.id
         )));
+    }
+    // Children whose id is taken fail to start (reported to this
+    // execution's inbox below); decided now, before anything is written.
+    let mut child_ids = std::collections::BTreeSet::new();
+    for child in &mut t.new_children {
+        if let Ok(new) = &child.start {
+            let workflow_id = new.id.workflow_id.clone();
+            if !child_ids.insert(workflow_id.clone()) || running_key(txn, &workflow_id)?.is_some() {
+                child.start = Err(Failure::new(
+                    "ChildAlreadyRunning",
+                    format!("cannot start child: workflow id `{workflow_id}` is already running"),
+                )
+                .non_retryable());
+            }
+        }
     }
     // The record's pin and parked state follow from history events.
     for event in &t.events {
@@ -173,11 +189,96 @@ pub(crate) fn commit(txn: &WriteTransaction, t: Transition) -> Result<(), StoreE
             .retain_in((t.key, 0)..=(t.key, u32::MAX), |_, _| false)?;
     }
     save_record(txn, &record)?;
-    if let Some(next) = t.continue_as_new {
-        // Cannot fail: the id's only running run was this one, closed above.
-        start_execution(txn, next)?;
+    let mut done = Committed::default();
+    // Below, nothing can fail for a logical reason: checked above.
+    if let Some(mut next) = t.continue_as_new {
+        // The id's only running run was this one, closed above.
+        next.parent = record.parent;
+        done.started.push(start_execution(txn, next)?.key);
     }
-    Ok(())
+    for child in t.new_children {
+        match child.start {
+            Ok(mut new) => {
+                new.parent = Some((t.key, child.seq));
+                done.started.push(start_execution(txn, new)?.key);
+            }
+            Err(failure) => {
+                let message = InboxMessage::ChildClosed {
+                    seq: child.seq,
+                    result: Err(failure),
+                };
+                done.delivered.extend(push_inbox(txn, t.key, message)?);
+            }
+        }
+    }
+    if let (Some(status), Some((parent, seq))) = (t.close, record.parent)
+        && status != ExecutionStatus::ContinuedAsNew
+        && let Some(result) = t.events.last().and_then(|e| child_result(&e.kind))
+    {
+        let message = InboxMessage::ChildClosed { seq, result };
+        done.delivered.extend(push_inbox(txn, parent, message)?);
+    }
+    let at = t.events.last().map_or(record.started_at, |e| e.at);
+    for (workflow_id, policy) in t.close_children {
+        let Some(child) =
+            running_key(txn, &workflow_id)?.and_then(|k| load_record(txn, k).transpose())
+        else {
+            continue;
+        };
+        let child = child?;
+        if child.parent.map(|(p, _)| p) != Some(t.key) {
+            continue; // not ours (the id was reused)
+        }
+        let reason = format!("parent {} closed", record.id);
+        match policy {
+            ParentClosePolicy::Abandon => {}
+            ParentClosePolicy::RequestCancel => {
+                let message = InboxMessage::CancelRequested { reason };
+                done.delivered.extend(push_inbox(txn, child.key, message)?);
+            }
+            ParentClosePolicy::Terminate => {
+                let end = Transition {
+                    key: child.key,
+                    first_index: child.next_event,
+                    events: vec![Event::new(at, EventKind::ExecutionTerminated { reason })],
+                    consumed_inbox_through: Some(u64::MAX),
+                    close: Some(ExecutionStatus::Terminated),
+                    ..Transition::default()
+                };
+                let nested = commit(txn, end)?;
+                done.closed.push(child.key);
+                done.delivered.extend(nested.delivered);
+                done.closed.extend(nested.closed);
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// The key of `workflow_id`'s running run, if it has one.
+fn running_key(txn: &WriteTransaction, workflow_id: &str) -> Result<Option<ExecKey>, StoreError> {
+    let key = txn
+        .open_table(WORKFLOW_IDS)?
+        .get(workflow_id)?
+        .map(|v| v.value());
+    let Some(key) = key else { return Ok(None) };
+    Ok(load_record(txn, key)?
+        .filter(|r| r.status == ExecutionStatus::Running)
+        .map(|r| r.key))
+}
+
+/// What a child's terminal event tells its parent.
+fn child_result(kind: &EventKind) -> Option<Result<weft_core::Payload, Failure>> {
+    match kind {
+        EventKind::ExecutionCompleted { result } => Some(Ok(result.clone())),
+        EventKind::ExecutionFailed { failure } => Some(Err(failure.clone())),
+        EventKind::ExecutionTerminated { reason } => Some(Err(Failure::new(
+            "Terminated",
+            format!("child terminated: {reason}"),
+        )
+        .non_retryable())),
+        _ => None,
+    }
 }
 
 /// Append `message` to the inbox of a running execution.

@@ -1,0 +1,563 @@
+//! Signals, queries, durable timers, cancellation, termination,
+//! continue-as-new and child workflows, end to end on the runtime, in
+//! virtual time (tokio's paused clock skips ahead whenever every execution
+//! is blocked, so a 30-day timer takes milliseconds).
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
+use serde_json::{Value, json};
+use std::sync::Arc;
+use weft_core::{EventKind, Failure, InboxMessage};
+use weft_server::{
+    ActivityContext, ActivityError, ActivityRegistry, RuntimeConfig, RuntimeError, StartWorkflow,
+    WorkflowOutcome,
+};
+use weft_store::{ExecutionStatus, RedbStore, Store};
+use weft_tests::{TEST_EPOCH, TestRuntime, echo_activities, event_names, guest, history_with};
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+async fn start(t: &TestRuntime, id: &str, input: Value) -> String {
+    t.start_guest("guest-messages", "messages", id, input).await
+}
+
+async fn json_result(t: &TestRuntime, id: &str) -> Value {
+    match t.runtime.result(id).await.unwrap() {
+        WorkflowOutcome::Completed(bytes) => serde_json::from_slice(&bytes).unwrap(),
+        other => panic!("{id} did not complete: {other:?}"),
+    }
+}
+
+async fn query(t: &TestRuntime, id: &str, name: &str) -> Result<Value, RuntimeError> {
+    let answer = t.runtime.query(id, name, Vec::new()).await?;
+    Ok(serde_json::from_slice(&answer).unwrap())
+}
+
+fn text(s: &str) -> Vec<u8> {
+    serde_json::to_vec(s).unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn signals_arrive_in_order_and_are_recorded() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let id = start(&t, "orders", json!({"mode": "signals", "count": 3})).await;
+    // One signal before the workflow waits (buffered), two after.
+    t.runtime.signal(&id, "item", text("a")).await.unwrap();
+    history_with(&t.runtime, &id, "SignalAwaited").await;
+    t.runtime.signal(&id, "item", text("b")).await.unwrap();
+    t.runtime
+        .signal(&id, "other", text("ignored"))
+        .await
+        .unwrap();
+    t.runtime.signal(&id, "item", text("c")).await.unwrap();
+    assert_eq!(json_result(&t, &id).await, json!(["a", "b", "c"]));
+    let history = t.runtime.history(&id).await.unwrap();
+    let received: Vec<_> = history
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::SignalReceived { name, payload } => {
+                Some((name.clone(), String::from_utf8(payload.clone()).unwrap()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received.len(), 4, "{received:?}");
+    assert_eq!(received[0], ("item".into(), "\"a\"".into()));
+    // The history replays cleanly.
+    let component = t.runtime.describe(&id).await.unwrap().component;
+    assert_eq!(
+        component,
+        weft_core::ComponentId::of(&guest("guest-messages"))
+    );
+    let report = t
+        .engine
+        .replay(t.runtime.describe(&id).await.unwrap().id, history)
+        .await
+        .unwrap();
+    assert!(report.closed);
+    // A closed execution takes no more signals.
+    assert!(matches!(
+        t.runtime.signal(&id, "item", text("late")).await,
+        Err(RuntimeError::NotRunning(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn signals_survive_restarts_including_one_written_while_stopped() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let id = start(
+        &t,
+        "durable-signals",
+        json!({"mode": "signals", "count": 2}),
+    )
+    .await;
+    history_with(&t.runtime, &id, "SignalAwaited").await;
+    // Accepted, then the runtime stops at once: the workflow may or may not
+    // have seen it; either way it must not be lost.
+    t.runtime
+        .signal(&id, "item", text("before-stop"))
+        .await
+        .unwrap();
+    let key = t.runtime.describe(&id).await.unwrap().key;
+    let (dir, clock) = t.stop().await;
+
+    // While no runtime runs, a signal lands in the execution's inbox (as a
+    // front end sharing the store would write it).
+    {
+        let store = RedbStore::open(TestRuntime::db_path(&dir)).unwrap();
+        let message = InboxMessage::Signal {
+            name: "item".into(),
+            payload: text("while-stopped"),
+        };
+        assert!(store.send(key, message).await.unwrap().is_some());
+        store.close().await;
+    }
+
+    let t = TestRuntime::on_dir(
+        dir,
+        clock,
+        echo_activities(),
+        RuntimeConfig::default(),
+        Default::default(),
+    )
+    .await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    assert_eq!(
+        json_result(&t, &id).await,
+        json!(["before-stop", "while-stopped"])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn signal_with_start_starts_once_then_signals() {
+    let t = TestRuntime::start(echo_activities()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    let req = || StartWorkflow {
+        workflow_id: "sws".into(),
+        workflow_type: "messages".into(),
+        input: serde_json::to_vec(&json!({"mode": "signals", "count": 2})).unwrap(),
+        task_queue: None,
+    };
+    let (first, started) = t
+        .runtime
+        .signal_with_start(req(), "item", text("one"))
+        .await
+        .unwrap();
+    assert!(started);
+    let (second, started) = t
+        .runtime
+        .signal_with_start(req(), "item", text("two"))
+        .await
+        .unwrap();
+    assert!(
+        !started,
+        "the running execution is signalled, not restarted"
+    );
+    assert_eq!(first, second);
+    assert_eq!(json_result(&t, "sws").await, json!(["one", "two"]));
+    // Closed now: the next signal-with-start begins a new run.
+    let (third, started) = t
+        .runtime
+        .signal_with_start(req(), "item", text("x"))
+        .await
+        .unwrap();
+    assert!(started);
+    assert_ne!(third.run_id, first.run_id);
+}
+
+#[tokio::test(start_paused = true)]
+async fn queries_answer_from_state_without_recording_even_when_evicted() {
+    let config = RuntimeConfig {
+        cache_capacity: 1,
+        ..RuntimeConfig::default()
+    };
+    let t = TestRuntime::with_config(echo_activities(), config).await;
+    let id = start(&t, "queried", json!({"mode": "signals", "count": 3})).await;
+    t.runtime.signal(&id, "item", text("a")).await.unwrap();
+    t.runtime.signal(&id, "item", text("b")).await.unwrap();
+    history_with(&t.runtime, &id, "SignalAwaited").await;
+    // Wait until both signals are in history and the third wait is issued.
+    while t
+        .runtime
+        .history(&id)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.kind.name() == "SignalAwaited")
+        .count()
+        < 3
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    // Another execution takes the only cache slot: `queried` is evicted.
+    let other = start(&t, "other", json!({"mode": "signals", "count": 1})).await;
+    history_with(&t.runtime, &other, "SignalAwaited").await;
+    assert!(t.runtime.stats().evictions >= 1);
+
+    let before = t.runtime.history(&id).await.unwrap().len();
+    assert_eq!(query(&t, &id, "items").await.unwrap(), json!(["a", "b"]));
+    assert_eq!(
+        t.runtime.history(&id).await.unwrap().len(),
+        before,
+        "queries are not recorded"
+    );
+
+    // Unknown query names are the handler's error, with the names it has.
+    match query(&t, &id, "nope").await {
+        Err(RuntimeError::QueryFailed(f)) => {
+            assert_eq!(f.error_type, "UnknownQuery");
+            assert!(f.message.contains("items"), "{f}");
+        }
+        other => panic!("expected UnknownQuery, got {other:?}"),
+    }
+
+    // Completed executions answer too, from their final state.
+    t.runtime.signal(&id, "item", text("c")).await.unwrap();
+    assert_eq!(json_result(&t, &id).await, json!(["a", "b", "c"]));
+    assert_eq!(
+        query(&t, &id, "items").await.unwrap(),
+        json!(["a", "b", "c"])
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_query_handler_cannot_issue_commands_and_cannot_shift_randomness() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let id = start(&t, "bad-query", json!({"mode": "bad-query"})).await;
+    history_with(&t.runtime, &id, "SignalAwaited").await;
+    let err = query(&t, &id, "sneaky").await.unwrap_err();
+    let message = format!("{err}");
+    assert!(
+        message.contains("query handler `sneaky` called schedule-activity")
+            && message.contains("read-only"),
+        "{message}"
+    );
+    // The same state gives the same draws: the replay reaches the same
+    // point of the random stream every time.
+    let r1 = query(&t, &id, "random").await.unwrap();
+    let r2 = query(&t, &id, "random").await.unwrap();
+    assert_eq!(r1, r2);
+    // The execution is unharmed and finishes normally.
+    t.runtime.signal(&id, "go", text("now")).await.unwrap();
+    let result = json_result(&t, &id).await;
+    assert_eq!(result["first"], json!("now"));
+    let history = t.runtime.history(&id).await.unwrap();
+    assert!(!event_names(&history).contains(&"ActivityScheduled"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_thirty_day_timer_fires_in_virtual_time_even_when_evicted() {
+    // One cache slot: the first sleeper is evicted (holds no memory) while
+    // it sleeps, and its timer brings it back by replay.
+    let config = RuntimeConfig {
+        cache_capacity: 1,
+        ..RuntimeConfig::default()
+    };
+    let t = TestRuntime::with_config(echo_activities(), config).await;
+    let id = start(&t, "month", json!({"mode": "sleep", "days": 30})).await;
+    history_with(&t.runtime, &id, "TimerStarted").await;
+    let other = start(&t, "fortnight", json!({"mode": "sleep", "days": 14})).await;
+    history_with(&t.runtime, &other, "TimerStarted").await;
+    assert_eq!(t.runtime.stats().evictions, 1);
+    assert_eq!(t.runtime.stats().cached, 1);
+
+    let result = json_result(&t, &id).await;
+    let started = t.runtime.history(&id).await.unwrap()[0].at.0;
+    assert_eq!(started, TEST_EPOCH.0);
+    assert_eq!(
+        result["woke_at_ms"].as_u64().unwrap() - started,
+        30 * DAY_MS
+    );
+    assert_eq!(
+        event_names(&t.runtime.history(&id).await.unwrap()),
+        [
+            "ExecutionStarted",
+            "TimerStarted",
+            "TimerFired",
+            "ExecutionCompleted"
+        ]
+    );
+    assert!(
+        t.runtime.stats().replays >= 1,
+        "the evicted sleeper was replayed"
+    );
+    let result = json_result(&t, &other).await;
+    let started = t.runtime.history(&other).await.unwrap()[0].at.0;
+    assert_eq!(
+        result["woke_at_ms"].as_u64().unwrap() - started,
+        14 * DAY_MS
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn timers_fire_after_a_restart() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let id = start(&t, "nap", json!({"mode": "sleep", "days": 2})).await;
+    history_with(&t.runtime, &id, "TimerStarted").await;
+    let t = t.restart(echo_activities(), RuntimeConfig::default()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    let result = json_result(&t, &id).await;
+    assert_eq!(
+        result["woke_at_ms"].as_u64().unwrap(),
+        TEST_EPOCH.0 + 2 * DAY_MS
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn approval_or_timeout_and_timer_cancellation() {
+    let t = TestRuntime::start(echo_activities()).await;
+    // Nobody approves: the one-day timer wins.
+    let slow = start(&t, "no-answer", json!({"mode": "approval", "days": 1})).await;
+    let result = json_result(&t, &slow).await;
+    assert_eq!(
+        result,
+        json!({"timed_out": true, "at_ms": TEST_EPOCH.0 + DAY_MS})
+    );
+
+    // Approved first: the timer is cancelled, recorded, and never fires.
+    let fast = start(&t, "answered", json!({"mode": "approval", "days": 1})).await;
+    history_with(&t.runtime, &fast, "TimerStarted").await;
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    t.runtime
+        .signal(&fast, "approve", b"true".to_vec())
+        .await
+        .unwrap();
+    let result = json_result(&t, &fast).await;
+    assert_eq!(result["approved"], json!(true));
+    assert_eq!(result["timer"], json!("Cancelled"));
+    let history = t.runtime.history(&fast).await.unwrap();
+    let names = event_names(&history);
+    assert!(names.contains(&"TimerCanceled"), "{names:?}");
+    assert!(!names.contains(&"TimerFired"), "{names:?}");
+}
+
+/// `long` heartbeats until cancelled and reports when it saw it.
+fn heartbeat_activities() -> (
+    ActivityRegistry,
+    Arc<tokio::sync::Notify>,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+) {
+    let started = Arc::new(tokio::sync::Notify::new());
+    let (seen_tx, seen) = tokio::sync::mpsc::unbounded_channel();
+    let mut registry = echo_activities();
+    let s = started.clone();
+    registry.register("long", move |ctx: ActivityContext, (): ()| {
+        let started = s.clone();
+        let seen = seen_tx.clone();
+        async move {
+            started.notify_one();
+            loop {
+                if let Err(e) = ctx.heartbeat() {
+                    let _ = seen.send(());
+                    return Err::<(), ActivityError>(e);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    });
+    (registry, started, seen)
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_reaches_a_heartbeating_activity_and_the_workflow_compensates() {
+    let (activities, started, mut seen) = heartbeat_activities();
+    let t = TestRuntime::start(activities).await;
+    let id = start(&t, "to-cancel", json!({"mode": "heartbeat"})).await;
+    started.notified().await;
+    t.runtime.cancel(&id, "customer asked").await.unwrap();
+    seen.recv()
+        .await
+        .expect("the activity saw the cancellation");
+    match t.runtime.result(&id).await.unwrap() {
+        WorkflowOutcome::Failed(f) => {
+            assert_eq!(f.error_type, "Cancelled");
+            assert!(f.message.contains("refund"), "compensation ran: {f}");
+        }
+        other => panic!("expected a cancellation, got {other:?}"),
+    }
+    assert_eq!(
+        t.runtime.describe(&id).await.unwrap().status,
+        ExecutionStatus::Cancelled
+    );
+    let history = t.runtime.history(&id).await.unwrap();
+    assert!(event_names(&history).contains(&"CancelRequested"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn terminate_closes_at_once_without_running_workflow_code() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let id = start(&t, "to-terminate", json!({"mode": "signals", "count": 1})).await;
+    history_with(&t.runtime, &id, "SignalAwaited").await;
+    t.runtime.terminate(&id, "operator: stuck").await.unwrap();
+    assert_eq!(
+        t.runtime.result(&id).await.unwrap(),
+        WorkflowOutcome::Terminated("operator: stuck".into())
+    );
+    let record = t.runtime.describe(&id).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Terminated);
+    let history = t.runtime.history(&id).await.unwrap();
+    assert_eq!(history.last().unwrap().kind.name(), "ExecutionTerminated");
+    assert!(matches!(
+        t.runtime.terminate(&id, "again").await,
+        Err(RuntimeError::NotRunning(_))
+    ));
+    assert!(matches!(
+        t.runtime.signal(&id, "item", text("x")).await,
+        Err(RuntimeError::NotRunning(_))
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn continue_as_new_keeps_the_id_and_starts_a_fresh_history() {
+    let t = TestRuntime::start(echo_activities()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    let first = t
+        .runtime
+        .start_workflow(StartWorkflow {
+            workflow_id: "counter".into(),
+            workflow_type: "messages".into(),
+            input: serde_json::to_vec(&json!({"mode": "counter", "count": 0, "until": 3})).unwrap(),
+            task_queue: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(json_result(&t, "counter").await, json!({"count": 3}));
+    let last = t.runtime.describe("counter").await.unwrap();
+    assert_ne!(last.id.run_id, first.run_id);
+    assert_eq!(last.id.workflow_id, "counter");
+    let history = t.runtime.history("counter").await.unwrap();
+    assert_eq!(
+        event_names(&history),
+        [
+            "ExecutionStarted",
+            "TimerStarted",
+            "TimerFired",
+            "ExecutionCompleted"
+        ],
+        "the last run's history starts over"
+    );
+    match &history[0].kind {
+        EventKind::ExecutionStarted { input, .. } => {
+            let input: Value = serde_json::from_slice(input).unwrap();
+            assert_eq!(input["count"], json!(3));
+        }
+        other => panic!("unexpected first event {other:?}"),
+    }
+    // Three one-second runs before this one.
+    assert_eq!(history[0].at.0, TEST_EPOCH.0 + 3_000);
+}
+
+#[tokio::test(start_paused = true)]
+async fn children_results_and_failures_flow_back_and_survive_a_restart() {
+    let t = TestRuntime::start(echo_activities()).await;
+    let id = start(&t, "parent", json!({"mode": "parent"})).await;
+    history_with(&t.runtime, "parent/child-1", "TimerStarted").await;
+    let t = t.restart(echo_activities(), RuntimeConfig::default()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    let result = json_result(&t, &id).await;
+    assert_eq!(result["child"]["woke_at_ms"], json!(TEST_EPOCH.0 + DAY_MS));
+    assert_eq!(result["failed"], json!("BadMode"));
+    let names = event_names(&t.runtime.history(&id).await.unwrap());
+    assert_eq!(
+        names,
+        [
+            "ExecutionStarted",
+            "ChildStarted",
+            "ChildCompleted",
+            "ChildStarted",
+            "ChildFailed",
+            "ExecutionCompleted"
+        ]
+    );
+    let child = t.runtime.describe("the-failing-child").await.unwrap();
+    assert_eq!(child.status, ExecutionStatus::Failed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn parent_close_policies_terminate_cancel_or_abandon_children() {
+    let t = TestRuntime::start(echo_activities()).await;
+    for mode in [
+        "terminating-parent",
+        "cancelling-parent",
+        "abandoning-parent",
+    ] {
+        let id = start(&t, mode, json!({"mode": mode})).await;
+        assert_eq!(json_result(&t, &id).await, json!("parent done"));
+    }
+    let child = |mode: &str| format!("{mode}-child");
+    assert_eq!(
+        t.runtime
+            .result(&child("terminating-parent"))
+            .await
+            .unwrap(),
+        WorkflowOutcome::Terminated(
+            "parent terminating-parent".to_owned()
+                + &run_suffix(&t, "terminating-parent").await
+                + " closed"
+        )
+    );
+    match t.runtime.result(&child("cancelling-parent")).await.unwrap() {
+        WorkflowOutcome::Failed(f) => assert_eq!(f.error_type, "Cancelled"),
+        other => panic!("expected the child to cancel, got {other:?}"),
+    }
+    let abandoned = child("abandoning-parent");
+    assert_eq!(
+        t.runtime.describe(&abandoned).await.unwrap().status,
+        ExecutionStatus::Running
+    );
+    t.runtime
+        .signal(&abandoned, "item", text("still here"))
+        .await
+        .unwrap();
+    assert_eq!(json_result(&t, &abandoned).await, json!(["still here"]));
+}
+
+/// `/<run id>` of the latest run of `id`, as execution ids display.
+async fn run_suffix(t: &TestRuntime, id: &str) -> String {
+    format!("/{}", t.runtime.describe(id).await.unwrap().id.run_id)
+}
+
+#[tokio::test(start_paused = true)]
+async fn bad_messages_get_clear_errors() {
+    let t = TestRuntime::start(echo_activities()).await;
+    assert!(matches!(
+        t.runtime.signal("nobody", "x", vec![]).await,
+        Err(RuntimeError::NotFound(_))
+    ));
+    assert!(matches!(
+        t.runtime.cancel("nobody", "x").await,
+        Err(RuntimeError::NotFound(_))
+    ));
+    let id = start(&t, "big", json!({"mode": "signals", "count": 1})).await;
+    let huge = vec![b'x'; 3 * 1024 * 1024];
+    assert!(matches!(
+        t.runtime.signal(&id, "item", huge).await,
+        Err(RuntimeError::PayloadTooLarge(_))
+    ));
+    // A signal the workflow cannot decode fails the wait, not the runtime.
+    t.runtime
+        .signal(&id, "item", b"not json".to_vec())
+        .await
+        .unwrap();
+    match t.runtime.result(&id).await.unwrap() {
+        WorkflowOutcome::Failed(Failure { error_type, .. }) => {
+            assert_eq!(error_type, "PayloadError")
+        }
+        other => panic!("expected a decode failure, got {other:?}"),
+    }
+}

@@ -6,11 +6,8 @@
 pub mod faulty;
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use weft_core::{Event, EventKind, Timestamp};
-use weft_engine::{EngineConfig, WorkflowEngine};
-use weft_server::{ActivityRegistry, Clock, Runtime, RuntimeConfig, StartWorkflow, TokioClock};
-use weft_store::RedbStore;
+use weft_core::{Event, EventKind};
+use weft_server::{ActivityRegistry, Runtime, StartWorkflow};
 
 /// Directory of the built guest components.
 pub fn guest_dir() -> PathBuf {
@@ -37,93 +34,25 @@ pub fn guest(name: &str) -> Vec<u8> {
     })
 }
 
-/// A runtime on a fresh database in a temporary directory, with the tokio
-/// clock (so `tokio::time::pause` skips timers and backoffs).
-pub struct TestRuntime {
-    /// The runtime.
-    pub runtime: Runtime,
-    /// Its engine, for replays.
-    pub engine: Arc<WorkflowEngine>,
-    /// Keeps the database directory alive.
-    pub dir: tempfile::TempDir,
-    /// The clock, kept across restarts so time never goes back.
-    pub clock: Arc<dyn Clock>,
-}
+/// The test runtime is the authors' test kit.
+pub use weft_testkit::{TEST_EPOCH, TestEnv as TestRuntime};
 
-/// Midnight, 2026-01-01 UTC, in ms: the tests' epoch.
-pub const TEST_EPOCH: Timestamp = Timestamp(1_767_225_600_000);
-
-impl TestRuntime {
-    /// Start a runtime with `activities` and default config.
-    pub async fn start(activities: ActivityRegistry) -> Self {
-        Self::with_config(activities, RuntimeConfig::default()).await
-    }
-
-    /// Start a runtime with `activities` and `config`.
-    pub async fn with_config(activities: ActivityRegistry, config: RuntimeConfig) -> Self {
-        Self::with_engine(activities, config, EngineConfig::default()).await
-    }
-
-    /// Start a runtime with `activities`, `config` and engine limits.
-    pub async fn with_engine(
-        activities: ActivityRegistry,
-        config: RuntimeConfig,
-        engine: EngineConfig,
-    ) -> Self {
-        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(TEST_EPOCH));
-        Self::on_dir(
-            tempfile::tempdir().expect("temp dir"),
-            clock,
-            activities,
-            config,
-            engine,
-        )
-        .await
-    }
-
-    /// Stop the runtime and start a new one on the same database: what a
-    /// process restart does, minus the process.
-    pub async fn restart(self, activities: ActivityRegistry, config: RuntimeConfig) -> Self {
-        let (dir, clock) = self.stop().await;
-        Self::on_dir(dir, clock, activities, config, EngineConfig::default()).await
-    }
-
-    /// Stop the runtime; its database directory and clock, to start again
-    /// with [`TestRuntime::on_dir`] (or to open the store alone).
-    pub async fn stop(self) -> (tempfile::TempDir, Arc<dyn Clock>) {
-        self.runtime.shutdown().await;
-        (self.dir, self.clock)
-    }
-
-    /// Path of the database file in `dir`.
-    pub fn db_path(dir: &tempfile::TempDir) -> PathBuf {
-        dir.path().join("weft.redb")
-    }
-
-    /// A runtime on `dir`, with a new engine: nothing compiled survives.
-    pub async fn on_dir(
-        dir: tempfile::TempDir,
-        clock: Arc<dyn Clock>,
-        activities: ActivityRegistry,
-        config: RuntimeConfig,
-        engine: EngineConfig,
-    ) -> Self {
-        let engine = Arc::new(WorkflowEngine::new(engine).expect("engine"));
-        let store = Arc::new(RedbStore::open(Self::db_path(&dir)).expect("open store"));
-        let runtime = Runtime::start(store, engine.clone(), activities, clock.clone(), config)
-            .await
-            .expect("runtime start");
-        TestRuntime {
-            runtime,
-            engine,
-            dir,
-            clock,
-        }
-    }
-
+/// Deploy-and-start for the test guests.
+#[allow(async_fn_in_trait)] // used only by these tests, on one thread kind
+pub trait StartGuest {
     /// Deploy guest `name` as `workflow_type`, start it with `input`, and
     /// return its workflow id.
-    pub async fn start_guest(
+    async fn start_guest(
+        &self,
+        name: &str,
+        workflow_type: &str,
+        id: &str,
+        input: serde_json::Value,
+    ) -> String;
+}
+
+impl StartGuest for TestRuntime {
+    async fn start_guest(
         &self,
         name: &str,
         workflow_type: &str,

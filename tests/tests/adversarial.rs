@@ -7,7 +7,7 @@ use serde_json::json;
 use weft_core::{ExecutionId, Failure};
 use weft_engine::EngineConfig;
 use weft_server::{RuntimeConfig, WorkflowOutcome};
-use weft_tests::{TestRuntime, echo_activities};
+use weft_tests::{StartGuest, TestRuntime, echo_activities};
 
 /// Run guest `adversarial` in `mode` next to a well-behaved workflow;
 /// return the adversarial execution's failure after checking the other
@@ -129,7 +129,7 @@ async fn endless_commands_hit_the_history_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn oversized_workflow_input_is_refused_at_start() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     t.runtime
         .deploy("adversarial", weft_tests::guest("guest-adversarial"))
         .await
@@ -157,7 +157,7 @@ async fn oversized_workflow_input_is_refused_at_start() {
 
 #[tokio::test(start_paused = true)]
 async fn nan_bits_are_canonical_and_identical_across_runs() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let mut bits = Vec::new();
     for id in ["nan-1", "nan-2"] {
         t.start_guest("guest-adversarial", "adversarial", id, json!("nan"))

@@ -5,13 +5,13 @@
 use serde_json::json;
 use weft_core::{EventKind, ExecutionId};
 use weft_server::{RuntimeConfig, WorkflowOutcome};
-use weft_tests::{TEST_EPOCH, TestRuntime, completed_result, echo_activities};
+use weft_tests::{StartGuest, TEST_EPOCH, TestRuntime, completed_result, echo_activities};
 
 const SLEEP_MS: u64 = 30 * 24 * 3600 * 1000; // 30 days, skipped by paused time
 
 #[tokio::test(start_paused = true)]
 async fn std_time_and_random_are_recorded_and_replayed() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = t
         .start_guest("guest-clock-random", "clock", "clock-1", json!(SLEEP_MS))
         .await;
@@ -99,7 +99,7 @@ async fn evicted_execution_is_rebuilt_by_replay_with_the_same_values() {
 
 #[tokio::test(start_paused = true)]
 async fn sleeping_workflow_is_not_loaded_at_restart_until_its_timer_fires() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = t
         .start_guest("guest-clock-random", "clock", "sleeper", json!(3_600_000))
         .await;

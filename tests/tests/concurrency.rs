@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::Barrier;
 use weft_core::EventKind;
 use weft_server::{ActivityError, ActivityRegistry, WorkflowOutcome};
-use weft_tests::{TestRuntime, completed_result};
+use weft_tests::{StartGuest, TestRuntime, completed_result};
 
 #[tokio::test(start_paused = true)]
 async fn two_activities_run_at_the_same_time() {
@@ -24,7 +24,7 @@ async fn two_activities_run_at_the_same_time() {
             Ok::<_, ActivityError>(input)
         }
     });
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let id = t
         .start_guest(
             "guest-concurrent",

@@ -13,7 +13,9 @@ use weft_server::{
     WorkflowOutcome,
 };
 use weft_store::{ExecutionStatus, RedbStore, Store};
-use weft_tests::{TEST_EPOCH, TestRuntime, echo_activities, event_names, guest, history_with};
+use weft_tests::{
+    StartGuest, TEST_EPOCH, TestRuntime, echo_activities, event_names, guest, history_with,
+};
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
@@ -39,7 +41,7 @@ fn text(s: &str) -> Vec<u8> {
 
 #[tokio::test(start_paused = true)]
 async fn signals_arrive_in_order_and_are_recorded() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = start(&t, "orders", json!({"mode": "signals", "count": 3})).await;
     // One signal before the workflow waits (buffered), two after.
     t.runtime.signal(&id, "item", text("a")).await.unwrap();
@@ -84,7 +86,7 @@ async fn signals_arrive_in_order_and_are_recorded() {
 
 #[tokio::test(start_paused = true)]
 async fn signals_survive_restarts_including_one_written_while_stopped() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = start(
         &t,
         "durable-signals",
@@ -133,7 +135,7 @@ async fn signals_survive_restarts_including_one_written_while_stopped() {
 
 #[tokio::test(start_paused = true)]
 async fn signal_with_start_starts_once_then_signals() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     t.runtime
         .deploy("messages", guest("guest-messages"))
         .await
@@ -228,7 +230,7 @@ async fn queries_answer_from_state_without_recording_even_when_evicted() {
 
 #[tokio::test(start_paused = true)]
 async fn a_query_handler_cannot_issue_commands_and_cannot_shift_randomness() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = start(&t, "bad-query", json!({"mode": "bad-query"})).await;
     history_with(&t.runtime, &id, "SignalAwaited").await;
     let err = query(&t, &id, "sneaky").await.unwrap_err();
@@ -297,7 +299,7 @@ async fn a_thirty_day_timer_fires_in_virtual_time_even_when_evicted() {
 
 #[tokio::test(start_paused = true)]
 async fn timers_fire_after_a_restart() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = start(&t, "nap", json!({"mode": "sleep", "days": 2})).await;
     history_with(&t.runtime, &id, "TimerStarted").await;
     let t = t.restart(echo_activities(), RuntimeConfig::default()).await;
@@ -314,7 +316,7 @@ async fn timers_fire_after_a_restart() {
 
 #[tokio::test(start_paused = true)]
 async fn approval_or_timeout_and_timer_cancellation() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     // Nobody approves: the one-day timer wins.
     let slow = start(&t, "no-answer", json!({"mode": "approval", "days": 1})).await;
     let result = json_result(&t, &slow).await;
@@ -370,7 +372,7 @@ fn heartbeat_activities() -> (
 #[tokio::test(start_paused = true)]
 async fn cancel_reaches_a_heartbeating_activity_and_the_workflow_compensates() {
     let (activities, started, mut seen) = heartbeat_activities();
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let id = start(&t, "to-cancel", json!({"mode": "heartbeat"})).await;
     started.notified().await;
     t.runtime.cancel(&id, "customer asked").await.unwrap();
@@ -394,7 +396,7 @@ async fn cancel_reaches_a_heartbeating_activity_and_the_workflow_compensates() {
 
 #[tokio::test(start_paused = true)]
 async fn terminate_closes_at_once_without_running_workflow_code() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = start(&t, "to-terminate", json!({"mode": "signals", "count": 1})).await;
     history_with(&t.runtime, &id, "SignalAwaited").await;
     t.runtime.terminate(&id, "operator: stuck").await.unwrap();
@@ -418,7 +420,7 @@ async fn terminate_closes_at_once_without_running_workflow_code() {
 
 #[tokio::test(start_paused = true)]
 async fn continue_as_new_keeps_the_id_and_starts_a_fresh_history() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     t.runtime
         .deploy("messages", guest("guest-messages"))
         .await
@@ -461,7 +463,7 @@ async fn continue_as_new_keeps_the_id_and_starts_a_fresh_history() {
 
 #[tokio::test(start_paused = true)]
 async fn children_results_and_failures_flow_back_and_survive_a_restart() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = start(&t, "parent", json!({"mode": "parent"})).await;
     history_with(&t.runtime, "parent/child-1", "TimerStarted").await;
     let t = t.restart(echo_activities(), RuntimeConfig::default()).await;
@@ -490,7 +492,7 @@ async fn children_results_and_failures_flow_back_and_survive_a_restart() {
 
 #[tokio::test(start_paused = true)]
 async fn parent_close_policies_terminate_cancel_or_abandon_children() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     for mode in [
         "terminating-parent",
         "cancelling-parent",
@@ -534,7 +536,7 @@ async fn run_suffix(t: &TestRuntime, id: &str) -> String {
 
 #[tokio::test(start_paused = true)]
 async fn bad_messages_get_clear_errors() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     assert!(matches!(
         t.runtime.signal("nobody", "x", vec![]).await,
         Err(RuntimeError::NotFound(_))

@@ -6,11 +6,11 @@ use serde_json::json;
 use weft_core::{EventKind, ExecutionId};
 use weft_engine::ReplayError;
 use weft_server::WorkflowOutcome;
-use weft_tests::{TestRuntime, completed_result, echo_activities, guest, repin};
+use weft_tests::{StartGuest, TestRuntime, completed_result, echo_activities, guest, repin};
 
 #[tokio::test(start_paused = true)]
 async fn patched_code_replays_old_histories_on_the_old_branch_and_runs_new_ones_on_the_new() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let old = t
         .start_guest("guest-versioned-v1", "versioned", "old", json!(null))
         .await;
@@ -82,7 +82,7 @@ async fn patched_code_replays_old_histories_on_the_old_branch_and_runs_new_ones_
 
 #[tokio::test(start_paused = true)]
 async fn side_effect_is_not_recomputed_on_replay() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = t
         .start_guest("guest-versioned-v2", "versioned", "se", json!(null))
         .await;

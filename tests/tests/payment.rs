@@ -5,7 +5,7 @@
 use serde_json::json;
 use weft_core::EventKind;
 use weft_server::{ActivityRegistry, WorkflowOutcome};
-use weft_tests::{TestRuntime, completed_result, event_names};
+use weft_tests::{StartGuest, TestRuntime, completed_result, event_names};
 
 fn payment_activities() -> (ActivityRegistry, payment_activities::Processor) {
     let processor = payment_activities::Processor::default();
@@ -17,7 +17,7 @@ fn payment_activities() -> (ActivityRegistry, payment_activities::Processor) {
 #[tokio::test(start_paused = true)]
 async fn payment_completes_with_the_expected_history() {
     let (activities, processor) = payment_activities();
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let input = json!({"account": "acct-7", "amount_cents": 2500, "currency": "EUR"});
     let id = t
         .start_guest("payment-workflow", "payment", "pay-1", input)
@@ -92,7 +92,7 @@ async fn payment_completes_with_the_expected_history() {
 #[tokio::test(start_paused = true)]
 async fn non_retryable_failure_fails_the_workflow_without_retry() {
     let (activities, processor) = payment_activities();
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let input = json!({"account": "closed-9", "amount_cents": 1, "currency": "EUR"});
     let id = t
         .start_guest("payment-workflow", "payment", "pay-closed", input)
@@ -118,7 +118,7 @@ async fn non_retryable_failure_fails_the_workflow_without_retry() {
 #[tokio::test(start_paused = true)]
 async fn malformed_input_fails_that_execution_only() {
     let (activities, _) = payment_activities();
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let bad = t
         .start_guest(
             "payment-workflow",

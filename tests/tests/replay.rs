@@ -7,12 +7,12 @@ use serde_json::json;
 use weft_core::ExecutionId;
 use weft_engine::ReplayError;
 use weft_server::ActivityRegistry;
-use weft_tests::{TestRuntime, guest, repin};
+use weft_tests::{StartGuest, TestRuntime, guest, repin};
 
 async fn completed_payment() -> (TestRuntime, Vec<weft_core::Event>) {
     let mut activities = ActivityRegistry::new();
     payment_activities::register(&mut activities, payment_activities::Processor::default());
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let input = json!({"account": "acct-1", "amount_cents": 100, "currency": "USD"});
     let id = t
         .start_guest("payment-workflow", "payment", "pay-replay", input)

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use weft_core::{Event, EventKind, TimeoutKind};
 use weft_server::{ActivityContext, ActivityError, ActivityRegistry, WorkflowOutcome};
-use weft_tests::TestRuntime;
+use weft_tests::{StartGuest, TestRuntime};
 
 /// (attempt, retry delay in ms or None if final) of each failed attempt.
 fn failed_attempts(history: &[Event]) -> Vec<(u32, Option<u64>)> {
@@ -46,7 +46,7 @@ fn always_failing() -> (ActivityRegistry, Arc<AtomicU32>) {
 #[tokio::test(start_paused = true)]
 async fn backoff_follows_the_policy_exactly() {
     let (activities, calls) = always_failing();
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let call = json!({
         "activity": "flaky", "input": "busy",
         "initial_interval_ms": 1000, "backoff": 3.0, "maximum_interval_ms": 5000, "maximum_attempts": 5
@@ -81,7 +81,7 @@ async fn backoff_follows_the_policy_exactly() {
 #[tokio::test(start_paused = true)]
 async fn non_retryable_error_types_stop_retries() {
     let (activities, calls) = always_failing();
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let call = json!({
         "activity": "flaky", "input": "declined", "initial_interval_ms": 10, "non_retryable": ["Declined"]
     });
@@ -107,7 +107,7 @@ async fn start_to_close_timeout_is_recorded_and_retried() {
             Ok::<_, ActivityError>(format!("{input} on attempt {}", ctx.attempt))
         },
     );
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let call = json!({"activity": "hang-once", "input": "done", "start_to_close_ms": 30000, "initial_interval_ms": 500});
     let id = t.start_guest("guest-call", "call", "timeout", call).await;
     let WorkflowOutcome::Completed(result) = t.runtime.result(&id).await.unwrap() else {
@@ -148,7 +148,7 @@ async fn attempts_carry_a_stable_idempotency_key() {
             Ok(ctx.idempotency_key)
         }
     });
-    let t = TestRuntime::start(activities).await;
+    let t = TestRuntime::new(activities).await;
     let call = json!({"activity": "keyed", "input": "x", "initial_interval_ms": 10});
     let id = t.start_guest("guest-call", "call", "keyed-wf", call).await;
     let WorkflowOutcome::Completed(result) = t.runtime.result(&id).await.unwrap() else {

@@ -5,11 +5,11 @@
 use serde_json::json;
 use weft_core::EventKind;
 use weft_server::WorkflowOutcome;
-use weft_tests::{TestRuntime, echo_activities, event_names};
+use weft_tests::{StartGuest, TestRuntime, echo_activities, event_names};
 
 #[tokio::test(start_paused = true)]
 async fn trapping_workflow_fails_with_its_message_while_another_completes() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let doomed = t
         .start_guest("guest-trap", "trap", "trap-1", json!("out of ideas"))
         .await;
@@ -63,7 +63,7 @@ async fn trapping_workflow_fails_with_its_message_while_another_completes() {
 
 #[tokio::test]
 async fn malformed_component_is_rejected_with_a_clear_error() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let err = t
         .runtime
         .deploy("junk", b"\0asm not really".to_vec())
@@ -92,7 +92,7 @@ async fn malformed_component_is_rejected_with_a_clear_error() {
 
 #[tokio::test]
 async fn component_with_filesystem_and_socket_imports_is_refused_naming_them() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let err = t
         .runtime
         .deploy("forbidden", weft_tests::guest("guest-forbidden"))
@@ -130,7 +130,7 @@ async fn component_with_filesystem_and_socket_imports_is_refused_naming_them() {
 
 #[tokio::test]
 async fn components_needing_threads_or_shared_memory_are_refused() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let shared = br#"(component (core module (memory 1 1 shared)))"#;
     let err = t.engine.check(shared).unwrap_err().to_string();
     assert!(err.contains("invalid workflow component"), "{err}");

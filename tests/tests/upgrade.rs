@@ -6,11 +6,11 @@
 use serde_json::json;
 use weft_core::EventKind;
 use weft_server::WorkflowOutcome;
-use weft_tests::{TestRuntime, completed_result, echo_activities, guest, history_with};
+use weft_tests::{StartGuest, TestRuntime, completed_result, echo_activities, guest, history_with};
 
 #[tokio::test(start_paused = true)]
 async fn dry_run_then_upgrade_moves_a_sleeping_execution_to_patched_code() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let id = t
         .start_guest("guest-versioned-v1", "versioned", "sleeper", json!(null))
         .await;
@@ -65,7 +65,7 @@ async fn dry_run_then_upgrade_moves_a_sleeping_execution_to_patched_code() {
 
 #[tokio::test(start_paused = true)]
 async fn a_bad_forced_upgrade_parks_executions_until_fixed_or_failed() {
-    let t = TestRuntime::start(echo_activities()).await;
+    let t = TestRuntime::new(echo_activities()).await;
     let fixed = t
         .start_guest("guest-versioned-v1", "versioned", "to-fix", json!(null))
         .await;

@@ -9,7 +9,7 @@ use weft_core::EventKind;
 use weft_server::{
     ActivityContext, ActivityError, ActivityRegistry, RuntimeConfig, WorkflowOutcome,
 };
-use weft_tests::{TestRuntime, guest};
+use weft_tests::{StartGuest, TestRuntime, guest};
 
 fn activity_order(history: &[weft_core::Event]) -> Vec<String> {
     history
@@ -40,7 +40,7 @@ async fn execution_finishes_on_its_own_version_after_v2_is_deployed_and_the_node
             async { std::future::pending::<Result<(), ActivityError>>().await }
         },
     );
-    let t = TestRuntime::start(v1_node).await;
+    let t = TestRuntime::new(v1_node).await;
     let input = json!({"account": "acct-1", "amount_cents": 10, "currency": "EUR"});
     let old = t
         .start_guest("payment-workflow", "payment", "old", input.clone())

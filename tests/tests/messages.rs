@@ -563,3 +563,50 @@ async fn bad_messages_get_clear_errors() {
         other => panic!("expected a decode failure, got {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn updates_are_validated_recorded_and_answered() {
+    let t = TestRuntime::new(echo_activities()).await;
+    let id = start(&t, "cart", json!({"mode": "cart", "count": 2})).await;
+    let add = |item: &str| t.runtime.update(&id, "add", text(item));
+    assert_eq!(add("apple").await.unwrap(), b"1");
+
+    // Rejected by the validator: nothing enters history.
+    let before = t.runtime.history(&id).await.unwrap().len();
+    match add("").await {
+        Err(RuntimeError::UpdateRejected(f)) => assert_eq!(f.error_type, "EmptyItem"),
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+    assert_eq!(t.runtime.history(&id).await.unwrap().len(), before);
+
+    // Accepted, but the handler answers with an error: recorded.
+    match add("boom").await {
+        Err(RuntimeError::UpdateFailed(f)) => assert_eq!(f.error_type, "Boom"),
+        other => panic!("expected the workflow's error, got {other:?}"),
+    }
+    assert_eq!(add("pear").await.unwrap(), b"2");
+    match add("plum").await {
+        Err(RuntimeError::UpdateRejected(f)) => assert_eq!(f.error_type, "CartFull"),
+        other => panic!("expected a full cart, got {other:?}"),
+    }
+
+    t.runtime
+        .signal(&id, "checkout", b"null".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(json_result(&t, &id).await, json!(["apple", "pear"]));
+    let history = t.runtime.history(&id).await.unwrap();
+    let names = event_names(&history);
+    let count = |n: &str| names.iter().filter(|x| **x == n).count();
+    assert_eq!((count("UpdateAccepted"), count("UpdateCompleted")), (3, 3));
+    let report = t
+        .engine
+        .replay(t.runtime.describe(&id).await.unwrap().id, history)
+        .await
+        .unwrap();
+    assert!(report.closed);
+    assert!(matches!(
+        add("late").await,
+        Err(RuntimeError::NotRunning(_))
+    ));
+}

@@ -25,6 +25,7 @@ mod failure;
 mod pending;
 mod query;
 mod runner;
+mod update;
 
 #[doc(hidden)]
 pub mod bindings {
@@ -44,8 +45,10 @@ pub use child::{ChildBuilder, ParentClosePolicy};
 pub use ctx::{Ctx, Level};
 pub use failure::{CANCELLED, Failure};
 pub use pending::{Pending, Selected};
+pub use query::VALIDATOR_PREFIX;
 #[doc(hidden)]
 pub use runner::{run_query, run_workflow};
+pub use update::{PendingUpdate, UpdateRequest};
 
 /// Everything a workflow author usually needs.
 pub mod prelude {

@@ -68,15 +68,26 @@ pub(crate) fn wait_any(handles: &[Handle]) -> Wake {
     }
 }
 
+pub(crate) fn decode_payload<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, Failure> {
+    serde_json::from_slice(bytes).map_err(|e| Failure::codec(what, e))
+}
+
 pub(crate) fn decode<T: DeserializeOwned>(outcome: Outcome) -> Result<T, Failure> {
+    // A timer's result is `()`, which JSON spells `null`.
+    let bytes = match outcome {
+        Outcome::Fired => b"null".to_vec(),
+        other => completed_bytes(other)?,
+    };
+    decode_payload(&bytes, "result")
+}
+
+/// The payload of a completed outcome; any other outcome as a failure.
+pub(crate) fn completed_bytes(outcome: Outcome) -> Result<Vec<u8>, Failure> {
     match outcome {
-        Outcome::Completed(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|e| Failure::codec("activity result", e))
-        }
+        Outcome::Completed(bytes) => Ok(bytes),
         Outcome::Failed(f) => Err(Failure::from_wit(f)),
-        // A timer's result is `()`, which JSON spells `null`.
         Outcome::Fired => {
-            serde_json::from_slice(b"null").map_err(|e| Failure::codec("timer result", e))
+            Err(Failure::typed("UnexpectedOutcome", "a timer fired here").non_retryable())
         }
         Outcome::Cancelled => Err(Failure::cancelled("timer cancelled")),
         Outcome::CancelRequested => Err(Failure::cancelled("the execution was asked to cancel")),

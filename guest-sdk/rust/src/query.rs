@@ -12,7 +12,19 @@ thread_local! {
     static HANDLERS: RefCell<BTreeMap<String, Handler>> = const { RefCell::new(BTreeMap::new()) };
 }
 
+/// Query name under which the validator of update `name` is registered:
+/// the runtime asks it, read-only, before accepting a request.
+pub const VALIDATOR_PREFIX: &str = "__weft_update_validator/";
+
 pub(crate) fn register<A, R>(name: &str, f: impl Fn(A) -> R + 'static)
+where
+    A: DeserializeOwned,
+    R: Serialize,
+{
+    register_fallible(name, move |args| Ok(f(args)));
+}
+
+pub(crate) fn register_fallible<A, R>(name: &str, f: impl Fn(A) -> Result<R, Failure> + 'static)
 where
     A: DeserializeOwned,
     R: Serialize,
@@ -23,7 +35,7 @@ where
         let args = if args.is_empty() { b"null" } else { args };
         let args: A = serde_json::from_slice(args)
             .map_err(|e| Failure::codec(&format!("arguments of query `{query}`"), e))?;
-        serde_json::to_vec(&f(args))
+        serde_json::to_vec(&f(args)?)
             .map_err(|e| Failure::codec(&format!("answer of query `{query}`"), e))
     });
     HANDLERS.with(|h| h.borrow_mut().insert(name.to_owned(), handler));

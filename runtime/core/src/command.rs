@@ -77,6 +77,20 @@ pub enum Command {
         /// Queue and parent-close policy.
         options: ChildOptions,
     },
+    /// Wait for the next update request named `name`.
+    AwaitUpdate {
+        /// Update name.
+        name: String,
+    },
+    /// Answer an update request.
+    CompleteUpdate {
+        /// The handle that received the request.
+        request: u32,
+        /// The request's id.
+        update_id: String,
+        /// The answer.
+        result: Result<Vec<u8>, crate::Failure>,
+    },
     /// Cancel a timer this execution started.
     CancelTimer {
         /// The timer's sequence number (its handle).

@@ -225,6 +225,34 @@ pub enum EventKind {
         /// Why.
         failure: Failure,
     },
+    /// An update request arrived (its validator accepted it).
+    UpdateAccepted {
+        /// Id the client waits on.
+        update_id: String,
+        /// Update name.
+        name: String,
+        /// Its arguments.
+        args: Payload,
+    },
+    /// Command: the workflow waits for the next update request `name`.
+    UpdateAwaited {
+        /// Command sequence number.
+        seq: u32,
+        /// Update name.
+        name: String,
+    },
+    /// Command: the workflow answered an update request; the client that
+    /// sent it gets `result` once this is committed.
+    UpdateCompleted {
+        /// Command sequence number.
+        seq: u32,
+        /// The handle that received the request.
+        request: u32,
+        /// The request's id.
+        update_id: String,
+        /// The answer.
+        result: Result<Payload, Failure>,
+    },
 }
 
 impl EventKind {
@@ -254,6 +282,9 @@ impl EventKind {
             EventKind::ChildStarted { .. } => "ChildStarted",
             EventKind::ChildCompleted { .. } => "ChildCompleted",
             EventKind::ChildFailed { .. } => "ChildFailed",
+            EventKind::UpdateAccepted { .. } => "UpdateAccepted",
+            EventKind::UpdateAwaited { .. } => "UpdateAwaited",
+            EventKind::UpdateCompleted { .. } => "UpdateCompleted",
         }
     }
 

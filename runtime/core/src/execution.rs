@@ -23,6 +23,13 @@ use crate::{
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
+/// Which kind of named message a wait takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Channel {
+    Signal,
+    Update,
+}
+
 /// How an awaited handle resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
@@ -113,9 +120,9 @@ pub struct ExecutionState {
     component: ComponentId,
     /// Signals not yet taken by a `SignalAwaited`, by name: their event
     /// indexes, oldest first.
-    signals: BTreeMap<String, VecDeque<usize>>,
+    signals: BTreeMap<(Channel, String), VecDeque<usize>>,
     /// `SignalAwaited` commands still waiting for a signal, by name.
-    signal_waiters: BTreeMap<String, VecDeque<u32>>,
+    signal_waiters: BTreeMap<(Channel, String), VecDeque<u32>>,
     /// Index of the `CancelRequested` event, if any.
     cancel_requested: Option<usize>,
     /// True once a `wait-any` has returned the cancellation.
@@ -273,35 +280,20 @@ impl ExecutionState {
             }
             EventKind::SignalAwaited { seq, name } => {
                 self.commands.push(index);
-                let buffered = self.signals.get_mut(name).and_then(VecDeque::pop_front);
-                match buffered {
-                    Some(signal) => {
-                        let payload = match &self.history[signal].kind {
-                            EventKind::SignalReceived { payload, .. } => payload.clone(),
-                            _ => unreachable!("signal buffer holds SignalReceived indexes"),
-                        };
-                        self.resolve(*seq, signal, Outcome::Completed(payload));
-                    }
-                    None => self
-                        .signal_waiters
-                        .entry(name.clone())
-                        .or_default()
-                        .push_back(*seq),
-                }
+                self.await_message((Channel::Signal, name.clone()), *seq);
             }
+            EventKind::UpdateAwaited { seq, name } => {
+                self.commands.push(index);
+                self.await_message((Channel::Update, name.clone()), *seq);
+            }
+            EventKind::UpdateCompleted { .. } => self.commands.push(index),
             EventKind::SignalReceived { name, payload } => {
-                let waiter = self
-                    .signal_waiters
-                    .get_mut(name)
-                    .and_then(VecDeque::pop_front);
-                match waiter {
-                    Some(seq) => self.resolve(seq, index, Outcome::Completed(payload.clone())),
-                    None => self
-                        .signals
-                        .entry(name.clone())
-                        .or_default()
-                        .push_back(index),
-                }
+                let key = (Channel::Signal, name.clone());
+                self.receive_message(key, index, payload.clone());
+            }
+            EventKind::UpdateAccepted { name, args, .. } => {
+                let key = (Channel::Update, name.clone());
+                self.receive_message(key, index, args.clone());
             }
             EventKind::TimerCanceled { timer, .. } => {
                 self.commands.push(index);
@@ -342,6 +334,45 @@ impl ExecutionState {
             | EventKind::ActivityTimedOut { .. } => {}
         }
         self.history.push(event);
+    }
+
+    /// A wait for the next message of `key`: resolved at once by the
+    /// oldest one not yet taken, or queued until one arrives.
+    fn await_message(&mut self, key: (Channel, String), seq: u32) {
+        match self.signals.get_mut(&key).and_then(VecDeque::pop_front) {
+            Some(message) => {
+                let payload = match &self.history[message].kind {
+                    EventKind::SignalReceived { payload, .. } => payload.clone(),
+                    EventKind::UpdateAccepted { args, .. } => args.clone(),
+                    _ => unreachable!("message buffers hold message event indexes"),
+                };
+                self.resolve(seq, message, Outcome::Completed(payload));
+            }
+            None => self.signal_waiters.entry(key).or_default().push_back(seq),
+        }
+    }
+
+    /// A message of `key` at `index`: resolves the oldest waiting wait, or
+    /// is kept for the next one.
+    fn receive_message(&mut self, key: (Channel, String), index: usize, payload: Payload) {
+        match self
+            .signal_waiters
+            .get_mut(&key)
+            .and_then(VecDeque::pop_front)
+        {
+            Some(seq) => self.resolve(seq, index, Outcome::Completed(payload)),
+            None => self.signals.entry(key).or_default().push_back(index),
+        }
+    }
+
+    /// The id of the update request that resolved `handle` (an
+    /// `UpdateAwaited` command), if it has resolved.
+    pub fn update_id(&self, handle: u32) -> Option<&str> {
+        let resolution = self.resolutions.get(&handle)?;
+        match &self.history[resolution.index].kind {
+            EventKind::UpdateAccepted { update_id, .. } => Some(update_id),
+            _ => None,
+        }
     }
 
     fn resolve(&mut self, seq: u32, index: usize, outcome: Outcome) {
@@ -391,6 +422,17 @@ impl ExecutionState {
             Command::RecordValue { value } => EventKind::SideEffectRecorded { seq, value },
             Command::Patch { change_id } => EventKind::PatchMarker { seq, change_id },
             Command::AwaitSignal { name } => EventKind::SignalAwaited { seq, name },
+            Command::AwaitUpdate { name } => EventKind::UpdateAwaited { seq, name },
+            Command::CompleteUpdate {
+                request,
+                update_id,
+                result,
+            } => EventKind::UpdateCompleted {
+                seq,
+                request,
+                update_id,
+                result,
+            },
             Command::CancelTimer { timer } => EventKind::TimerCanceled { seq, timer },
             Command::StartChild {
                 workflow_type,
@@ -538,6 +580,19 @@ impl ExecutionState {
                 self.push(Event::new(now, kind));
                 return true;
             }
+            InboxMessage::Update {
+                update_id,
+                name,
+                args,
+            } => {
+                let kind = EventKind::UpdateAccepted {
+                    update_id: update_id.clone(),
+                    name: name.clone(),
+                    args: args.clone(),
+                };
+                self.push(Event::new(now, kind));
+                return true;
+            }
             InboxMessage::CancelRequested { reason } => {
                 if self.cancel_requested.is_some() {
                     return false;
@@ -570,7 +625,9 @@ impl ExecutionState {
             return false;
         }
         match message {
-            InboxMessage::Signal { .. } | InboxMessage::CancelRequested { .. } => {}
+            InboxMessage::Signal { .. }
+            | InboxMessage::Update { .. }
+            | InboxMessage::CancelRequested { .. } => {}
             InboxMessage::ChildClosed { seq, result } => {
                 let kind = match result {
                     Ok(result) => EventKind::ChildCompleted {
@@ -667,6 +724,17 @@ fn check_same(seq: u32, recorded: &EventKind, cmd: &Command) -> Result<(), Nonde
             change_id == c
         }
         (EventKind::SignalAwaited { name, .. }, Command::AwaitSignal { name: n }) => name == n,
+        (EventKind::UpdateAwaited { name, .. }, Command::AwaitUpdate { name: n }) => name == n,
+        (
+            EventKind::UpdateCompleted {
+                request, update_id, ..
+            },
+            Command::CompleteUpdate {
+                request: r,
+                update_id: u,
+                ..
+            },
+        ) => request == r && update_id == u,
         (EventKind::TimerCanceled { timer, .. }, Command::CancelTimer { timer: t }) => timer == t,
         (
             EventKind::ChildStarted {
@@ -709,6 +777,8 @@ fn describe_command(cmd: &Command) -> String {
         Command::RecordValue { .. } => "a side-effect value".to_owned(),
         Command::Patch { change_id } => format!("patch marker `{change_id}`"),
         Command::AwaitSignal { name } => format!("AwaitSignal `{name}`"),
+        Command::AwaitUpdate { name } => format!("AwaitUpdate `{name}`"),
+        Command::CompleteUpdate { update_id, .. } => format!("CompleteUpdate `{update_id}`"),
         Command::CancelTimer { timer } => format!("CancelTimer #{timer}"),
         Command::StartChild {
             workflow_type,
@@ -735,6 +805,8 @@ fn describe_event(kind: &EventKind) -> String {
         EventKind::SideEffectRecorded { .. } => "a side-effect value".to_owned(),
         EventKind::PatchMarker { change_id, .. } => format!("patch marker `{change_id}`"),
         EventKind::SignalAwaited { name, .. } => format!("AwaitSignal `{name}`"),
+        EventKind::UpdateAwaited { name, .. } => format!("AwaitUpdate `{name}`"),
+        EventKind::UpdateCompleted { update_id, .. } => format!("CompleteUpdate `{update_id}`"),
         EventKind::TimerCanceled { timer, .. } => format!("CancelTimer #{timer}"),
         EventKind::ChildStarted {
             workflow_type,

@@ -25,6 +25,15 @@ pub enum InboxMessage {
         /// Why.
         reason: String,
     },
+    /// A client's update request, accepted by the workflow's validator.
+    Update {
+        /// Id the client waits on for the answer.
+        update_id: String,
+        /// Update name.
+        name: String,
+        /// Its arguments.
+        args: Payload,
+    },
     /// A child workflow closed (or could not start).
     ChildClosed {
         /// The child command's sequence number.

@@ -99,6 +99,21 @@ fn details(event: &Event) -> String {
         ),
         EventKind::ChildCompleted { seq, result } => format!("#{seq} result={}", show(result)),
         EventKind::ChildFailed { seq, failure } => format!("#{seq} {failure}"),
+        EventKind::UpdateAccepted {
+            update_id,
+            name,
+            args,
+        } => format!("{name} id={update_id} args={}", show(args)),
+        EventKind::UpdateAwaited { seq, name } => format!("#{seq} {name}"),
+        EventKind::UpdateCompleted {
+            seq,
+            update_id,
+            result,
+            ..
+        } => match result {
+            Ok(value) => format!("#{seq} id={update_id} result={}", show(value)),
+            Err(failure) => format!("#{seq} id={update_id} {failure}"),
+        },
     }
 }
 

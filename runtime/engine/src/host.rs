@@ -240,6 +240,39 @@ impl Host for HostState {
         self.command(Command::AwaitSignal { name })
     }
 
+    async fn receive_update(&mut self, name: String) -> wasmtime::Result<wit::Handle> {
+        self.not_in_query("receive-update")?;
+        self.command(Command::AwaitUpdate { name })
+    }
+
+    async fn complete_update(
+        &mut self,
+        request: wit::Handle,
+        answer: Result<wit::Payload, wit::Failure>,
+    ) -> wasmtime::Result<()> {
+        self.not_in_query("complete-update")?;
+        let Some(update_id) = self.exec.update_id(request).map(str::to_owned) else {
+            return Err(wasmtime::Error::msg(format!(
+                "complete-update called with handle {request}, which did not receive an update request"
+            )));
+        };
+        let result = match answer {
+            Ok(value) => match self.size_limits.check_payload("update result", &value) {
+                Ok(()) => Ok(value),
+                Err(reason) => return Err(self.guest_fault("PayloadTooLarge", reason)),
+            },
+            Err(f) => Err(self
+                .size_limits
+                .bound_failure("update failure", failure_from_wit(f))),
+        };
+        self.command(Command::CompleteUpdate {
+            request,
+            update_id,
+            result,
+        })
+        .map(|_| ())
+    }
+
     async fn cancel_timer(&mut self, timer: wit::Handle) -> wasmtime::Result<()> {
         self.not_in_query("cancel-timer")?;
         if !self.exec.is_timer(timer) {

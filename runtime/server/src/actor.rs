@@ -141,9 +141,11 @@ async fn run_once(
                     .map_err(|e| format!("{id}: cannot continue as new: {e}"))?;
                 transition.continue_as_new = Some(next);
             }
+            let events = transition.events.clone();
             match inner.store.commit(transition).await {
                 Ok(done) => {
                     tracing::debug!(execution = %id, ?status, "execution closed");
+                    inner.updates_answered(key, &events);
                     inner.closed(key);
                     inner.committed(done);
                     Ok(false)
@@ -239,6 +241,7 @@ impl ActorDriver {
             Err(e) => return Err(DriverStop::Storage(e.to_string())),
         };
         self.inner.committed(done);
+        self.inner.updates_answered(self.key, &state.pending().1);
         state.mark_durable();
         // Output commit rule: workers and timers see the work only now.
         for queue in queues {

@@ -33,6 +33,13 @@ pub enum RuntimeError {
     /// The query could not be run against the workflow's state.
     #[error(transparent)]
     Query(#[from] weft_engine::QueryError),
+    /// The workflow's validator rejected the update; nothing was recorded.
+    #[error("update rejected: {0}")]
+    UpdateRejected(weft_core::Failure),
+    /// The workflow answered the update with an error (or closed without
+    /// answering it).
+    #[error("update failed: {0}")]
+    UpdateFailed(weft_core::Failure),
     /// The runtime is shutting down.
     #[error("the runtime is shutting down")]
     ShuttingDown,

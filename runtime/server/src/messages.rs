@@ -106,6 +106,61 @@ impl Runtime {
         answer.map_err(RuntimeError::QueryFailed)
     }
 
+    /// Send update `name` with `args` to the running execution of
+    /// `workflow_id` and wait for the workflow's answer. The workflow's
+    /// validator for the update (if it registered one) checks the request
+    /// first, against the execution's committed state: a rejection returns
+    /// [`RuntimeError::UpdateRejected`] and records nothing. An accepted
+    /// request is recorded, delivered in order like a signal, and answered
+    /// when the workflow's reply is committed.
+    pub async fn update(
+        &self,
+        workflow_id: &str,
+        name: &str,
+        args: Payload,
+    ) -> Result<Payload, RuntimeError> {
+        self.check_payload(&format!("arguments of update `{name}`"), &args)?;
+        let record = self.running(workflow_id).await?;
+        let validator = format!("__weft_update_validator/{name}");
+        match self.query(workflow_id, &validator, args.clone()).await {
+            Ok(_) => {}
+            // No validator registered: every request is accepted.
+            Err(RuntimeError::QueryFailed(f)) if f.error_type == "UnknownQuery" => {}
+            Err(RuntimeError::QueryFailed(f)) => return Err(RuntimeError::UpdateRejected(f)),
+            Err(e) => return Err(e),
+        }
+        let mut id = [0u8; 12];
+        getrandom::fill(&mut id).map_err(|e| {
+            RuntimeError::Store(weft_store::StoreError::Storage(format!(
+                "no OS randomness for an update id: {e}"
+            )))
+        })?;
+        let update_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        // Listen before sending, so a fast answer is not missed.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        crate::runtime::lock(&self.inner.update_waiters)
+            .insert((record.key, update_id.clone()), tx);
+        let message = InboxMessage::Update {
+            update_id: update_id.clone(),
+            name: name.to_owned(),
+            args,
+        };
+        if let Err(e) = self.send(workflow_id, &record, message).await {
+            crate::runtime::lock(&self.inner.update_waiters).remove(&(record.key, update_id));
+            return Err(e);
+        }
+        let mut shutdown = self.inner.shutdown.clone();
+        let answer = tokio::select! {
+            answer = rx => answer.ok(),
+            _ = shutdown.wait_for(|s| *s) => None,
+        };
+        match answer {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(failure)) => Err(RuntimeError::UpdateFailed(failure)),
+            None => Err(RuntimeError::ShuttingDown),
+        }
+    }
+
     async fn running(&self, workflow_id: &str) -> Result<ExecutionRecord, RuntimeError> {
         let record = self.describe(workflow_id).await?;
         if record.status != ExecutionStatus::Running {

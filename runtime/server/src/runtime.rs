@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     queues: Mutex<HashMap<String, Arc<Notify>>>,
     pub(crate) timers_changed: Notify,
     waiters: Mutex<HashMap<ExecKey, Vec<oneshot::Sender<()>>>>,
+    /// Clients waiting for the answer to an update, by execution and id.
+    pub(crate) update_waiters: Mutex<HashMap<(ExecKey, String), UpdateWaiter>>,
     /// Cancellation switches of the activity attempts running here.
     pub(crate) attempts: Mutex<BTreeMap<(ExecKey, u32), watch::Sender<bool>>>,
     /// Consecutive failures per execution, for retry backoff.
@@ -85,6 +87,9 @@ pub(crate) struct Inner {
     shutdown_tx: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
 }
+
+/// Where the answer to one update goes.
+pub(crate) type UpdateWaiter = oneshot::Sender<Result<Payload, Failure>>;
 
 /// Counters an operator (and a test) can read.
 #[derive(Default)]
@@ -148,6 +153,7 @@ impl Runtime {
                 timers_changed: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
                 attempts: Mutex::new(BTreeMap::new()),
+                update_waiters: Mutex::new(HashMap::new()),
                 failures: Mutex::new(HashMap::new()),
                 shutdown,
                 stats: Stats::default(),
@@ -532,10 +538,37 @@ impl Inner {
         }
     }
 
-    /// Wake everyone waiting for `key` to close.
+    /// Wake everyone waiting for `key` to close, and fail the updates it
+    /// will never answer.
     pub(crate) fn closed(&self, key: ExecKey) {
         for waiter in lock(&self.waiters).remove(&key).unwrap_or_default() {
             let _ = waiter.send(());
+        }
+        let mut updates = lock(&self.update_waiters);
+        let unanswered: Vec<_> = updates.keys().filter(|(k, _)| *k == key).cloned().collect();
+        for id in unanswered {
+            if let Some(waiter) = updates.remove(&id) {
+                let failure = Failure::new(
+                    "UpdateNotCompleted",
+                    "the execution closed before it answered the update",
+                )
+                .non_retryable();
+                let _ = waiter.send(Err(failure));
+            }
+        }
+    }
+
+    /// Hand the answers among newly committed `events` of `key` to the
+    /// clients waiting for them.
+    pub(crate) fn updates_answered(&self, key: ExecKey, events: &[Event]) {
+        for event in events {
+            if let EventKind::UpdateCompleted {
+                update_id, result, ..
+            } = &event.kind
+                && let Some(waiter) = lock(&self.update_waiters).remove(&(key, update_id.clone()))
+            {
+                let _ = waiter.send(result.clone());
+            }
         }
     }
 }

@@ -21,6 +21,7 @@ struct Input {
 fn messages(ctx: &Ctx, input: Input) -> Result<Value, Failure> {
     match input.mode.as_str() {
         "signals" => signals(ctx, input.count),
+        "cart" => cart(ctx, input.count),
         "sleep" => {
             ctx.sleep(Duration::from_secs(input.days * 24 * 3600))?;
             Ok(json!({ "woke_at_ms": millis(ctx) }))
@@ -109,6 +110,42 @@ fn signals(ctx: &Ctx, count: u64) -> Result<Value, Failure> {
             }
             Err(f) => return Err(f),
         }
+    }
+    let items = items.borrow().clone();
+    Ok(json!(items))
+}
+
+/// A cart: `add` updates (validated: non-empty, at most `limit` items)
+/// answer with the new item count; a `checkout` signal ends it.
+fn cart(ctx: &Ctx, limit: u64) -> Result<Value, Failure> {
+    let items = Rc::new(RefCell::new(Vec::<String>::new()));
+    let seen = items.clone();
+    ctx.on_update_validator("add", move |item: String| {
+        if item.is_empty() {
+            return Err(Failure::typed("EmptyItem", "an item needs a name"));
+        }
+        if seen.borrow().len() as u64 >= limit {
+            return Err(Failure::typed("CartFull", format!("at most {limit} items")));
+        }
+        Ok(())
+    });
+    let checkout = ctx.signal::<()>("checkout");
+    loop {
+        let add = ctx.update::<String>("add");
+        if ctx.select(&[add.handle(), checkout.handle()]).0 == 1 {
+            break;
+        }
+        let request = add.result()?;
+        if request.args == "boom" {
+            ctx.reply::<_, u64>(
+                &request,
+                Err(Failure::typed("Boom", "the workflow refused")),
+            );
+            continue;
+        }
+        items.borrow_mut().push(request.args.clone());
+        let count = items.borrow().len() as u64;
+        ctx.reply(&request, Ok(count));
     }
     let items = items.borrow().clone();
     Ok(json!(items))

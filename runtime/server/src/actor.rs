@@ -241,7 +241,7 @@ impl ActorDriver {
             Err(e) => return Err(DriverStop::Storage(e.to_string())),
         };
         self.inner.committed(done);
-        self.inner.updates_answered(self.key, &state.pending().1);
+        self.inner.updates_answered(self.key, state.pending().1);
         state.mark_durable();
         // Output commit rule: workers and timers see the work only now.
         for queue in queues {

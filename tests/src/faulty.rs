@@ -4,8 +4,8 @@ use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use weft_core::{ComponentId, InboxMessage, Timestamp};
 use weft_store::{
-    AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, InboxEntry, LoadedExecution,
-    NewExecution, Polled, RedbStore, Store, StoreError, Transition,
+    AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, InboxEntry, ListFilter,
+    LoadedExecution, NewExecution, Polled, RedbStore, Store, StoreError, Transition,
 };
 
 /// Delegates to a [`RedbStore`], but fails the next `fail_commits`
@@ -49,6 +49,12 @@ impl Store for FaultyStore {
     }
     async fn load_execution(&self, key: ExecKey) -> Result<LoadedExecution, StoreError> {
         self.inner.load_execution(key).await
+    }
+    async fn list_executions(
+        &self,
+        filter: ListFilter,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.inner.list_executions(filter).await
     }
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.inner.running_executions().await

@@ -69,6 +69,7 @@ impl StartGuest for TestRuntime {
                 workflow_type: workflow_type.to_owned(),
                 input: serde_json::to_vec(&input).expect("json"),
                 task_queue: None,
+                ..Default::default()
             })
             .await
             .expect("start");

@@ -141,6 +141,7 @@ async fn oversized_workflow_input_is_refused_at_start() {
             workflow_type: "adversarial".into(),
             input: vec![b'1'; 3 << 20],
             task_queue: None,
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -39,6 +39,7 @@ async fn a_full_disk_delays_an_execution_but_loses_and_duplicates_nothing() {
             workflow_type: "call".into(),
             input: serde_json::to_vec(&json!({"activity": "echo", "input": "hello"})).unwrap(),
             task_queue: None,
+            ..Default::default()
         })
         .await
         .unwrap();

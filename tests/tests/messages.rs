@@ -12,7 +12,8 @@ use weft_server::{
     ActivityContext, ActivityError, ActivityRegistry, RuntimeConfig, RuntimeError, StartWorkflow,
     WorkflowOutcome,
 };
-use weft_store::{ExecutionStatus, RedbStore, Store};
+use weft_server::{IdReusePolicy, ListFilter};
+use weft_store::{ExecutionStatus, RedbStore, Store, StoreError};
 use weft_tests::{
     StartGuest, TEST_EPOCH, TestRuntime, echo_activities, event_names, guest, history_with,
 };
@@ -145,6 +146,7 @@ async fn signal_with_start_starts_once_then_signals() {
         workflow_type: "messages".into(),
         input: serde_json::to_vec(&json!({"mode": "signals", "count": 2})).unwrap(),
         task_queue: None,
+        ..Default::default()
     };
     let (first, started) = t
         .runtime
@@ -432,6 +434,7 @@ async fn continue_as_new_keeps_the_id_and_starts_a_fresh_history() {
             workflow_type: "messages".into(),
             input: serde_json::to_vec(&json!({"mode": "counter", "count": 0, "until": 3})).unwrap(),
             task_queue: None,
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -608,5 +611,233 @@ async fn updates_are_validated_recorded_and_answered() {
     assert!(matches!(
         add("late").await,
         Err(RuntimeError::NotRunning(_))
+    ));
+}
+
+fn start_req(id: &str, input: Value) -> StartWorkflow {
+    StartWorkflow {
+        workflow_id: id.into(),
+        workflow_type: "messages".into(),
+        input: serde_json::to_vec(&input).unwrap(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn id_reuse_policies_decide_whether_a_closed_id_starts_again() {
+    let t = TestRuntime::new(echo_activities()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    let sleep = json!({"mode": "sleep", "days": 0});
+    let bad = json!({"mode": "no-such-mode"});
+    let with = |id: &str, input: &Value, policy| StartWorkflow {
+        id_reuse: policy,
+        ..start_req(id, input.clone())
+    };
+
+    // Running: never, whatever the policy.
+    t.runtime
+        .start_workflow(start_req("ok", json!({"mode": "signals", "count": 1})))
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.runtime
+            .start_workflow(start_req("ok", sleep.clone()))
+            .await,
+        Err(RuntimeError::Store(StoreError::AlreadyRunning(_)))
+    ));
+    t.runtime.terminate("ok", "done with it").await.unwrap();
+
+    // Completed: allowed by default, refused by FailedOnly and Reject.
+    t.runtime
+        .start_workflow(start_req("done", sleep.clone()))
+        .await
+        .unwrap();
+    json_result(&t, "done").await;
+    for policy in [
+        IdReusePolicy::AllowDuplicateFailedOnly,
+        IdReusePolicy::RejectDuplicate,
+    ] {
+        match t.runtime.start_workflow(with("done", &sleep, policy)).await {
+            Err(RuntimeError::Store(StoreError::IdReuseRejected(id, why))) => {
+                assert_eq!(id, "done");
+                assert!(why.contains("policy"), "{why}");
+            }
+            other => panic!("{policy:?}: expected a refusal, got {other:?}"),
+        }
+    }
+    t.runtime
+        .start_workflow(with("done", &sleep, IdReusePolicy::AllowDuplicate))
+        .await
+        .unwrap();
+
+    // Failed: FailedOnly allows it.
+    t.runtime
+        .start_workflow(start_req("failed", bad.clone()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.runtime.result("failed").await.unwrap(),
+        WorkflowOutcome::Failed(_)
+    ));
+    t.runtime
+        .start_workflow(with(
+            "failed",
+            &sleep,
+            IdReusePolicy::AllowDuplicateFailedOnly,
+        ))
+        .await
+        .unwrap();
+    json_result(&t, "failed").await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn run_and_execution_timeouts_close_the_execution() {
+    let t = TestRuntime::new(echo_activities()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    let run_limited = StartWorkflow {
+        run_timeout_ms: Some(DAY_MS),
+        ..start_req("slow-run", json!({"mode": "sleep", "days": 2}))
+    };
+    t.runtime.start_workflow(run_limited).await.unwrap();
+    match t.runtime.result("slow-run").await.unwrap() {
+        WorkflowOutcome::Failed(f) => {
+            assert_eq!(f.error_type, "Timeout");
+            assert!(f.message.contains("run"), "{f}");
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    let record = t.runtime.describe("slow-run").await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::TimedOut);
+    let history = t.runtime.history("slow-run").await.unwrap();
+    let last = history.last().unwrap();
+    assert_eq!(last.kind.name(), "ExecutionTimedOut");
+    assert_eq!(last.at.0 - history[0].at.0, DAY_MS);
+
+    // The execution timeout spans continue-as-new runs: five one-second
+    // runs do not fit in 3.5 seconds, though each run is short.
+    let chained = StartWorkflow {
+        execution_timeout_ms: Some(3_500),
+        run_timeout_ms: Some(2_000),
+        ..start_req("chain", json!({"mode": "counter", "count": 0, "until": 5}))
+    };
+    t.runtime.start_workflow(chained).await.unwrap();
+    match t.runtime.result("chain").await.unwrap() {
+        WorkflowOutcome::Failed(f) => assert!(f.message.contains("execution"), "{f}"),
+        other => panic!("expected an execution timeout, got {other:?}"),
+    }
+    let history = t.runtime.history("chain").await.unwrap();
+    match &history[0].kind {
+        EventKind::ExecutionStarted { input, .. } => {
+            assert_eq!(
+                serde_json::from_slice::<Value>(input).unwrap()["count"],
+                json!(3)
+            );
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn search_attributes_and_memo_are_upserted_and_listed() {
+    let t = TestRuntime::new(echo_activities()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    for (id, n) in [("v1", 1), ("v2", 2), ("v3", 1)] {
+        let mut req = start_req(id, json!({"mode": "visible", "count": n}));
+        req.search_attributes.insert("region".into(), "eu".into());
+        t.runtime.start_workflow(req).await.unwrap();
+        history_with(&t.runtime, id, "SignalAwaited").await;
+    }
+    let by = |pairs: &[(&str, &str)]| ListFilter {
+        search_attributes: pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect(),
+        ..ListFilter::default()
+    };
+    let ids = |records: Vec<weft_server::ExecutionRecord>| -> Vec<String> {
+        records.into_iter().map(|r| r.id.workflow_id).collect()
+    };
+    assert_eq!(
+        ids(t.runtime.list(by(&[("customer", "c-1")])).await.unwrap()),
+        ["v3", "v1"]
+    );
+    assert_eq!(
+        ids(t
+            .runtime
+            .list(by(&[("customer", "c-1"), ("region", "eu")]))
+            .await
+            .unwrap()),
+        ["v3", "v1"]
+    );
+    let v1 = t.runtime.describe("v1").await.unwrap();
+    assert_eq!(
+        v1.memo.get("note").map(String::as_str),
+        Some("waits for `go`")
+    );
+
+    t.runtime
+        .signal("v1", "go", b"null".to_vec())
+        .await
+        .unwrap();
+    json_result(&t, "v1").await;
+    assert_eq!(
+        ids(t.runtime.list(by(&[("stage", "done")])).await.unwrap()),
+        ["v1"]
+    );
+    assert!(
+        t.runtime.describe("v1").await.unwrap().memo.is_empty(),
+        "empty value removes"
+    );
+    let running = ListFilter {
+        status: Some(ExecutionStatus::Running),
+        workflow_type: Some("messages".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(ids(t.runtime.list(running).await.unwrap()), ["v3", "v2"]);
+    let limited = ListFilter {
+        limit: 1,
+        ..ListFilter::default()
+    };
+    assert_eq!(t.runtime.list(limited).await.unwrap().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancel_propagates_to_children_and_terminate_applies_close_policies() {
+    let t = TestRuntime::new(echo_activities()).await;
+    // Cancel reaches the child even though its policy is Abandon, and the
+    // child's cancellation flows back to the parent as its failure.
+    let id = start(&t, "cancel-parent", json!({"mode": "parent-of-waiter"})).await;
+    history_with(&t.runtime, "waiting-child", "SignalAwaited").await;
+    t.runtime.cancel(&id, "stop everything").await.unwrap();
+    match t.runtime.result("waiting-child").await.unwrap() {
+        WorkflowOutcome::Failed(f) => assert_eq!(f.error_type, "Cancelled"),
+        other => panic!("expected the child to cancel, got {other:?}"),
+    }
+    assert!(matches!(
+        t.runtime.result(&id).await.unwrap(),
+        WorkflowOutcome::Failed(_)
+    ));
+
+    // Terminating a parent terminates its Terminate-policy child.
+    let id = start(
+        &t,
+        "terminating-parent",
+        json!({"mode": "terminating-parent"}),
+    )
+    .await;
+    history_with(&t.runtime, "terminating-parent-child", "SignalAwaited").await;
+    t.runtime.terminate(&id, "operator").await.unwrap();
+    assert!(matches!(
+        t.runtime.result("terminating-parent-child").await.unwrap(),
+        WorkflowOutcome::Terminated(_)
     ));
 }

@@ -81,6 +81,7 @@ async fn malformed_component_is_rejected_with_a_clear_error() {
             workflow_type: "junk".into(),
             input: b"null".to_vec(),
             task_queue: None,
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -147,6 +147,18 @@ impl Ctx {
         crate::query::register(name, f);
     }
 
+    /// Set search attributes of this execution, for listing executions by
+    /// them (e.g. `("customer", "c-42")`). An empty value removes one.
+    pub fn upsert_search_attributes(&self, attributes: &[(&str, &str)]) {
+        host::upsert_search_attributes(&owned(attributes));
+    }
+
+    /// Set memo fields of this execution (shown by describe, not indexed).
+    /// An empty value removes one.
+    pub fn upsert_memo(&self, memo: &[(&str, &str)]) {
+        host::upsert_memo(&owned(memo));
+    }
+
     /// True once a wait of this workflow has returned the execution's
     /// cancellation request (as a `Cancelled` failure).
     pub fn is_cancel_requested(&self) -> bool {
@@ -235,4 +247,11 @@ impl Ctx {
     pub fn info(&self, message: &str) {
         self.log(Level::Info, message);
     }
+}
+
+fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
 }

@@ -81,6 +81,7 @@ async fn lane(runtime: Runtime, ids: Vec<String>, input: Vec<u8>) -> Result<Vec<
                 workflow_type: "bench-payment".into(),
                 input: input.clone(),
                 task_queue: None,
+                ..Default::default()
             })
             .await?;
         match runtime.result(&id).await? {

@@ -236,6 +236,7 @@ async fn run(
                 workflow_type: workflow_type.clone(),
                 input: serde_json::to_vec(&input)?,
                 task_queue: None,
+                ..Default::default()
             })
             .await?;
         eprintln!("started {started} ({workflow_type}, component {component_id})");

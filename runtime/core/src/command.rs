@@ -91,6 +91,16 @@ pub enum Command {
         /// The answer.
         result: Result<Vec<u8>, crate::Failure>,
     },
+    /// Set search attributes.
+    UpsertSearchAttributes {
+        /// (name, value) pairs.
+        attributes: Vec<(String, String)>,
+    },
+    /// Set memo fields.
+    UpsertMemo {
+        /// (name, value) pairs.
+        memo: Vec<(String, String)>,
+    },
     /// Cancel a timer this execution started.
     CancelTimer {
         /// The timer's sequence number (its handle).

@@ -253,6 +253,28 @@ pub enum EventKind {
         /// The answer.
         result: Result<Payload, Failure>,
     },
+    /// Command: the workflow set search attributes (indexed, for listing
+    /// executions); an empty value removes the attribute.
+    SearchAttributesUpserted {
+        /// Command sequence number.
+        seq: u32,
+        /// (name, value) pairs, in the order given.
+        attributes: Vec<(String, String)>,
+    },
+    /// Command: the workflow set memo fields (shown, not indexed); an
+    /// empty value removes the field.
+    MemoUpserted {
+        /// Command sequence number.
+        seq: u32,
+        /// (name, value) pairs, in the order given.
+        memo: Vec<(String, String)>,
+    },
+    /// The run or execution timeout passed before the workflow closed.
+    /// Last event; no workflow code ran.
+    ExecutionTimedOut {
+        /// Which timeout: `run` or `execution`.
+        timeout: String,
+    },
 }
 
 impl EventKind {
@@ -285,6 +307,9 @@ impl EventKind {
             EventKind::UpdateAccepted { .. } => "UpdateAccepted",
             EventKind::UpdateAwaited { .. } => "UpdateAwaited",
             EventKind::UpdateCompleted { .. } => "UpdateCompleted",
+            EventKind::SearchAttributesUpserted { .. } => "SearchAttributesUpserted",
+            EventKind::MemoUpserted { .. } => "MemoUpserted",
+            EventKind::ExecutionTimedOut { .. } => "ExecutionTimedOut",
         }
     }
 
@@ -296,6 +321,7 @@ impl EventKind {
                 | EventKind::ExecutionFailed { .. }
                 | EventKind::ExecutionTerminated { .. }
                 | EventKind::ExecutionContinuedAsNew { .. }
+                | EventKind::ExecutionTimedOut { .. }
         )
     }
 }

@@ -286,7 +286,9 @@ impl ExecutionState {
                 self.commands.push(index);
                 self.await_message((Channel::Update, name.clone()), *seq);
             }
-            EventKind::UpdateCompleted { .. } => self.commands.push(index),
+            EventKind::UpdateCompleted { .. }
+            | EventKind::SearchAttributesUpserted { .. }
+            | EventKind::MemoUpserted { .. } => self.commands.push(index),
             EventKind::SignalReceived { name, payload } => {
                 let key = (Channel::Signal, name.clone());
                 self.receive_message(key, index, payload.clone());
@@ -327,7 +329,8 @@ impl ExecutionState {
             EventKind::ExecutionCompleted { .. }
             | EventKind::ExecutionFailed { .. }
             | EventKind::ExecutionTerminated { .. }
-            | EventKind::ExecutionContinuedAsNew { .. } => self.closed = true,
+            | EventKind::ExecutionContinuedAsNew { .. }
+            | EventKind::ExecutionTimedOut { .. } => self.closed = true,
             EventKind::ActivityStarted { .. }
             | EventKind::ExecutionParked { .. }
             | EventKind::ActivityFailed { .. }
@@ -423,6 +426,10 @@ impl ExecutionState {
             Command::Patch { change_id } => EventKind::PatchMarker { seq, change_id },
             Command::AwaitSignal { name } => EventKind::SignalAwaited { seq, name },
             Command::AwaitUpdate { name } => EventKind::UpdateAwaited { seq, name },
+            Command::UpsertSearchAttributes { attributes } => {
+                EventKind::SearchAttributesUpserted { seq, attributes }
+            }
+            Command::UpsertMemo { memo } => EventKind::MemoUpserted { seq, memo },
             Command::CompleteUpdate {
                 request,
                 update_id,
@@ -726,6 +733,11 @@ fn check_same(seq: u32, recorded: &EventKind, cmd: &Command) -> Result<(), Nonde
         (EventKind::SignalAwaited { name, .. }, Command::AwaitSignal { name: n }) => name == n,
         (EventKind::UpdateAwaited { name, .. }, Command::AwaitUpdate { name: n }) => name == n,
         (
+            EventKind::SearchAttributesUpserted { attributes, .. },
+            Command::UpsertSearchAttributes { attributes: a },
+        ) => attributes == a,
+        (EventKind::MemoUpserted { memo, .. }, Command::UpsertMemo { memo: m }) => memo == m,
+        (
             EventKind::UpdateCompleted {
                 request, update_id, ..
             },
@@ -778,6 +790,10 @@ fn describe_command(cmd: &Command) -> String {
         Command::Patch { change_id } => format!("patch marker `{change_id}`"),
         Command::AwaitSignal { name } => format!("AwaitSignal `{name}`"),
         Command::AwaitUpdate { name } => format!("AwaitUpdate `{name}`"),
+        Command::UpsertSearchAttributes { attributes } => {
+            format!("UpsertSearchAttributes {attributes:?}")
+        }
+        Command::UpsertMemo { memo } => format!("UpsertMemo {memo:?}"),
         Command::CompleteUpdate { update_id, .. } => format!("CompleteUpdate `{update_id}`"),
         Command::CancelTimer { timer } => format!("CancelTimer #{timer}"),
         Command::StartChild {
@@ -806,6 +822,10 @@ fn describe_event(kind: &EventKind) -> String {
         EventKind::PatchMarker { change_id, .. } => format!("patch marker `{change_id}`"),
         EventKind::SignalAwaited { name, .. } => format!("AwaitSignal `{name}`"),
         EventKind::UpdateAwaited { name, .. } => format!("AwaitUpdate `{name}`"),
+        EventKind::SearchAttributesUpserted { attributes, .. } => {
+            format!("UpsertSearchAttributes {attributes:?}")
+        }
+        EventKind::MemoUpserted { memo, .. } => format!("UpsertMemo {memo:?}"),
         EventKind::UpdateCompleted { update_id, .. } => format!("CompleteUpdate `{update_id}`"),
         EventKind::TimerCanceled { timer, .. } => format!("CancelTimer #{timer}"),
         EventKind::ChildStarted {

@@ -105,6 +105,15 @@ fn details(event: &Event) -> String {
             args,
         } => format!("{name} id={update_id} args={}", show(args)),
         EventKind::UpdateAwaited { seq, name } => format!("#{seq} {name}"),
+        EventKind::SearchAttributesUpserted {
+            seq,
+            attributes: pairs,
+        }
+        | EventKind::MemoUpserted { seq, memo: pairs } => {
+            let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("#{seq} {}", pairs.join(" "))
+        }
+        EventKind::ExecutionTimedOut { timeout } => format!("{timeout} timeout"),
         EventKind::UpdateCompleted {
             seq,
             update_id,

@@ -96,6 +96,17 @@ impl HostState {
         }
     }
 
+    /// Search attributes and memo share the payload limit.
+    fn check_pairs(&mut self, what: &str, pairs: &[(String, String)]) -> wasmtime::Result<()> {
+        let size: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let limit = self.size_limits.max_payload_bytes;
+        if size > limit {
+            let reason = format!("{what} take {size} bytes; the limit is {limit}");
+            return Err(self.guest_fault("PayloadTooLarge", reason));
+        }
+        Ok(())
+    }
+
     fn command(&mut self, cmd: Command) -> wasmtime::Result<u32> {
         // Only for new commands: recorded ones were within the limit when
         // they were issued (the length here is the whole recorded history,
@@ -271,6 +282,22 @@ impl Host for HostState {
             result,
         })
         .map(|_| ())
+    }
+
+    async fn upsert_search_attributes(
+        &mut self,
+        attributes: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        self.not_in_query("upsert-search-attributes")?;
+        self.check_pairs("search attributes", &attributes)?;
+        self.command(Command::UpsertSearchAttributes { attributes })
+            .map(|_| ())
+    }
+
+    async fn upsert_memo(&mut self, memo: Vec<(String, String)>) -> wasmtime::Result<()> {
+        self.not_in_query("upsert-memo")?;
+        self.check_pairs("memo", &memo)?;
+        self.command(Command::UpsertMemo { memo }).map(|_| ())
     }
 
     async fn cancel_timer(&mut self, timer: wit::Handle) -> wasmtime::Result<()> {

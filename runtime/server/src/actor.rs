@@ -126,7 +126,6 @@ async fn run_once(
                 _ => (ExecutionStatus::Failed, None),
             };
             let mut transition = final_transition(key, &state, status);
-            transition.close_children = state.open_children();
             if let Some(input) = next_input {
                 // The next run: same id, type and queue, on the type's
                 // current code (this run's if none is deployed here).
@@ -135,6 +134,7 @@ async fn run_once(
                     workflow_type: loaded.record.workflow_type.clone(),
                     input,
                     task_queue: Some(loaded.record.task_queue.clone()),
+                    ..StartWorkflow::default()
                 };
                 let next = inner
                     .new_execution_or(req, Some(state.component()))
@@ -376,6 +376,7 @@ fn new_children(inner: &Inner, state: &ExecutionState, events: &[Event]) -> Vec<
                             .clone()
                             .unwrap_or_else(|| parent_queue.clone()),
                     ),
+                    ..Default::default()
                 };
                 let start = inner.new_execution(req).map_err(|e| {
                     Failure::new("ChildStartFailed", format!("cannot start child: {e}"))

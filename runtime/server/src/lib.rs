@@ -28,3 +28,4 @@ pub use clock::{Clock, SystemClock, TokioClock};
 pub use error::RuntimeError;
 pub use operator::UpgradeCheck;
 pub use runtime::{Runtime, RuntimeConfig, RuntimeStats, StartWorkflow, WorkflowOutcome};
+pub use weft_store::{ExecutionRecord, ExecutionStatus, IdReusePolicy, ListFilter};

@@ -4,7 +4,7 @@
 use crate::RuntimeError;
 use crate::runtime::{Runtime, StartWorkflow};
 use weft_core::{Event, EventKind, ExecutionId, InboxMessage, Payload};
-use weft_store::{ExecutionRecord, ExecutionStatus};
+use weft_store::{ExecutionRecord, ExecutionStatus, ListFilter};
 
 impl Runtime {
     /// Send signal `name` to the running execution of `workflow_id`.
@@ -53,14 +53,50 @@ impl Runtime {
     /// sees the request at its next wait (as a `Cancelled` failure) and may
     /// compensate before it returns; its running activities see it through
     /// their context (`is_cancelled`, `heartbeat`).
+    /// Its open children are asked to cancel too (whatever their
+    /// parent-close policy), and theirs, and so on.
     pub async fn cancel(&self, workflow_id: &str, reason: &str) -> Result<(), RuntimeError> {
-        let record = self.running(workflow_id).await?;
-        let message = InboxMessage::CancelRequested {
-            reason: reason.to_owned(),
-        };
-        self.send(workflow_id, &record, message).await?;
-        self.inner.cancel_attempts(record.key);
+        let mut pending = vec![(workflow_id.to_owned(), reason.to_owned())];
+        let mut first = true;
+        while let Some((id, reason)) = pending.pop() {
+            let record = match self.running(&id).await {
+                Ok(record) => record,
+                // A child may have closed meanwhile; only the target counts.
+                Err(_) if !first => continue,
+                Err(e) => return Err(e),
+            };
+            let message = InboxMessage::CancelRequested {
+                reason: reason.clone(),
+            };
+            match self.send(&id, &record, message).await {
+                Ok(()) => {}
+                Err(_) if !first => continue,
+                Err(e) => return Err(e),
+            }
+            first = false;
+            self.inner.cancel_attempts(record.key);
+            if record.children > 0 {
+                let history = self.inner.store.load_execution(record.key).await?.history;
+                let state = weft_core::ExecutionState::from_history(record.id.clone(), history)
+                    .map_err(|e| {
+                        RuntimeError::Store(weft_store::StoreError::Corrupt {
+                            table: "history",
+                            reason: e,
+                        })
+                    })?;
+                let why = format!("parent {} cancelled: {reason}", record.id);
+                for (child, _) in state.open_children() {
+                    pending.push((child, why.clone()));
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Executions (every run, newest first) that pass `filter`: by type,
+    /// status, start time and search attributes.
+    pub async fn list(&self, filter: ListFilter) -> Result<Vec<ExecutionRecord>, RuntimeError> {
+        Ok(self.inner.store.list_executions(filter).await?)
     }
 
     /// End the running execution of `workflow_id` now: no workflow code

@@ -7,7 +7,9 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use weft_core::{ComponentId, Event, EventKind, ExecutionId, Failure, Payload};
 use weft_engine::WorkflowEngine;
-use weft_store::{ExecKey, ExecutionStatus, InboxEntry, NewExecution, Store, StoreError};
+use weft_store::{
+    ExecKey, ExecutionStatus, IdReusePolicy, InboxEntry, NewExecution, Store, StoreError,
+};
 
 /// The queue used when neither the workflow nor the activity names one.
 pub const DEFAULT_QUEUE: &str = "default";
@@ -35,7 +37,7 @@ impl Default for RuntimeConfig {
 }
 
 /// A request to start an execution.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct StartWorkflow {
     /// Business id, unique among running executions.
     pub workflow_id: String,
@@ -45,6 +47,17 @@ pub struct StartWorkflow {
     pub input: Payload,
     /// Default queue of its activities.
     pub task_queue: Option<String>,
+    /// Whether the id may start again after earlier runs closed.
+    pub id_reuse: IdReusePolicy,
+    /// Limit on each run (continue-as-new starts the clock again); when it
+    /// passes, the execution closes as timed out.
+    pub run_timeout_ms: Option<u64>,
+    /// Limit on the whole execution, across continue-as-new runs.
+    pub execution_timeout_ms: Option<u64>,
+    /// Initial search attributes (indexed, for listing).
+    pub search_attributes: BTreeMap<String, String>,
+    /// Initial memo (shown, not indexed).
+    pub memo: BTreeMap<String, String>,
 }
 
 /// How an execution ended.
@@ -262,6 +275,9 @@ impl Runtime {
                 Some(Some(WorkflowOutcome::Terminated(reason)))
             }
             EventKind::ExecutionContinuedAsNew { .. } => Some(None),
+            EventKind::ExecutionTimedOut { timeout } => Some(Some(WorkflowOutcome::Failed(
+                Failure::new("Timeout", format!("the {timeout} timeout passed")).non_retryable(),
+            ))),
             _ => None,
         }))
     }
@@ -349,8 +365,9 @@ impl Inner {
             run.iter().map(|b| format!("{b:02x}")).collect::<String>(),
         );
         let task_queue = req.task_queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
+        let now = self.clock.now();
         let started = Event::new(
-            self.clock.now(),
+            now,
             EventKind::ExecutionStarted {
                 workflow_type: req.workflow_type.clone(),
                 component,
@@ -366,17 +383,18 @@ impl Inner {
             task_queue,
             started,
             parent: None,
+            id_reuse: req.id_reuse,
+            run_timeout_ms: req.run_timeout_ms,
+            execution_deadline: req.execution_timeout_ms.map(|ms| now.plus_ms(ms)),
+            search_attributes: req.search_attributes,
+            memo: req.memo,
         })
     }
 
     /// Route what a commit did to other executions: deliver its inbox
     /// entries, run what it started, drop what it closed from memory.
     pub(crate) fn committed(self: &Arc<Self>, done: weft_store::Committed) {
-        for key in done.closed {
-            self.evict(key);
-            self.cancel_attempts(key);
-            self.closed(key);
-        }
+        self.closed_elsewhere(done.closed);
         for key in done.started {
             self.activate(key);
         }
@@ -535,6 +553,16 @@ impl Inner {
     pub(crate) fn evict(&self, key: ExecKey) {
         if let Some(actor) = lock(&self.cache).actors.remove(&key) {
             let _ = actor.tx.send(ActorMsg::Evict);
+        }
+    }
+
+    /// Executions closed outside their actors (terminated with a parent,
+    /// timed out): drop their actors, stop their activities, wake waiters.
+    pub(crate) fn closed_elsewhere(&self, keys: Vec<ExecKey>) {
+        for key in keys {
+            self.evict(key);
+            self.cancel_attempts(key);
+            self.closed(key);
         }
     }
 

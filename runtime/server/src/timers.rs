@@ -14,7 +14,8 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         let now = inner.clock.now();
         let next = match inner.store.fire_due(now, BATCH).await {
             Ok(work) => {
-                let full = work.delivered.len() == BATCH;
+                let full = work.delivered.len() + work.closed.len() >= BATCH;
+                inner.closed_elsewhere(work.closed);
                 for entry in work.delivered {
                     inner.deliver(entry);
                 }

@@ -7,6 +7,10 @@ pub enum StoreError {
     /// The workflow id already has a running execution.
     #[error("workflow id `{0}` already has a running execution")]
     AlreadyRunning(String),
+    /// The workflow id has closed runs and its id-reuse policy forbids
+    /// another.
+    #[error("workflow id `{0}` cannot be reused: {1}")]
+    IdReuseRejected(String, &'static str),
     /// No such execution.
     #[error("execution not found: {0}")]
     NotFound(String),

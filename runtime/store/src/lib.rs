@@ -33,8 +33,8 @@ pub use crate::redb::RedbStore;
 pub use error::StoreError;
 pub use model::{
     ActivityTask, AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ExecutionStatus,
-    InboxEntry, LoadedExecution, NewActivityTask, NewChild, NewExecution, Polled, TaskState,
-    Transition,
+    IdReusePolicy, InboxEntry, ListFilter, LoadedExecution, NewActivityTask, NewChild,
+    NewExecution, Polled, TaskState, Transition,
 };
 
 use async_trait::async_trait;
@@ -61,6 +61,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// An execution's record, full history and unconsumed inbox.
     async fn load_execution(&self, key: ExecKey) -> Result<LoadedExecution, StoreError>;
+
+    /// Executions (every run, newest first) that pass `filter`.
+    async fn list_executions(&self, filter: ListFilter)
+    -> Result<Vec<ExecutionRecord>, StoreError>;
 
     /// Every execution that has not closed.
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;

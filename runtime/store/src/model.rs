@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use weft_core::{
-    ComponentId, Event, ExecutionId, Failure, InboxMessage, ParentClosePolicy, Payload,
-    RetryPolicy, Timestamp,
+    ComponentId, Event, ExecutionId, Failure, InboxMessage, Payload, RetryPolicy, Timestamp,
 };
 
 /// Internal, compact key of an execution (history keys are `(ExecKey, index)`).
@@ -22,6 +22,8 @@ pub enum ExecutionStatus {
     Terminated,
     /// Continued as a new run (the workflow id's latest run is the next one).
     ContinuedAsNew,
+    /// Its run or execution timeout passed.
+    TimedOut,
 }
 
 /// The row describing one execution.
@@ -54,6 +56,17 @@ pub struct ExecutionRecord {
     /// For a child workflow: the parent's key and the command that started
     /// it. The parent's inbox gets the child's outcome when it closes.
     pub parent: Option<(ExecKey, u32)>,
+    /// How many children it started (its history is read at close only
+    /// when this is not zero, to apply their parent-close policies).
+    pub children: u32,
+    /// Limit on each run, carried to the next run by continue-as-new.
+    pub run_timeout_ms: Option<u64>,
+    /// When the whole execution (all its runs) times out.
+    pub execution_deadline: Option<Timestamp>,
+    /// Indexed attributes, for listing.
+    pub search_attributes: BTreeMap<String, String>,
+    /// Shown, not indexed.
+    pub memo: BTreeMap<String, String>,
 }
 
 impl ExecutionRecord {
@@ -83,6 +96,62 @@ pub struct NewExecution {
     pub started: Event,
     /// For a child: parent key and command seq (set by the store).
     pub parent: Option<(ExecKey, u32)>,
+    /// What to do if the workflow id has closed runs.
+    pub id_reuse: IdReusePolicy,
+    /// Limit on each run.
+    pub run_timeout_ms: Option<u64>,
+    /// When the whole execution times out.
+    pub execution_deadline: Option<Timestamp>,
+    /// Initial search attributes.
+    pub search_attributes: BTreeMap<String, String>,
+    /// Initial memo.
+    pub memo: BTreeMap<String, String>,
+}
+
+/// Whether a workflow id whose latest run has closed may start again
+/// (Temporal's id-reuse policy). An id never has two running runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum IdReusePolicy {
+    /// Any closed run may be followed by a new one.
+    #[default]
+    AllowDuplicate,
+    /// Only if the latest run did not complete successfully.
+    AllowDuplicateFailedOnly,
+    /// Never: the id is used once.
+    RejectDuplicate,
+}
+
+/// Which executions to list (all conditions must hold).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// Of this workflow type.
+    pub workflow_type: Option<String>,
+    /// In this status.
+    pub status: Option<ExecutionStatus>,
+    /// With these search attribute values.
+    pub search_attributes: Vec<(String, String)>,
+    /// Started at or after.
+    pub started_after: Option<Timestamp>,
+    /// Started before.
+    pub started_before: Option<Timestamp>,
+    /// At most this many (newest first); 0 means no limit.
+    pub limit: usize,
+}
+
+impl ListFilter {
+    /// True if `record` passes the filter.
+    pub fn matches(&self, record: &ExecutionRecord) -> bool {
+        self.workflow_type
+            .as_ref()
+            .is_none_or(|t| *t == record.workflow_type)
+            && self.status.is_none_or(|s| s == record.status)
+            && self.started_after.is_none_or(|t| record.started_at >= t)
+            && self.started_before.is_none_or(|t| record.started_at < t)
+            && self
+                .search_attributes
+                .iter()
+                .all(|(k, v)| record.search_attributes.get(k) == Some(v))
+    }
 }
 
 /// A child workflow to start, from a `ChildStarted` event.
@@ -172,9 +241,6 @@ pub struct Transition {
     pub continue_as_new: Option<NewExecution>,
     /// Child workflows to start.
     pub new_children: Vec<NewChild>,
-    /// With `close`: the children still running, by workflow id, and what
-    /// to do with each.
-    pub close_children: Vec<(String, ParentClosePolicy)>,
 }
 
 /// Where an activity task stands.
@@ -255,6 +321,8 @@ pub struct DueWork {
     pub delivered: Vec<InboxEntry>,
     /// Queues that got a task back (a retry after a timeout).
     pub requeued: Vec<String>,
+    /// Executions closed by their run or execution timeout.
+    pub closed: Vec<ExecKey>,
     /// When the next due item is.
     pub next_due: Option<Timestamp>,
 }

@@ -32,6 +32,11 @@ async fn store_with_execution(dir: &tempfile::TempDir, id: &str) -> (RedbStore, 
         task_queue: "q".into(),
         started,
         parent: None,
+        id_reuse: Default::default(),
+        run_timeout_ms: None,
+        execution_deadline: None,
+        search_attributes: Default::default(),
+        memo: Default::default(),
     };
     let record = store.start_execution(new).await.unwrap();
     (store, record.key)
@@ -77,6 +82,11 @@ async fn a_second_running_execution_with_the_same_id_is_refused() {
         task_queue: "q".into(),
         started: Event::new(T0, EventKind::ExecutionCompleted { result: vec![] }),
         parent: None,
+        id_reuse: Default::default(),
+        run_timeout_ms: None,
+        execution_deadline: None,
+        search_attributes: Default::default(),
+        memo: Default::default(),
     };
     assert!(
         matches!(store.start_execution(again).await, Err(StoreError::AlreadyRunning(id)) if id == "w")

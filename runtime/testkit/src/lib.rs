@@ -170,6 +170,7 @@ impl TestEnv {
                 workflow_type: workflow_type.to_owned(),
                 input: serde_json::to_vec(input)?,
                 task_queue: None,
+                ..Default::default()
             })
             .await?;
         Ok(())

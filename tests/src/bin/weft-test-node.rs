@@ -67,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
                 workflow_type: "crash".into(),
                 input: serde_json::to_vec(&timer_ms)?,
                 task_queue: None,
+                ..Default::default()
             })
             .await?;
     }

@@ -10,8 +10,8 @@ mod tables;
 mod writer;
 
 use crate::model::{
-    AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, LoadedExecution, NewExecution,
-    Polled, Transition,
+    AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ListFilter, LoadedExecution,
+    NewExecution, Polled, Transition,
 };
 use crate::{InboxEntry, Store, StoreError};
 use async_trait::async_trait;
@@ -130,6 +130,29 @@ impl Store for RedbStore {
                 history,
                 inbox,
             })
+        })
+        .await
+    }
+
+    async fn list_executions(
+        &self,
+        filter: ListFilter,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        self.read(move |txn| {
+            let execs = txn.open_table(EXECUTIONS)?;
+            let mut out = Vec::new();
+            // Keys grow with every start: newest first is a reverse scan.
+            for row in execs.iter()?.rev() {
+                let (_, v) = row?;
+                let record: ExecutionRecord = decode("executions", v.value())?;
+                if filter.matches(&record) {
+                    out.push(record);
+                    if out.len() == filter.limit {
+                        break;
+                    }
+                }
+            }
+            Ok(out)
         })
         .await
     }

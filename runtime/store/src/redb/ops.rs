@@ -9,8 +9,9 @@ use crate::model::*;
 use crate::{InboxEntry, StoreError};
 use redb::{ReadableTable, WriteTransaction};
 use weft_core::{
-    ActivityReport, AttemptOutcome, ComponentId, Event, EventKind, Failure, InboxMessage,
-    ParentClosePolicy, RetryDecision, TimeoutKind, Timestamp, encode_event,
+    ActivityReport, AttemptOutcome, ComponentId, Event, EventKind, ExecutionState, Failure,
+    InboxMessage, ParentClosePolicy, RetryDecision, TimeoutKind, Timestamp, decode_event,
+    encode_event,
 };
 
 pub(crate) fn put_component(
@@ -32,15 +33,23 @@ pub(crate) fn start_execution(
     let mut ids = txn.open_table(WORKFLOW_IDS)?;
     let mut execs = txn.open_table(EXECUTIONS)?;
     if let Some(existing) = ids.get(new.id.workflow_id.as_str())?.map(|v| v.value()) {
-        let running = match execs.get(existing)? {
-            Some(v) => {
-                decode::<ExecutionRecord>("executions", v.value())?.status
-                    == ExecutionStatus::Running
-            }
-            None => false,
+        let status = match execs.get(existing)? {
+            Some(v) => Some(decode::<ExecutionRecord>("executions", v.value())?.status),
+            None => None,
         };
-        if running {
-            return Err(StoreError::AlreadyRunning(new.id.workflow_id));
+        let refused = match (status, new.id_reuse) {
+            (Some(ExecutionStatus::Running), _) => {
+                return Err(StoreError::AlreadyRunning(new.id.workflow_id));
+            }
+            (None, _) | (_, IdReusePolicy::AllowDuplicate) => None,
+            (_, IdReusePolicy::RejectDuplicate) => Some("its policy is RejectDuplicate"),
+            (Some(ExecutionStatus::Completed), IdReusePolicy::AllowDuplicateFailedOnly) => Some(
+                "its policy is AllowDuplicateFailedOnly and its last run completed successfully",
+            ),
+            (Some(_), IdReusePolicy::AllowDuplicateFailedOnly) => None,
+        };
+        if let Some(reason) = refused {
+            return Err(StoreError::IdReuseRejected(new.id.workflow_id, reason));
         }
     }
     let mut meta = txn.open_table(META)?;
@@ -60,7 +69,17 @@ pub(crate) fn start_execution(
         closed_at: None,
         parked: None,
         parent: new.parent,
+        children: 0,
+        run_timeout_ms: new.run_timeout_ms,
+        execution_deadline: new.execution_deadline,
+        search_attributes: new.search_attributes,
+        memo: new.memo,
     };
+    let run_deadline = new.run_timeout_ms.map(|ms| new.started.at.plus_ms(ms));
+    if let Some(deadline) = run_deadline.into_iter().chain(new.execution_deadline).min() {
+        txn.open_table(DUE)?
+            .insert((deadline.0, key, 0, DUE_RUN_TIMEOUT), ())?;
+    }
     ids.insert(record.id.workflow_id.as_str(), key)?;
     execs.insert(key, encode(&record).as_slice())?;
     txn.open_table(RUNNING)?.insert(key, ())?;
@@ -122,7 +141,15 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
             }
         }
     }
-    // The record's pin and parked state follow from history events.
+    // Children to apply their parent-close policies to (read before any
+    // write, from the history as it will be).
+    let close_children = match t.close {
+        Some(_) if record.children > 0 || has_children(&t.events) => {
+            open_children(txn, &record, &t.events)?
+        }
+        _ => Vec::new(),
+    };
+    // The record's pin, parked state and visibility follow from events.
     for event in &t.events {
         match &event.kind {
             EventKind::ComponentUpgraded { to, .. } => {
@@ -130,6 +157,11 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
                 record.parked = None;
             }
             EventKind::ExecutionParked { reason } => record.parked = Some(reason.clone()),
+            EventKind::ChildStarted { .. } => record.children += 1,
+            EventKind::SearchAttributesUpserted { attributes, .. } => {
+                upsert(&mut record.search_attributes, attributes);
+            }
+            EventKind::MemoUpserted { memo, .. } => upsert(&mut record.memo, memo),
             _ => {}
         }
     }
@@ -192,8 +224,14 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
     let mut done = Committed::default();
     // Below, nothing can fail for a logical reason: checked above.
     if let Some(mut next) = t.continue_as_new {
-        // The id's only running run was this one, closed above.
+        // The id's only running run was this one, closed above. The next
+        // run inherits what belongs to the execution, not to one run.
         next.parent = record.parent;
+        next.id_reuse = IdReusePolicy::AllowDuplicate;
+        next.run_timeout_ms = record.run_timeout_ms;
+        next.execution_deadline = record.execution_deadline;
+        next.search_attributes = record.search_attributes.clone();
+        next.memo = record.memo.clone();
         done.started.push(start_execution(txn, next)?.key);
     }
     for child in t.new_children {
@@ -219,7 +257,7 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
         done.delivered.extend(push_inbox(txn, parent, message)?);
     }
     let at = t.events.last().map_or(record.started_at, |e| e.at);
-    for (workflow_id, policy) in t.close_children {
+    for (workflow_id, policy) in close_children {
         let Some(child) =
             running_key(txn, &workflow_id)?.and_then(|k| load_record(txn, k).transpose())
         else {
@@ -255,6 +293,52 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
     Ok(done)
 }
 
+fn has_children(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::ChildStarted { .. }))
+}
+
+/// The children of `record` still open once `new_events` are appended, and
+/// their parent-close policies.
+fn open_children(
+    txn: &WriteTransaction,
+    record: &ExecutionRecord,
+    new_events: &[Event],
+) -> Result<Vec<(String, ParentClosePolicy)>, StoreError> {
+    let mut history = Vec::new();
+    for row in txn
+        .open_table(HISTORY)?
+        .range((record.key, 0)..=(record.key, u64::MAX))?
+    {
+        history.push(
+            decode_event(row?.1.value()).map_err(|e| StoreError::Corrupt {
+                table: "history",
+                reason: e.to_string(),
+            })?,
+        );
+    }
+    history.extend_from_slice(new_events);
+    let state = ExecutionState::from_history(record.id.clone(), history).map_err(|reason| {
+        StoreError::Corrupt {
+            table: "history",
+            reason,
+        }
+    })?;
+    Ok(state.open_children())
+}
+
+/// Apply upserts: set each pair, removing the ones with empty values.
+fn upsert(map: &mut std::collections::BTreeMap<String, String>, pairs: &[(String, String)]) {
+    for (k, v) in pairs {
+        if v.is_empty() {
+            map.remove(k);
+        } else {
+            map.insert(k.clone(), v.clone());
+        }
+    }
+}
+
 /// The key of `workflow_id`'s running run, if it has one.
 fn running_key(txn: &WriteTransaction, workflow_id: &str) -> Result<Option<ExecKey>, StoreError> {
     let key = txn
@@ -275,6 +359,11 @@ fn child_result(kind: &EventKind) -> Option<Result<weft_core::Payload, Failure>>
         EventKind::ExecutionTerminated { reason } => Some(Err(Failure::new(
             "Terminated",
             format!("child terminated: {reason}"),
+        )
+        .non_retryable())),
+        EventKind::ExecutionTimedOut { timeout } => Some(Err(Failure::new(
+            "Timeout",
+            format!("child exceeded its {timeout} timeout"),
         )
         .non_retryable())),
         _ => None,
@@ -483,6 +572,36 @@ pub(crate) fn fire_due(
         if kind == DUE_TIMER {
             work.delivered
                 .extend(push_inbox(txn, key, InboxMessage::TimerFired { seq })?);
+            continue;
+        }
+        if kind == DUE_RUN_TIMEOUT {
+            let Some(record) =
+                load_record(txn, key)?.filter(|r| r.status == ExecutionStatus::Running)
+            else {
+                continue;
+            };
+            let which = if record.execution_deadline.is_some_and(|d| d.0 <= at) {
+                "execution"
+            } else {
+                "run"
+            };
+            let end = Transition {
+                key,
+                first_index: record.next_event,
+                events: vec![Event::new(
+                    now,
+                    EventKind::ExecutionTimedOut {
+                        timeout: which.to_owned(),
+                    },
+                )],
+                consumed_inbox_through: Some(u64::MAX),
+                close: Some(ExecutionStatus::TimedOut),
+                ..Transition::default()
+            };
+            let done = commit(txn, end)?;
+            work.closed.push(key);
+            work.closed.extend(done.closed);
+            work.delivered.extend(done.delivered);
             continue;
         }
         let task = {

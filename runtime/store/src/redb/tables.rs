@@ -28,6 +28,8 @@ pub(crate) const DUE: TableDefinition<(u64, u64, u32, u8), ()> = TableDefinition
 pub(crate) const DUE_TIMER: u8 = 0;
 /// `DUE` kind: the start-to-close deadline of a running attempt.
 pub(crate) const DUE_DEADLINE: u8 = 1;
+/// `DUE` kind: the run (or execution) timeout of an execution (seq 0).
+pub(crate) const DUE_RUN_TIMEOUT: u8 = 2;
 
 pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
     txn.open_table(META)?;

@@ -22,6 +22,23 @@ fn messages(ctx: &Ctx, input: Input) -> Result<Value, Failure> {
     match input.mode.as_str() {
         "signals" => signals(ctx, input.count),
         "cart" => cart(ctx, input.count),
+        "visible" => {
+            let customer = format!("c-{}", input.count);
+            ctx.upsert_search_attributes(&[("customer", &customer), ("stage", "waiting")]);
+            ctx.upsert_memo(&[("note", "waits for `go`")]);
+            let _: () = ctx.signal("go").result()?;
+            ctx.upsert_search_attributes(&[("stage", "done")]);
+            ctx.upsert_memo(&[("note", "")]);
+            Ok(json!(customer))
+        }
+        "parent-of-waiter" => {
+            let child = ctx
+                .child::<Value>("messages", &json!({ "mode": "signals", "count": 1 }))
+                .id("waiting-child")
+                .parent_close_policy(ParentClosePolicy::Abandon)
+                .start()?;
+            child.result()
+        }
         "sleep" => {
             ctx.sleep(Duration::from_secs(input.days * 24 * 3600))?;
             Ok(json!({ "woke_at_ms": millis(ctx) }))

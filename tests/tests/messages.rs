@@ -300,6 +300,20 @@ async fn a_thirty_day_timer_fires_in_virtual_time_even_when_evicted() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_five_year_timer_fires_on_the_day() {
+    // Longer than tokio's timer wheel reaches (about 2.2 years): the timer
+    // service wakes early, finds nothing due, and sleeps again.
+    let t = TestRuntime::new(echo_activities()).await;
+    let days = 5 * 365 + 1;
+    let id = start(&t, "years", json!({"mode": "sleep", "days": days})).await;
+    let result = json_result(&t, &id).await;
+    assert_eq!(
+        result["woke_at_ms"].as_u64().unwrap() - TEST_EPOCH.0,
+        days * DAY_MS
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn timers_fire_after_a_restart() {
     let t = TestRuntime::new(echo_activities()).await;
     let id = start(&t, "nap", json!({"mode": "sleep", "days": 2})).await;
@@ -571,8 +585,17 @@ async fn bad_messages_get_clear_errors() {
 async fn updates_are_validated_recorded_and_answered() {
     let t = TestRuntime::new(echo_activities()).await;
     let id = start(&t, "cart", json!({"mode": "cart", "count": 2})).await;
+    assert_eq!(
+        t.runtime.update(&id, "add", text("apple")).await.unwrap(),
+        b"1"
+    );
+    // Recorded updates survive a restart (the cart still holds "apple").
+    let t = t.restart(echo_activities(), RuntimeConfig::default()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
     let add = |item: &str| t.runtime.update(&id, "add", text(item));
-    assert_eq!(add("apple").await.unwrap(), b"1");
 
     // Rejected by the validator: nothing enters history.
     let before = t.runtime.history(&id).await.unwrap().len();

@@ -32,8 +32,16 @@ impl FaultyStore {
 
 #[async_trait]
 impl Store for FaultyStore {
-    async fn put_component(&self, id: ComponentId, bytes: Vec<u8>) -> Result<(), StoreError> {
-        self.inner.put_component(id, bytes).await
+    async fn put_component(
+        &self,
+        id: ComponentId,
+        bytes: Vec<u8>,
+        workflow_type: Option<String>,
+    ) -> Result<(), StoreError> {
+        self.inner.put_component(id, bytes, workflow_type).await
+    }
+    async fn workflow_types(&self) -> Result<Vec<(String, ComponentId)>, StoreError> {
+        self.inner.workflow_types().await
     }
     async fn get_component(&self, id: ComponentId) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get_component(id).await

@@ -1,7 +1,9 @@
 //! Crash and resume: a weft node in a child process is SIGKILLed while its
 //! workflow waits on an activity, and again while a timer is pending. A
 //! restarted node on the same data dir completes the workflow exactly once,
-//! and no activity attempt whose success was recorded runs again.
+//! and no activity attempt whose success was recorded runs again. The same
+//! for the loan-approval example: killed while it waits for its approval
+//! signal, and right after the signal was accepted.
 
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
 
@@ -132,4 +134,88 @@ async fn killed_node_resumes_and_completes_exactly_once() {
     // `step one` completed before the first kill and never ran again.
     let step_one = format!("{WORKFLOW_ID}/{}/0", record.id.run_id);
     assert_eq!(ran[&step_one], BTreeSet::from([1]));
+}
+
+const LOAN_NODE: &str = env!("CARGO_BIN_EXE_weft-loan-node");
+
+/// Run the loan node; `approval` is sent as the approval signal.
+fn loan_node(data_dir: &std::path::Path, approval: Option<&str>) -> Node {
+    let guests = weft_tests::guest_dir();
+    let mut args = vec![
+        data_dir.to_str().unwrap().to_owned(),
+        guests.to_str().unwrap().to_owned(),
+        "loan-crash".to_owned(),
+    ];
+    args.extend(approval.map(str::to_owned));
+    let mut child = Command::new(LOAN_NODE)
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn weft-loan-node");
+    let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    Node {
+        child,
+        lines,
+        seen: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn signals_and_children_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    // 1st kill: the loan waits for its approval signal.
+    let mut a = loan_node(dir.path(), None);
+    a.wait_for("WAITING").await;
+    a.kill().await;
+
+    // 2nd kill: right after the signal is accepted (durable), wherever the
+    // workflow got to with it (recording it, starting the child...).
+    let approval = r#"{"approved":true,"reviewer":"grace"}"#;
+    let mut b = loan_node(dir.path(), Some(approval));
+    b.wait_for("SIGNALLED").await;
+    b.kill().await;
+
+    // 3rd run: no new signal; the recorded one carries the loan through.
+    let mut c = loan_node(dir.path(), None);
+    let result = c.wait_for("RESULT").await;
+    let result: serde_json::Value =
+        serde_json::from_str(result.trim_start_matches("RESULT ")).unwrap();
+    assert_eq!(result["outcome"], "approved");
+    assert_eq!(result["reviewer"], "grace");
+    assert!(c.child.wait().await.unwrap().success());
+
+    let store = RedbStore::open(dir.path().join("weft.redb")).unwrap();
+    let history = |id: &'static str| {
+        let store = &store;
+        async move {
+            let record = store.find_execution(id).await.unwrap().expect("exists");
+            store.load_execution(record.key).await.unwrap().history
+        }
+    };
+    let parent = history("loan-crash").await;
+    let count =
+        |h: &[weft_core::Event], name: &str| h.iter().filter(|e| e.kind.name() == name).count();
+    assert_eq!(
+        count(&parent, "SignalReceived"),
+        1,
+        "the signal arrived once"
+    );
+    assert_eq!(count(&parent, "ChildStarted"), 1);
+    assert_eq!(count(&parent, "ChildCompleted"), 1);
+    assert_eq!(count(&parent, "ExecutionCompleted"), 1);
+    let child = history("loan-crash/account").await;
+    let accounts = child
+        .iter()
+        .filter(|e| matches!(&e.kind, EventKind::ActivityScheduled { name, .. } if name == "create_account"))
+        .count();
+    assert_eq!(accounts, 1, "one account-opening command");
+    assert_eq!(count(&child, "ExecutionCompleted"), 1);
+    // The bank saw one hold, disbursed, and one account, whatever attempts
+    // the kills repeated (idempotency keys).
+    let bank = loan_activities::Bank::open(dir.path().join("bank.json")).unwrap();
+    let holds: Vec<_> = bank.holds().into_iter().map(|(_, _, h)| h).collect();
+    assert_eq!(holds, [loan_activities::Hold::Disbursed]);
+    assert_eq!(bank.accounts_opened(), 1);
 }

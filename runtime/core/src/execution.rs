@@ -406,54 +406,7 @@ impl ExecutionState {
         }
         self.live = true;
         self.next_seq += 1;
-        let kind = match cmd {
-            Command::ScheduleActivity {
-                name,
-                input,
-                options,
-            } => EventKind::ActivityScheduled {
-                seq,
-                name,
-                input,
-                options,
-            },
-            Command::StartTimer { duration_ms } => EventKind::TimerStarted {
-                seq,
-                duration_ms,
-                fire_at: now.plus_ms(duration_ms),
-            },
-            Command::RecordValue { value } => EventKind::SideEffectRecorded { seq, value },
-            Command::Patch { change_id } => EventKind::PatchMarker { seq, change_id },
-            Command::AwaitSignal { name } => EventKind::SignalAwaited { seq, name },
-            Command::AwaitUpdate { name } => EventKind::UpdateAwaited { seq, name },
-            Command::UpsertSearchAttributes { attributes } => {
-                EventKind::SearchAttributesUpserted { seq, attributes }
-            }
-            Command::UpsertMemo { memo } => EventKind::MemoUpserted { seq, memo },
-            Command::CompleteUpdate {
-                request,
-                update_id,
-                result,
-            } => EventKind::UpdateCompleted {
-                seq,
-                request,
-                update_id,
-                result,
-            },
-            Command::CancelTimer { timer } => EventKind::TimerCanceled { seq, timer },
-            Command::StartChild {
-                workflow_type,
-                workflow_id,
-                input,
-                options,
-            } => EventKind::ChildStarted {
-                seq,
-                workflow_type,
-                workflow_id,
-                input,
-                options,
-            },
-        };
+        let kind = command_event(seq, cmd, now);
         self.push(Event::new(now, kind));
         Ok(seq)
     }
@@ -780,32 +733,61 @@ fn digest(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex()[..12].to_owned()
 }
 
-fn describe_command(cmd: &Command) -> String {
+/// The history event that records command `cmd` as command `seq`.
+fn command_event(seq: u32, cmd: Command, now: Timestamp) -> EventKind {
     match cmd {
-        Command::ScheduleActivity { name, input, .. } => {
-            format!("ScheduleActivity `{name}` (input digest {})", digest(input))
-        }
-        Command::StartTimer { duration_ms } => format!("StartTimer {duration_ms} ms"),
-        Command::RecordValue { .. } => "a side-effect value".to_owned(),
-        Command::Patch { change_id } => format!("patch marker `{change_id}`"),
-        Command::AwaitSignal { name } => format!("AwaitSignal `{name}`"),
-        Command::AwaitUpdate { name } => format!("AwaitUpdate `{name}`"),
+        Command::ScheduleActivity {
+            name,
+            input,
+            options,
+        } => EventKind::ActivityScheduled {
+            seq,
+            name,
+            input,
+            options,
+        },
+        Command::StartTimer { duration_ms } => EventKind::TimerStarted {
+            seq,
+            duration_ms,
+            fire_at: now.plus_ms(duration_ms),
+        },
+        Command::RecordValue { value } => EventKind::SideEffectRecorded { seq, value },
+        Command::Patch { change_id } => EventKind::PatchMarker { seq, change_id },
+        Command::AwaitSignal { name } => EventKind::SignalAwaited { seq, name },
+        Command::AwaitUpdate { name } => EventKind::UpdateAwaited { seq, name },
         Command::UpsertSearchAttributes { attributes } => {
-            format!("UpsertSearchAttributes {attributes:?}")
+            EventKind::SearchAttributesUpserted { seq, attributes }
         }
-        Command::UpsertMemo { memo } => format!("UpsertMemo {memo:?}"),
-        Command::CompleteUpdate { update_id, .. } => format!("CompleteUpdate `{update_id}`"),
-        Command::CancelTimer { timer } => format!("CancelTimer #{timer}"),
+        Command::UpsertMemo { memo } => EventKind::MemoUpserted { seq, memo },
+        Command::CompleteUpdate {
+            request,
+            update_id,
+            result,
+        } => EventKind::UpdateCompleted {
+            seq,
+            request,
+            update_id,
+            result,
+        },
+        Command::CancelTimer { timer } => EventKind::TimerCanceled { seq, timer },
         Command::StartChild {
             workflow_type,
             workflow_id,
             input,
-            ..
-        } => format!(
-            "StartChild `{workflow_type}` id `{workflow_id}` (input digest {})",
-            digest(input)
-        ),
+            options,
+        } => EventKind::ChildStarted {
+            seq,
+            workflow_type,
+            workflow_id,
+            input,
+            options,
+        },
     }
+}
+
+fn describe_command(cmd: &Command) -> String {
+    // Only on the divergence path: the clone is not on the hot path.
+    describe_event(&command_event(0, cmd.clone(), Timestamp(0)))
 }
 
 fn describe_event(kind: &EventKind) -> String {

@@ -175,6 +175,9 @@ impl Runtime {
             }),
         };
         let inner = &runtime.inner;
+        // Deployed types first: the executions resumed below may start
+        // children or continue as new.
+        lock(&inner.workflow_types).extend(inner.store.workflow_types().await?);
         inner.spawn(timers::run(inner.clone()));
         for queue in inner.activities.queues() {
             inner.spawn(worker::run(inner.clone(), queue));
@@ -190,14 +193,18 @@ impl Runtime {
     }
 
     /// Store and compile a component, and make it the current code of
-    /// `workflow_type` for new executions.
+    /// `workflow_type` for new executions (durably: a restarted runtime
+    /// knows its deployed types before it resumes any execution).
     pub async fn deploy(
         &self,
         workflow_type: &str,
         bytes: Vec<u8>,
     ) -> Result<ComponentId, RuntimeError> {
         let id = self.inner.load_component_bytes(bytes.clone()).await?;
-        self.inner.store.put_component(id, bytes).await?;
+        self.inner
+            .store
+            .put_component(id, bytes, Some(workflow_type.to_owned()))
+            .await?;
         lock(&self.inner.workflow_types).insert(workflow_type.to_owned(), id);
         Ok(id)
     }

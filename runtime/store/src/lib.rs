@@ -43,8 +43,17 @@ use weft_core::{ComponentId, InboxMessage, Timestamp};
 /// What the runtime needs from durable storage.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Store a component's bytes under its content hash (idempotent).
-    async fn put_component(&self, id: ComponentId, bytes: Vec<u8>) -> Result<(), StoreError>;
+    /// Store a component's bytes under its content hash (idempotent) and,
+    /// with `workflow_type`, make it that type's current component.
+    async fn put_component(
+        &self,
+        id: ComponentId,
+        bytes: Vec<u8>,
+        workflow_type: Option<String>,
+    ) -> Result<(), StoreError>;
+
+    /// Every deployed workflow type and its current component.
+    async fn workflow_types(&self) -> Result<Vec<(String, ComponentId)>, StoreError>;
 
     /// A stored component.
     async fn get_component(&self, id: ComponentId) -> Result<Option<Vec<u8>>, StoreError>;

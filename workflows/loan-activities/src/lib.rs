@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use weft_server::{ActivityContext, ActivityError, ActivityRegistry};
 
@@ -25,7 +26,7 @@ pub struct DocumentCheck {
 }
 
 /// A reservation's life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Hold {
     /// Funds held.
     Held,
@@ -35,21 +36,51 @@ pub enum Hold {
     Disbursed,
 }
 
-/// The bank the activities talk to.
+/// The bank the activities talk to: in memory, or kept in a JSON file
+/// (so that it outlives a process, as a real bank would).
 #[derive(Debug, Clone, Default)]
 pub struct Bank {
     state: Arc<Mutex<BankState>>,
+    file: Option<Arc<PathBuf>>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct BankState {
     holds: BTreeMap<String, (u64, Hold)>,
     accounts: BTreeMap<String, String>,
 }
 
 impl Bank {
+    /// A bank kept in `path` (created on first change).
+    pub fn open(path: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let path = path.into();
+        let state = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BankState::default(),
+            Err(e) => return Err(e),
+        };
+        Ok(Bank {
+            state: Arc::new(Mutex::new(state)),
+            file: Some(Arc::new(path)),
+        })
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut BankState) -> R) -> R {
-        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let result = f(&mut state);
+        if let Some(path) = &self.file {
+            // Write-then-rename: a crash leaves the old or the new state.
+            let tmp = path.with_extension("tmp");
+            let saved = serde_json::to_vec(&*state)
+                .map_err(std::io::Error::other)
+                .and_then(|bytes| std::fs::write(&tmp, bytes))
+                .and_then(|()| std::fs::rename(&tmp, path.as_ref()));
+            if let Err(e) = saved {
+                // The example has no error path here; a real bank would.
+                panic!("bank file {}: {e}", path.display());
+            }
+        }
+        result
     }
 
     /// Every reservation and where it stands.

@@ -60,10 +60,32 @@ impl RedbStore {
 
 #[async_trait]
 impl Store for RedbStore {
-    async fn put_component(&self, id: ComponentId, bytes: Vec<u8>) -> Result<(), StoreError> {
+    async fn put_component(
+        &self,
+        id: ComponentId,
+        bytes: Vec<u8>,
+        workflow_type: Option<String>,
+    ) -> Result<(), StoreError> {
         self.writer
-            .write(move |txn| ops::put_component(txn, id, &bytes))
+            .write(move |txn| ops::put_component(txn, id, &bytes, workflow_type.as_deref()))
             .await
+    }
+
+    async fn workflow_types(&self) -> Result<Vec<(String, ComponentId)>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(WORKFLOW_TYPES)?;
+            let mut out = Vec::new();
+            for row in table.iter()? {
+                let (k, v) = row?;
+                let hash: [u8; 32] = v.value().try_into().map_err(|_| StoreError::Corrupt {
+                    table: "workflow_types",
+                    reason: format!("component hash of `{}` is not 32 bytes", k.value()),
+                })?;
+                out.push((k.value().to_owned(), ComponentId(hash)));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     async fn get_component(&self, id: ComponentId) -> Result<Option<Vec<u8>>, StoreError> {

@@ -18,10 +18,15 @@ pub(crate) fn put_component(
     txn: &WriteTransaction,
     id: ComponentId,
     bytes: &[u8],
+    workflow_type: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut table = txn.open_table(COMPONENTS)?;
     if table.get(id.0.as_slice())?.is_none() {
         table.insert(id.0.as_slice(), bytes)?;
+    }
+    if let Some(workflow_type) = workflow_type {
+        txn.open_table(WORKFLOW_TYPES)?
+            .insert(workflow_type, id.0.as_slice())?;
     }
     Ok(())
 }

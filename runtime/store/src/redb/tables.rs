@@ -7,6 +7,9 @@ use redb::{TableDefinition, WriteTransaction};
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Component hash -> component bytes.
 pub(crate) const COMPONENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("components");
+/// Workflow type -> hash of the component new executions of it run.
+pub(crate) const WORKFLOW_TYPES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("workflow_types");
 /// Exec key -> `ExecutionRecord`.
 pub(crate) const EXECUTIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("executions");
 /// Workflow id -> exec key of its latest run.
@@ -34,6 +37,7 @@ pub(crate) const DUE_RUN_TIMEOUT: u8 = 2;
 pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
     txn.open_table(META)?;
     txn.open_table(COMPONENTS)?;
+    txn.open_table(WORKFLOW_TYPES)?;
     txn.open_table(EXECUTIONS)?;
     txn.open_table(WORKFLOW_IDS)?;
     txn.open_table(RUNNING)?;

@@ -177,7 +177,8 @@ impl Runtime {
         let inner = &runtime.inner;
         // Deployed types first: the executions resumed below may start
         // children or continue as new.
-        lock(&inner.workflow_types).extend(inner.store.workflow_types().await?);
+        let types = inner.store.workflow_types().await?;
+        lock(&inner.workflow_types).extend(types);
         inner.spawn(timers::run(inner.clone()));
         for queue in inner.activities.queues() {
             inner.spawn(worker::run(inner.clone(), queue));

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use weft_core::{ComponentId, InboxMessage, Timestamp};
 use weft_store::{
     AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, InboxEntry, ListFilter,
-    LoadedExecution, NewExecution, Polled, RedbStore, Store, StoreError, Transition,
+    LoadedExecution, NamespaceRecord, NewExecution, Polled, QueueStats, RedbStore, Store,
+    StoreError, Transition,
 };
 
 /// Delegates to a [`RedbStore`], but fails the next `fail_commits`
@@ -63,6 +64,23 @@ impl Store for FaultyStore {
         filter: ListFilter,
     ) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.inner.list_executions(filter).await
+    }
+    async fn put_namespace(&self, namespace: NamespaceRecord) -> Result<(), StoreError> {
+        self.inner.put_namespace(namespace).await
+    }
+    async fn namespaces(&self) -> Result<Vec<NamespaceRecord>, StoreError> {
+        self.inner.namespaces().await
+    }
+    async fn purge_closed(
+        &self,
+        namespace: String,
+        closed_before: Timestamp,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        self.inner.purge_closed(namespace, closed_before, max).await
+    }
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
+        self.inner.queue_stats(queue).await
     }
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.inner.running_executions().await

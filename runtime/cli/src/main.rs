@@ -1,6 +1,11 @@
-//! `weft`: run workflows on the embedded runtime.
+//! `weft`: the server (`dev`, `server`), its client (`workflow`,
+//! `component`, `namespace`, `task-queue`), and local tools that work on
+//! the embedded database directly (`run`, `check`, `replay`, `upgrade`,
+//! `bench`).
 
 mod bench;
+mod client;
+mod serve;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -8,9 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use weft_core::render_history;
 use weft_engine::{EngineConfig, WorkflowEngine};
-use weft_server::{
-    ActivityRegistry, Runtime, RuntimeConfig, StartWorkflow, SystemClock, WorkflowOutcome,
-};
+use weft_server::{Runtime, RuntimeConfig, StartWorkflow, SystemClock, WorkflowOutcome};
 use weft_store::RedbStore;
 
 #[derive(Parser)]
@@ -23,12 +26,43 @@ struct Cli {
     /// Directory holding the embedded database.
     #[arg(long, global = true, default_value = ".weft", env = "WEFT_DATA_DIR")]
     data_dir: PathBuf,
+    #[command(flatten)]
+    connection: client::Connection,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// A development server: the embedded database in `--data-dir`, the
+    /// gRPC API on a local port, the examples' native activities.
+    Dev {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 7233)]
+        port: u16,
+    },
+    /// The production server, configured by a TOML file (see
+    /// `--print-config`) and `WEFT_<SECTION>_<FIELD>` variables.
+    Server {
+        /// Configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the effective configuration and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Deploy and list workflow components (client).
+    #[command(subcommand)]
+    Component(client::ComponentCommand),
+    /// Start, inspect and act on executions (client).
+    #[command(subcommand)]
+    Workflow(client::WorkflowCommand),
+    /// Inspect task queues (client).
+    #[command(subcommand)]
+    TaskQueue(client::TaskQueueCommand),
+    /// Manage namespaces (client).
+    #[command(subcommand)]
+    Namespace(client::NamespaceCommand),
     /// Benchmark: the payment workload of ../shared/peers, in process.
     Bench {
         /// The bench-payment component (.wasm).
@@ -61,9 +95,6 @@ enum Command {
         #[arg(long, conflicts_with = "dry_run")]
         force: bool,
     },
-    /// Look at and act on executions.
-    #[command(subcommand)]
-    Workflow(WorkflowCommand),
     /// Deploy a component, start (or resume) a workflow, wait for its
     /// result, and print the result and the history.
     Run {
@@ -102,27 +133,7 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum WorkflowCommand {
-    /// Print an execution's status (and why it is parked) and its history.
-    Show {
-        /// Workflow id.
-        id: String,
-        /// Output format (`json`: the history, for `weft replay`).
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
-    /// Fail a running (e.g. parked) execution; no workflow code runs.
-    Fail {
-        /// Workflow id.
-        id: String,
-        /// Why, recorded in the history.
-        #[arg(long)]
-        reason: String,
-    },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Output {
     Text,
     Json,
@@ -133,7 +144,10 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // The error chain, not a Rust backtrace: this is for operators.
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<tonic::Status>() {
+                Some(status) => eprintln!("error: {:?}: {}", status.code(), status.message()),
+                None => eprintln!("error: {e:#}"),
+            }
             std::process::ExitCode::FAILURE
         }
     }
@@ -149,6 +163,51 @@ async fn run_cli() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    match cli.command {
+        Command::Dev { port } => {
+            let mut config = serve::Config::default();
+            config.server.listen = format!("127.0.0.1:{port}");
+            config.server.data_dir = cli.data_dir.clone();
+            return serve::serve(config, "weft dev").await;
+        }
+        Command::Server {
+            config,
+            print_config,
+        } => {
+            let config = serve::Config::load(config.as_deref(), std::env::vars())?;
+            if print_config {
+                print!("{}", toml::to_string(&config)?);
+                return Ok(());
+            }
+            return serve::serve(config, "weft server").await;
+        }
+        Command::Component(command) => {
+            return client::Client::connect(&cli.connection)
+                .await?
+                .component(command)
+                .await;
+        }
+        Command::TaskQueue(command) => {
+            return client::Client::connect(&cli.connection)
+                .await?
+                .task_queue(command)
+                .await;
+        }
+        Command::Namespace(command) => {
+            return client::Client::connect(&cli.connection)
+                .await?
+                .namespace(command)
+                .await;
+        }
+        Command::Workflow(client::WorkflowCommand::Fail { .. }) => {}
+        Command::Workflow(command) => {
+            return client::Client::connect(&cli.connection)
+                .await?
+                .workflow(command)
+                .await;
+        }
+        _ => {}
+    }
     match &cli.command {
         Command::Check { component } => return check(component),
         Command::Bench {
@@ -173,8 +232,7 @@ async fn run_cli() -> Result<()> {
         .with_context(|| format!("creating {}", cli.data_dir.display()))?;
     let store = Arc::new(RedbStore::open(cli.data_dir.join("weft.redb"))?);
     let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
-    let mut activities = ActivityRegistry::new();
-    payment_activities::register(&mut activities, payment_activities::Processor::default());
+    let activities = serve::example_activities();
     let runtime = Runtime::start(
         store,
         engine,
@@ -192,21 +250,16 @@ async fn run_cli() -> Result<()> {
             id,
             output,
         } => run(&runtime, component, workflow_type, input, id, output).await,
-        Command::Workflow(WorkflowCommand::Show { id, output }) => {
-            print_history(&runtime, &id, output).await
-        }
         Command::Upgrade {
             workflow_type,
             component,
             dry_run,
             force,
         } => upgrade(&runtime, &workflow_type, &component, dry_run, force).await,
-        Command::Workflow(WorkflowCommand::Fail { id, reason }) => {
+        Command::Workflow(client::WorkflowCommand::Fail { id, reason }) => {
             runtime.fail(&id, &reason).await.map_err(Into::into)
         }
-        Command::Check { .. } | Command::Replay { .. } | Command::Bench { .. } => {
-            unreachable!("handled without a runtime")
-        }
+        _ => unreachable!("handled above"),
     };
     runtime.shutdown().await;
     outcome

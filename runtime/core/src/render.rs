@@ -16,13 +16,14 @@ pub fn render_history(events: &[Event]) -> String {
             i,
             offset,
             e.kind.name(),
-            details(e)
+            event_details(e)
         );
     }
     out
 }
 
-fn details(event: &Event) -> String {
+/// The details column of one event, as `render_history` prints it.
+pub fn event_details(event: &Event) -> String {
     let retry = |at: Option<crate::Timestamp>| match at {
         Some(t) => format!("; retry in {}ms", t.0.saturating_sub(event.at.0)),
         None => "; final".to_owned(),

@@ -177,9 +177,12 @@ impl Host for HostState {
         // `patched` call (whose marker replay then skips) cannot shift them.
         self.children_started += 1;
         let n = self.children_started;
-        let workflow_id = options
-            .workflow_id
-            .unwrap_or_else(|| format!("{}/child-{n}", self.exec.id().workflow_id));
+        let parent = &self.exec.id().workflow_id;
+        // A child lives in its parent's namespace.
+        let workflow_id = match options.workflow_id {
+            Some(id) => weft_core::namespace::same_namespace(parent, &id),
+            None => format!("{parent}/child-{n}"),
+        };
         let policy = match options.parent_close_policy {
             wit::ParentClosePolicy::Terminate => ParentClosePolicy::Terminate,
             wit::ParentClosePolicy::RequestCancel => ParentClosePolicy::RequestCancel,

@@ -304,10 +304,11 @@ fn new_tasks(inner: &Inner, default_queue: &str, events: &[Event]) -> Vec<NewAct
                 options,
             } => Some(NewActivityTask {
                 seq: *seq,
-                queue: options
-                    .task_queue
-                    .clone()
-                    .unwrap_or_else(|| default_queue.to_owned()),
+                // A queue the workflow names is in its own namespace.
+                queue: options.task_queue.as_deref().map_or_else(
+                    || default_queue.to_owned(),
+                    |q| weft_core::namespace::same_namespace(default_queue, q),
+                ),
                 name: name.clone(),
                 input: input.clone(),
                 retry: options.retry.clone().unwrap_or_else(RetryPolicy::default),
@@ -370,12 +371,10 @@ fn new_children(inner: &Inner, state: &ExecutionState, events: &[Event]) -> Vec<
                     workflow_id: workflow_id.clone(),
                     workflow_type: workflow_type.clone(),
                     input: input.clone(),
-                    task_queue: Some(
-                        options
-                            .task_queue
-                            .clone()
-                            .unwrap_or_else(|| parent_queue.clone()),
-                    ),
+                    task_queue: Some(options.task_queue.as_deref().map_or_else(
+                        || parent_queue.clone(),
+                        |q| weft_core::namespace::same_namespace(&parent_queue, q),
+                    )),
                     ..Default::default()
                 };
                 let start = inner.new_execution(req).map_err(|e| {

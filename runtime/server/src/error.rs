@@ -40,6 +40,12 @@ pub enum RuntimeError {
     /// answering it).
     #[error("update failed: {0}")]
     UpdateFailed(weft_core::Failure),
+    /// No such namespace.
+    #[error("unknown namespace `{0}`: create it first")]
+    UnknownNamespace(String),
+    /// A request that makes no sense (a bad name, filter or argument).
+    #[error("invalid request: {0}")]
+    Invalid(String),
     /// The runtime is shutting down.
     #[error("the runtime is shutting down")]
     ShuttingDown,

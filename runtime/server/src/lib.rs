@@ -21,11 +21,19 @@ mod messages;
 mod operator;
 mod runtime;
 mod timers;
+mod visibility;
 mod worker;
 
 pub use activity::{ActivityContext, ActivityError, ActivityRegistry};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use error::RuntimeError;
 pub use operator::UpgradeCheck;
-pub use runtime::{Runtime, RuntimeConfig, RuntimeStats, StartWorkflow, WorkflowOutcome};
-pub use weft_store::{ExecutionRecord, ExecutionStatus, IdReusePolicy, ListFilter};
+pub use runtime::{
+    DEFAULT_QUEUE, Runtime, RuntimeConfig, RuntimeStats, StartWorkflow, WorkflowOutcome,
+};
+pub use visibility::{
+    ChildState, ExecutionDescription, HistoryPage, PendingActivity, PendingTimer, retention_sweeper,
+};
+pub use weft_store::{
+    ExecutionRecord, ExecutionStatus, IdReusePolicy, ListFilter, NamespaceRecord, QueueStats,
+};

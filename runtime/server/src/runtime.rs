@@ -84,10 +84,12 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: RuntimeConfig,
     pub(crate) activities: ActivityRegistry,
-    workflow_types: Mutex<HashMap<String, ComponentId>>,
+    pub(crate) workflow_types: Mutex<HashMap<String, ComponentId>>,
     cache: Mutex<Cache>,
     queues: Mutex<HashMap<String, Arc<Notify>>>,
     pub(crate) timers_changed: Notify,
+    /// Woken on every commit: history followers re-read.
+    pub(crate) history_changed: Notify,
     waiters: Mutex<HashMap<ExecKey, Vec<oneshot::Sender<()>>>>,
     /// Clients waiting for the answer to an update, by execution and id.
     pub(crate) update_waiters: Mutex<HashMap<(ExecKey, String), UpdateWaiter>>,
@@ -164,6 +166,7 @@ impl Runtime {
                 cache: Mutex::new(Cache::default()),
                 queues: Mutex::new(HashMap::new()),
                 timers_changed: Notify::new(),
+                history_changed: Notify::new(),
                 waiters: Mutex::new(HashMap::new()),
                 attempts: Mutex::new(BTreeMap::new()),
                 update_waiters: Mutex::new(HashMap::new()),
@@ -402,6 +405,7 @@ impl Inner {
     /// Route what a commit did to other executions: deliver its inbox
     /// entries, run what it started, drop what it closed from memory.
     pub(crate) fn committed(self: &Arc<Self>, done: weft_store::Committed) {
+        self.history_changed.notify_waiters();
         self.closed_elsewhere(done.closed);
         for key in done.started {
             self.activate(key);
@@ -577,6 +581,7 @@ impl Inner {
     /// Wake everyone waiting for `key` to close, and fail the updates it
     /// will never answer.
     pub(crate) fn closed(&self, key: ExecKey) {
+        self.history_changed.notify_waiters();
         for waiter in lock(&self.waiters).remove(&key).unwrap_or_default() {
             let _ = waiter.send(());
         }

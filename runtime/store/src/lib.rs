@@ -33,8 +33,8 @@ pub use crate::redb::RedbStore;
 pub use error::StoreError;
 pub use model::{
     ActivityTask, AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ExecutionStatus,
-    IdReusePolicy, InboxEntry, ListFilter, LoadedExecution, NewActivityTask, NewChild,
-    NewExecution, Polled, TaskState, Transition,
+    IdReusePolicy, InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewActivityTask,
+    NewChild, NewExecution, Polled, QueueStats, TaskState, Transition,
 };
 
 use async_trait::async_trait;
@@ -74,6 +74,25 @@ pub trait Store: Send + Sync + 'static {
     /// Executions (every run, newest first) that pass `filter`.
     async fn list_executions(&self, filter: ListFilter)
     -> Result<Vec<ExecutionRecord>, StoreError>;
+
+    /// Create or change a namespace.
+    async fn put_namespace(&self, namespace: NamespaceRecord) -> Result<(), StoreError>;
+
+    /// Every namespace created with `put_namespace`.
+    async fn namespaces(&self) -> Result<Vec<NamespaceRecord>, StoreError>;
+
+    /// Delete up to `max` executions of `namespace` that closed before
+    /// `closed_before`: record, history, inbox (retention). Returns how
+    /// many were deleted.
+    async fn purge_closed(
+        &self,
+        namespace: String,
+        closed_before: Timestamp,
+        max: usize,
+    ) -> Result<usize, StoreError>;
+
+    /// Backlog and running attempts of a task queue.
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats, StoreError>;
 
     /// Every execution that has not closed.
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError>;

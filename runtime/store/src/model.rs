@@ -121,9 +121,31 @@ pub enum IdReusePolicy {
     RejectDuplicate,
 }
 
+/// A namespace and its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NamespaceRecord {
+    /// Its name.
+    pub name: String,
+    /// Closed executions older than this are deleted; 0 keeps them.
+    pub retention_seconds: u64,
+    /// What it is for.
+    pub description: String,
+}
+
+/// A task queue's load, for `describe task-queue`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Tasks waiting (due now or later, e.g. a retry).
+    pub backlog: u64,
+    /// Attempts leased to a worker.
+    pub running: u64,
+}
+
 /// Which executions to list (all conditions must hold).
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
+    /// In this namespace (`None`: any).
+    pub namespace: Option<String>,
     /// Of this workflow type.
     pub workflow_type: Option<String>,
     /// In this status.
@@ -141,9 +163,13 @@ pub struct ListFilter {
 impl ListFilter {
     /// True if `record` passes the filter.
     pub fn matches(&self, record: &ExecutionRecord) -> bool {
-        self.workflow_type
+        self.namespace
             .as_ref()
-            .is_none_or(|t| *t == record.workflow_type)
+            .is_none_or(|ns| weft_core::namespace::namespace_of(&record.id.workflow_id) == ns)
+            && self
+                .workflow_type
+                .as_ref()
+                .is_none_or(|t| *t == record.workflow_type)
             && self.status.is_none_or(|s| s == record.status)
             && self.started_after.is_none_or(|t| record.started_at >= t)
             && self.started_before.is_none_or(|t| record.started_at < t)

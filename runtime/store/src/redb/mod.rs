@@ -11,7 +11,7 @@ mod writer;
 
 use crate::model::{
     AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ListFilter, LoadedExecution,
-    NewExecution, Polled, Transition,
+    NamespaceRecord, NewExecution, Polled, QueueStats, Transition,
 };
 use crate::{InboxEntry, Store, StoreError};
 use async_trait::async_trait;
@@ -175,6 +175,58 @@ impl Store for RedbStore {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    async fn put_namespace(&self, namespace: NamespaceRecord) -> Result<(), StoreError> {
+        self.writer
+            .write(move |txn| ops::put_namespace(txn, &namespace))
+            .await
+    }
+
+    async fn namespaces(&self) -> Result<Vec<NamespaceRecord>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(NAMESPACES)?;
+            let mut out = Vec::new();
+            for row in table.iter()? {
+                out.push(decode("namespaces", row?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn purge_closed(
+        &self,
+        namespace: String,
+        closed_before: Timestamp,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        self.writer
+            .write(move |txn| ops::purge_closed(txn, &namespace, closed_before, max))
+            .await
+    }
+
+    async fn queue_stats(&self, queue: &str) -> Result<QueueStats, StoreError> {
+        let queue = queue.to_owned();
+        self.read(move |txn| {
+            let ready = txn.open_table(READY)?;
+            let mut stats = QueueStats::default();
+            for row in ready
+                .range((queue.as_str(), 0, 0, 0)..=(queue.as_str(), u64::MAX, u64::MAX, u32::MAX))?
+            {
+                row?;
+                stats.backlog += 1;
+            }
+            let tasks = txn.open_table(TASKS)?;
+            for row in tasks.iter()? {
+                let task: crate::ActivityTask = decode("activity_tasks", row?.1.value())?;
+                if task.queue == queue && matches!(task.state, crate::TaskState::Running { .. }) {
+                    stats.running += 1;
+                }
+            }
+            Ok(stats)
         })
         .await
     }

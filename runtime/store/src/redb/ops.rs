@@ -375,6 +375,55 @@ fn child_result(kind: &EventKind) -> Option<Result<weft_core::Payload, Failure>>
     }
 }
 
+pub(crate) fn put_namespace(
+    txn: &WriteTransaction,
+    namespace: &NamespaceRecord,
+) -> Result<(), StoreError> {
+    txn.open_table(NAMESPACES)?
+        .insert(namespace.name.as_str(), encode(namespace).as_slice())?;
+    Ok(())
+}
+
+pub(crate) fn purge_closed(
+    txn: &WriteTransaction,
+    namespace: &str,
+    closed_before: Timestamp,
+    max: usize,
+) -> Result<usize, StoreError> {
+    let victims: Vec<ExecutionRecord> = {
+        let execs = txn.open_table(EXECUTIONS)?;
+        let mut victims = Vec::new();
+        for row in execs.iter()? {
+            let record: ExecutionRecord = decode("executions", row?.1.value())?;
+            let old = record.closed_at.is_some_and(|t| t < closed_before);
+            if old
+                && record.status != ExecutionStatus::Running
+                && weft_core::namespace::namespace_of(&record.id.workflow_id) == namespace
+            {
+                victims.push(record);
+                if victims.len() == max {
+                    break;
+                }
+            }
+        }
+        victims
+    };
+    let mut execs = txn.open_table(EXECUTIONS)?;
+    let mut ids = txn.open_table(WORKFLOW_IDS)?;
+    let mut history = txn.open_table(HISTORY)?;
+    let mut inbox = txn.open_table(INBOX)?;
+    for record in &victims {
+        execs.remove(record.key)?;
+        history.retain_in((record.key, 0)..=(record.key, u64::MAX), |_, _| false)?;
+        inbox.retain_in((record.key, 0)..=(record.key, u64::MAX), |_, _| false)?;
+        let latest = ids.get(record.id.workflow_id.as_str())?.map(|v| v.value());
+        if latest == Some(record.key) {
+            ids.remove(record.id.workflow_id.as_str())?;
+        }
+    }
+    Ok(victims.len())
+}
+
 /// Append `message` to the inbox of a running execution.
 pub(crate) fn send(
     txn: &WriteTransaction,

@@ -10,6 +10,8 @@ pub(crate) const COMPONENTS: TableDefinition<&[u8], &[u8]> = TableDefinition::ne
 /// Workflow type -> hash of the component new executions of it run.
 pub(crate) const WORKFLOW_TYPES: TableDefinition<&str, &[u8]> =
     TableDefinition::new("workflow_types");
+/// Namespace name -> `NamespaceRecord`.
+pub(crate) const NAMESPACES: TableDefinition<&str, &[u8]> = TableDefinition::new("namespaces");
 /// Exec key -> `ExecutionRecord`.
 pub(crate) const EXECUTIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("executions");
 /// Workflow id -> exec key of its latest run.
@@ -38,6 +40,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(META)?;
     txn.open_table(COMPONENTS)?;
     txn.open_table(WORKFLOW_TYPES)?;
+    txn.open_table(NAMESPACES)?;
     txn.open_table(EXECUTIONS)?;
     txn.open_table(WORKFLOW_IDS)?;
     txn.open_table(RUNNING)?;

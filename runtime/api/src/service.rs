@@ -1,0 +1,442 @@
+//! The `weft.v1.Weft` service.
+
+use crate::convert::{self, json_payload, qualify, status};
+use crate::pb::{self, weft_server::Weft};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+use weft_core::namespace;
+use weft_server::{ListFilter, NamespaceRecord, Runtime, StartWorkflow, WorkflowOutcome};
+
+/// Largest request the server decodes: components are big (an interpreted
+/// language's component is tens of MB); payloads inside are checked
+/// against the runtime's own, much smaller limit.
+const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
+
+/// How long a history long-poll waits before answering "nothing yet".
+const LONG_POLL: Duration = Duration::from_secs(20);
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// The service over one runtime.
+#[derive(Clone)]
+pub struct WeftService {
+    runtime: Runtime,
+}
+
+impl WeftService {
+    /// Serve `runtime`.
+    pub fn new(runtime: Runtime) -> Self {
+        WeftService { runtime }
+    }
+
+    /// Check the namespace exists; the default one always does.
+    async fn namespace(&self, name: &str) -> Result<(), Status> {
+        if name.is_empty() || name == namespace::DEFAULT_NAMESPACE {
+            return Ok(());
+        }
+        self.runtime
+            .namespace(name)
+            .await
+            .map(|_| ())
+            .map_err(status)
+    }
+
+    /// The runtime's workflow id for a request's (namespace, id).
+    async fn workflow_id(&self, ns: &str, id: &str) -> Result<String, Status> {
+        self.namespace(ns).await?;
+        qualify(ns, "workflow id", id)
+    }
+
+    async fn start_request(&self, r: pb::StartWorkflowRequest) -> Result<StartWorkflow, Status> {
+        let workflow_id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let queue = if r.task_queue.is_empty() {
+            weft_server::DEFAULT_QUEUE
+        } else {
+            &r.task_queue
+        };
+        Ok(StartWorkflow {
+            workflow_id,
+            workflow_type: r.workflow_type,
+            input: json_payload("workflow input", r.input)?,
+            task_queue: Some(qualify(&r.namespace, "task queue", queue)?),
+            id_reuse: convert::id_reuse(r.id_reuse_policy),
+            run_timeout_ms: (r.run_timeout_ms > 0).then_some(r.run_timeout_ms),
+            execution_timeout_ms: (r.execution_timeout_ms > 0).then_some(r.execution_timeout_ms),
+            search_attributes: r.search_attributes.into_iter().collect(),
+            memo: r.memo.into_iter().collect(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Weft for WeftService {
+    async fn health(&self, _: Request<pb::HealthRequest>) -> Reply<pb::HealthResponse> {
+        Ok(Response::new(pb::HealthResponse {
+            status: "serving".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }))
+    }
+
+    async fn create_namespace(
+        &self,
+        request: Request<pb::CreateNamespaceRequest>,
+    ) -> Reply<pb::Namespace> {
+        let ns = request
+            .into_inner()
+            .namespace
+            .ok_or_else(|| Status::invalid_argument("namespace is required"))?;
+        let record = NamespaceRecord {
+            name: ns.name,
+            retention_seconds: ns.retention_seconds,
+            description: ns.description,
+        };
+        self.runtime
+            .create_namespace(record.clone())
+            .await
+            .map_err(status)?;
+        Ok(Response::new(namespace_pb(record)))
+    }
+
+    async fn describe_namespace(
+        &self,
+        request: Request<pb::DescribeNamespaceRequest>,
+    ) -> Reply<pb::Namespace> {
+        let record = self
+            .runtime
+            .namespace(&request.into_inner().name)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(namespace_pb(record)))
+    }
+
+    async fn list_namespaces(
+        &self,
+        _: Request<pb::ListNamespacesRequest>,
+    ) -> Reply<pb::ListNamespacesResponse> {
+        let namespaces = self.runtime.namespaces().await.map_err(status)?;
+        Ok(Response::new(pb::ListNamespacesResponse {
+            namespaces: namespaces.into_iter().map(namespace_pb).collect(),
+        }))
+    }
+
+    async fn deploy_component(
+        &self,
+        request: Request<pb::DeployComponentRequest>,
+    ) -> Reply<pb::DeployComponentResponse> {
+        let r = request.into_inner();
+        self.namespace(&r.namespace).await?;
+        if r.workflow_type.is_empty() {
+            return Err(Status::invalid_argument("workflow_type is required"));
+        }
+        let id = self
+            .runtime
+            .deploy(&r.workflow_type, r.component)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::DeployComponentResponse {
+            component_id: id.to_string(),
+            imports: Vec::new(),
+        }))
+    }
+
+    async fn list_components(
+        &self,
+        _: Request<pb::ListComponentsRequest>,
+    ) -> Reply<pb::ListComponentsResponse> {
+        let components = self
+            .runtime
+            .components()
+            .into_iter()
+            .map(|(workflow_type, id)| pb::ComponentInfo {
+                workflow_type,
+                component_id: id.to_string(),
+            })
+            .collect();
+        Ok(Response::new(pb::ListComponentsResponse { components }))
+    }
+
+    async fn start_workflow(
+        &self,
+        request: Request<pb::StartWorkflowRequest>,
+    ) -> Reply<pb::StartWorkflowResponse> {
+        let start = self.start_request(request.into_inner()).await?;
+        let id = self.runtime.start_workflow(start).await.map_err(status)?;
+        Ok(Response::new(pb::StartWorkflowResponse {
+            run_id: id.run_id,
+            started: true,
+        }))
+    }
+
+    async fn signal_workflow(
+        &self,
+        request: Request<pb::SignalWorkflowRequest>,
+    ) -> Reply<pb::SignalWorkflowResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let payload = json_payload("signal payload", r.payload)?;
+        self.runtime
+            .signal(&id, &r.signal_name, payload)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SignalWorkflowResponse {}))
+    }
+
+    async fn signal_with_start(
+        &self,
+        request: Request<pb::SignalWithStartRequest>,
+    ) -> Reply<pb::StartWorkflowResponse> {
+        let r = request.into_inner();
+        let start = r
+            .start
+            .ok_or_else(|| Status::invalid_argument("start is required"))?;
+        let start = self.start_request(start).await?;
+        let payload = json_payload("signal payload", r.payload)?;
+        let (id, started) = self
+            .runtime
+            .signal_with_start(start, &r.signal_name, payload)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::StartWorkflowResponse {
+            run_id: id.run_id,
+            started,
+        }))
+    }
+
+    async fn query_workflow(
+        &self,
+        request: Request<pb::QueryWorkflowRequest>,
+    ) -> Reply<pb::QueryWorkflowResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let args = json_payload("query arguments", r.args)?;
+        let answer = self
+            .runtime
+            .query(&id, &r.query_name, args)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::QueryWorkflowResponse { answer }))
+    }
+
+    async fn update_workflow(
+        &self,
+        request: Request<pb::UpdateWorkflowRequest>,
+    ) -> Reply<pb::UpdateWorkflowResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let args = json_payload("update arguments", r.args)?;
+        let result = self
+            .runtime
+            .update(&id, &r.update_name, args)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::UpdateWorkflowResponse { result }))
+    }
+
+    async fn cancel_workflow(
+        &self,
+        request: Request<pb::CancelWorkflowRequest>,
+    ) -> Reply<pb::CancelWorkflowResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        self.runtime.cancel(&id, &r.reason).await.map_err(status)?;
+        Ok(Response::new(pb::CancelWorkflowResponse {}))
+    }
+
+    async fn terminate_workflow(
+        &self,
+        request: Request<pb::TerminateWorkflowRequest>,
+    ) -> Reply<pb::TerminateWorkflowResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        self.runtime
+            .terminate(&id, &r.reason)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::TerminateWorkflowResponse {}))
+    }
+
+    async fn describe_workflow(
+        &self,
+        request: Request<pb::DescribeWorkflowRequest>,
+    ) -> Reply<pb::DescribeWorkflowResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let d = self.runtime.describe_execution(&id).await.map_err(status)?;
+        Ok(Response::new(pb::DescribeWorkflowResponse {
+            info: Some(convert::info(&d.record)),
+            pending_activities: d
+                .pending_activities
+                .iter()
+                .map(|a| pb::PendingActivity {
+                    seq: a.seq,
+                    name: a.name.clone(),
+                    attempt: a.attempts,
+                    last_failure: a.last_failure.as_ref().map(convert::failure),
+                    next_attempt_ms: a.next_attempt.map_or(0, |t| t.0),
+                })
+                .collect(),
+            pending_timers: d
+                .pending_timers
+                .iter()
+                .map(|t| pb::PendingTimer {
+                    seq: t.seq,
+                    fire_at_ms: t.fire_at.0,
+                })
+                .collect(),
+            children: d
+                .children
+                .iter()
+                .map(|c| pb::ChildInfo {
+                    seq: c.seq,
+                    workflow_id: namespace::split(&c.workflow_id).1.to_owned(),
+                    workflow_type: c.workflow_type.clone(),
+                    state: c.state.to_owned(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_workflows(
+        &self,
+        request: Request<pb::ListWorkflowsRequest>,
+    ) -> Reply<pb::ListWorkflowsResponse> {
+        let filter = self.filter(request.into_inner()).await?;
+        let records = self.runtime.list(filter).await.map_err(status)?;
+        Ok(Response::new(pb::ListWorkflowsResponse {
+            workflows: records.iter().map(convert::info).collect(),
+        }))
+    }
+
+    async fn count_workflows(
+        &self,
+        request: Request<pb::ListWorkflowsRequest>,
+    ) -> Reply<pb::CountWorkflowsResponse> {
+        let filter = self.filter(request.into_inner()).await?;
+        let count = self.runtime.list(filter).await.map_err(status)?.len();
+        Ok(Response::new(pb::CountWorkflowsResponse {
+            count: count as u64,
+        }))
+    }
+
+    async fn get_history(
+        &self,
+        request: Request<pb::GetHistoryRequest>,
+    ) -> Reply<pb::GetHistoryResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let wait = r.wait_new_events.then_some(LONG_POLL);
+        let page = self
+            .runtime
+            .history_page(&id, r.from_index, r.page_size as usize, wait)
+            .await
+            .map_err(status)?;
+        let events: Vec<pb::HistoryEvent> = page
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| convert::history_event(page.first_index + i as u64, e))
+            .collect();
+        Ok(Response::new(pb::GetHistoryResponse {
+            next_index: page.first_index + events.len() as u64,
+            events,
+            closed: page.closed,
+            run_id: page.run_id,
+        }))
+    }
+
+    async fn get_result(
+        &self,
+        request: Request<pb::GetResultRequest>,
+    ) -> Reply<pb::GetResultResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let outcome = self.runtime.result(&id).await.map_err(status)?;
+        let run_id = self.runtime.describe(&id).await.map_err(status)?.id.run_id;
+        let outcome = match outcome {
+            WorkflowOutcome::Completed(value) => pb::get_result_response::Outcome::Completed(value),
+            WorkflowOutcome::Failed(f) => {
+                pb::get_result_response::Outcome::Failed(convert::failure(&f))
+            }
+            WorkflowOutcome::Terminated(reason) => {
+                pb::get_result_response::Outcome::Terminated(reason)
+            }
+        };
+        Ok(Response::new(pb::GetResultResponse {
+            outcome: Some(outcome),
+            run_id,
+        }))
+    }
+
+    async fn describe_task_queue(
+        &self,
+        request: Request<pb::DescribeTaskQueueRequest>,
+    ) -> Reply<pb::DescribeTaskQueueResponse> {
+        let r = request.into_inner();
+        self.namespace(&r.namespace).await?;
+        let queue = qualify(&r.namespace, "task queue", &r.task_queue)?;
+        let (stats, pollers) = self
+            .runtime
+            .describe_task_queue(&queue)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::DescribeTaskQueueResponse {
+            backlog: stats.backlog,
+            running: stats.running,
+            pollers,
+        }))
+    }
+}
+
+impl WeftService {
+    async fn filter(&self, r: pb::ListWorkflowsRequest) -> Result<ListFilter, Status> {
+        self.namespace(&r.namespace).await?;
+        let namespace = if r.namespace.is_empty() {
+            namespace::DEFAULT_NAMESPACE.to_owned()
+        } else {
+            r.namespace
+        };
+        let search: BTreeMap<String, String> = r.search_attributes.into_iter().collect();
+        Ok(ListFilter {
+            namespace: Some(namespace),
+            workflow_type: (!r.workflow_type.is_empty()).then_some(r.workflow_type),
+            status: convert::parse_status(&r.status)?,
+            search_attributes: search.into_iter().collect(),
+            started_after: (r.started_after_ms > 0)
+                .then_some(weft_core::Timestamp(r.started_after_ms)),
+            started_before: (r.started_before_ms > 0)
+                .then_some(weft_core::Timestamp(r.started_before_ms)),
+            limit: r.limit as usize,
+        })
+    }
+}
+
+fn namespace_pb(record: NamespaceRecord) -> pb::Namespace {
+    pb::Namespace {
+        name: record.name,
+        retention_seconds: record.retention_seconds,
+        description: record.description,
+    }
+}
+
+/// Serve the API (with server reflection) on `listener` until `shutdown`
+/// resolves; then stop accepting requests and let in-flight ones finish.
+pub async fn serve(
+    runtime: Runtime,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
+        .build_v1()?;
+    let service = pb::weft_server::WeftServer::new(WeftService::new(runtime))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    tonic::transport::Server::builder()
+        .add_service(reflection)
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! `weft dev` and `weft server`: the runtime plus the gRPC API, with a
+//! TOML configuration, environment overrides and graceful shutdown.
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use weft_engine::{EngineConfig, WorkflowEngine};
+use weft_server::{ActivityRegistry, Runtime, RuntimeConfig, SystemClock};
+use weft_store::RedbStore;
+
+/// `weft.toml`. Every field has a default; `weft server --print-config`
+/// prints them all. Any field can be overridden by the environment
+/// variable `WEFT_<SECTION>_<FIELD>` (e.g. `WEFT_SERVER_LISTEN`,
+/// `WEFT_RUNTIME_CACHE_CAPACITY`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where to listen and store.
+    pub server: ServerSection,
+    /// Execution cache, workers, activity defaults.
+    pub runtime: RuntimeSection,
+    /// Sandbox limits of every workflow.
+    pub engine: EngineSection,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerSection {
+    /// Address of the gRPC API.
+    pub listen: String,
+    /// Directory of the embedded database.
+    pub data_dir: PathBuf,
+    /// How often closed executions past their namespace's retention are
+    /// deleted, in seconds.
+    pub retention_sweep_seconds: u64,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeSection {
+    /// Executions kept in memory; beyond, the least recently used is
+    /// evicted (and replayed when next needed).
+    pub cache_capacity: usize,
+    /// Activities one queue's in-process worker runs at once.
+    pub worker_concurrency: usize,
+    /// Start-to-close timeout of activities that set none, ms.
+    pub default_start_to_close_ms: u64,
+}
+
+/// `[engine]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineSection {
+    /// Linear memory of one execution, bytes.
+    pub max_memory_bytes: usize,
+    /// Guest instructions (fuel) between two waits.
+    pub fuel_per_step: u64,
+    /// Largest payload (input, result, signal, activity data), bytes.
+    pub max_payload_bytes: usize,
+    /// History length that logs a warning.
+    pub history_warn_events: usize,
+    /// History length that fails the execution.
+    pub history_max_events: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:7233".into(),
+            data_dir: PathBuf::from(".weft"),
+            retention_sweep_seconds: 60,
+        }
+    }
+}
+
+impl Default for RuntimeSection {
+    fn default() -> Self {
+        let d = RuntimeConfig::default();
+        RuntimeSection {
+            cache_capacity: d.cache_capacity,
+            worker_concurrency: d.worker_concurrency,
+            default_start_to_close_ms: d.default_start_to_close_ms,
+        }
+    }
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        let d = EngineConfig::default();
+        EngineSection {
+            max_memory_bytes: d.max_memory_bytes,
+            fuel_per_step: d.fuel_per_step,
+            max_payload_bytes: d.limits.max_payload_bytes,
+            history_warn_events: d.limits.history_warn_events,
+            history_max_events: d.limits.history_max_events,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerSection::default(),
+            runtime: RuntimeSection::default(),
+            engine: EngineSection::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `path` (if given), then `WEFT_<SECTION>_<FIELD>`
+    /// variables from `env`.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config> {
+        let mut table: toml::Table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        // Overrides: only for fields that exist (the defaults name them all).
+        let defaults = toml::Table::try_from(Config::default())?;
+        let env: std::collections::BTreeMap<String, String> = env.into_iter().collect();
+        for (section, fields) in &defaults {
+            let Some(fields) = fields.as_table() else {
+                continue;
+            };
+            for field in fields.keys() {
+                let var = format!("WEFT_{section}_{field}").to_uppercase();
+                if let Some(text) = env.get(&var) {
+                    // A number or boolean if it parses as one, else a string.
+                    let value = text
+                        .parse::<i64>()
+                        .map(toml::Value::Integer)
+                        .or_else(|_| text.parse::<bool>().map(toml::Value::Boolean))
+                        .unwrap_or_else(|_| toml::Value::String(text.clone()));
+                    let entry = table
+                        .entry(section.clone())
+                        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                    if let Some(t) = entry.as_table_mut() {
+                        t.insert(field.clone(), value);
+                    }
+                }
+            }
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .context("invalid configuration")?;
+        Ok(config)
+    }
+
+    fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            cache_capacity: self.runtime.cache_capacity,
+            worker_concurrency: self.runtime.worker_concurrency,
+            default_start_to_close_ms: self.runtime.default_start_to_close_ms,
+        }
+    }
+
+    fn engine_config(&self) -> EngineConfig {
+        let mut c = EngineConfig::default();
+        c.max_memory_bytes = self.engine.max_memory_bytes;
+        c.fuel_per_step = self.engine.fuel_per_step;
+        c.limits.max_payload_bytes = self.engine.max_payload_bytes;
+        c.limits.history_warn_events = self.engine.history_warn_events;
+        c.limits.history_max_events = self.engine.history_max_events;
+        c
+    }
+}
+
+/// The native activities this binary ships: those of the examples, so
+/// `weft dev` runs them with no separate worker.
+pub fn example_activities() -> ActivityRegistry {
+    let mut activities = ActivityRegistry::new();
+    payment_activities::register(&mut activities, payment_activities::Processor::default());
+    loan_activities::register(&mut activities, loan_activities::Bank::default());
+    activities
+}
+
+/// Open the store and start a runtime as `config` says.
+pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Result<Runtime> {
+    let dir = &config.server.data_dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store = Arc::new(RedbStore::open(dir.join("weft.redb"))?);
+    let engine = Arc::new(WorkflowEngine::new(config.engine_config())?);
+    Ok(Runtime::start(
+        store,
+        engine,
+        activities,
+        Arc::new(SystemClock),
+        config.runtime_config(),
+    )
+    .await?)
+}
+
+/// Run the server until SIGTERM or Ctrl-C: then stop accepting requests,
+/// let in-flight ones finish, stop the runtime (committed work is durable;
+/// running executions resume by replay on the next start) and return.
+pub async fn serve(config: Config, what: &str) -> Result<()> {
+    let runtime = start_runtime(&config, example_activities()).await?;
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    // The first line is for people and for scripts waiting for readiness.
+    println!(
+        "{what} listening on http://{addr} (data in {})",
+        config.server.data_dir.display()
+    );
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let retention = tokio::spawn(weft_server::retention_sweeper(
+        runtime.clone(),
+        std::time::Duration::from_secs(config.server.retention_sweep_seconds.max(1)),
+    ));
+    weft_api::serve(runtime.clone(), listener, shutdown_signal())
+        .await
+        .map_err(|e| anyhow::anyhow!("gRPC server failed: {e}"))?;
+    eprintln!("shutting down: draining executions and flushing the store");
+    retention.abort();
+    runtime.shutdown().await;
+    eprintln!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn file_then_environment_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weft.toml");
+        std::fs::write(
+            &path,
+            "[server]\nlisten = \"0.0.0.0:9000\"\n[runtime]\ncache_capacity = 10\n",
+        )
+        .unwrap();
+        let env = [
+            ("WEFT_RUNTIME_CACHE_CAPACITY".to_owned(), "20".to_owned()),
+            ("WEFT_ENGINE_FUEL_PER_STEP".to_owned(), "5000".to_owned()),
+            ("UNRELATED".to_owned(), "x".to_owned()),
+        ];
+        let c = Config::load(Some(&path), env).unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:9000");
+        assert_eq!(c.runtime.cache_capacity, 20);
+        assert_eq!(c.engine.fuel_per_step, 5000);
+        assert_eq!(
+            c.runtime.worker_concurrency,
+            RuntimeSection::default().worker_concurrency
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weft.toml");
+        std::fs::write(&path, "[runtime]\ncache_capacty = 10\n").unwrap();
+        let err = format!("{:#}", Config::load(Some(&path), []).unwrap_err());
+        assert!(err.contains("cache_capacty"), "{err}");
+        let env = [("WEFT_RUNTIME_CACHE_CAPACITY".to_owned(), "many".to_owned())];
+        let err = format!("{:#}", Config::load(None, env).unwrap_err());
+        assert!(err.contains("cache_capacity"), "{err}");
+    }
+}

@@ -13,7 +13,7 @@ use weft_store::RedbStore;
 /// prints them all. Any field can be overridden by the environment
 /// variable `WEFT_<SECTION>_<FIELD>` (e.g. `WEFT_SERVER_LISTEN`,
 /// `WEFT_RUNTIME_CACHE_CAPACITY`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Where to listen and store.
@@ -48,6 +48,8 @@ pub struct RuntimeSection {
     pub worker_concurrency: usize,
     /// Start-to-close timeout of activities that set none, ms.
     pub default_start_to_close_ms: u64,
+    /// On shutdown, how long running activities may take to finish, ms.
+    pub shutdown_grace_ms: u64,
 }
 
 /// `[engine]`.
@@ -83,6 +85,7 @@ impl Default for RuntimeSection {
             cache_capacity: d.cache_capacity,
             worker_concurrency: d.worker_concurrency,
             default_start_to_close_ms: d.default_start_to_close_ms,
+            shutdown_grace_ms: d.shutdown_grace_ms,
         }
     }
 }
@@ -100,15 +103,6 @@ impl Default for EngineSection {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerSection::default(),
-            runtime: RuntimeSection::default(),
-            engine: EngineSection::default(),
-        }
-    }
-}
 
 impl Config {
     /// Defaults, then `path` (if given), then `WEFT_<SECTION>_<FIELD>`
@@ -161,17 +155,22 @@ impl Config {
             cache_capacity: self.runtime.cache_capacity,
             worker_concurrency: self.runtime.worker_concurrency,
             default_start_to_close_ms: self.runtime.default_start_to_close_ms,
+            shutdown_grace_ms: self.runtime.shutdown_grace_ms,
         }
     }
 
     fn engine_config(&self) -> EngineConfig {
-        let mut c = EngineConfig::default();
-        c.max_memory_bytes = self.engine.max_memory_bytes;
-        c.fuel_per_step = self.engine.fuel_per_step;
-        c.limits.max_payload_bytes = self.engine.max_payload_bytes;
-        c.limits.history_warn_events = self.engine.history_warn_events;
-        c.limits.history_max_events = self.engine.history_max_events;
-        c
+        let defaults = EngineConfig::default();
+        EngineConfig {
+            max_memory_bytes: self.engine.max_memory_bytes,
+            fuel_per_step: self.engine.fuel_per_step,
+            limits: weft_core::Limits {
+                max_payload_bytes: self.engine.max_payload_bytes,
+                history_warn_events: self.engine.history_warn_events,
+                history_max_events: self.engine.history_max_events,
+            },
+            ..defaults
+        }
     }
 }
 

@@ -24,6 +24,10 @@ pub struct RuntimeConfig {
     pub cache_capacity: usize,
     /// Most activities one queue's worker runs at once.
     pub worker_concurrency: usize,
+    /// On shutdown, how long running activity attempts may take to finish
+    /// and report, in ms, before they are abandoned (and retried after
+    /// their deadlines).
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -32,6 +36,7 @@ impl Default for RuntimeConfig {
             default_start_to_close_ms: 60_000,
             cache_capacity: 4_096,
             worker_concurrency: 64,
+            shutdown_grace_ms: 10_000,
         }
     }
 }
@@ -91,6 +96,8 @@ pub(crate) struct Inner {
     /// Woken on every commit: history followers re-read.
     pub(crate) history_changed: Notify,
     waiters: Mutex<HashMap<ExecKey, Vec<oneshot::Sender<()>>>>,
+    /// Queues (namespaced) an in-process worker serves.
+    served_queues: Mutex<std::collections::BTreeSet<String>>,
     /// Clients waiting for the answer to an update, by execution and id.
     pub(crate) update_waiters: Mutex<HashMap<(ExecKey, String), UpdateWaiter>>,
     /// Cancellation switches of the activity attempts running here.
@@ -170,6 +177,7 @@ impl Runtime {
                 waiters: Mutex::new(HashMap::new()),
                 attempts: Mutex::new(BTreeMap::new()),
                 update_waiters: Mutex::new(HashMap::new()),
+                served_queues: Mutex::new(Default::default()),
                 failures: Mutex::new(HashMap::new()),
                 shutdown,
                 stats: Stats::default(),
@@ -183,8 +191,9 @@ impl Runtime {
         let types = inner.store.workflow_types().await?;
         lock(&inner.workflow_types).extend(types);
         inner.spawn(timers::run(inner.clone()));
-        for queue in inner.activities.queues() {
-            inner.spawn(worker::run(inner.clone(), queue));
+        inner.serve_namespace(weft_core::namespace::DEFAULT_NAMESPACE);
+        for ns in inner.store.namespaces().await? {
+            inner.serve_namespace(&ns.name);
         }
         // Only executions with work pending need an actor now; the others
         // come back (by replay) when their task or timer delivers.
@@ -413,6 +422,25 @@ impl Inner {
         for entry in done.delivered {
             self.deliver(entry);
         }
+    }
+
+    /// Start in-process workers for the registered activities' queues in
+    /// `namespace` (once): the server's native activities serve every
+    /// namespace, each through its own queues.
+    pub(crate) fn serve_namespace(self: &Arc<Self>, namespace: &str) {
+        for queue in self.activities.queues() {
+            let Ok(queue) = weft_core::namespace::qualify(namespace, "task queue", &queue) else {
+                continue;
+            };
+            if lock(&self.served_queues).insert(queue.clone()) {
+                self.spawn(worker::run(self.clone(), queue));
+            }
+        }
+    }
+
+    /// True if an in-process worker serves `queue`.
+    pub(crate) fn serves(&self, queue: &str) -> bool {
+        lock(&self.served_queues).contains(queue)
     }
 
     /// The component new executions of `workflow_type` run.

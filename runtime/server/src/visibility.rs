@@ -143,7 +143,7 @@ impl Runtime {
         queue: &str,
     ) -> Result<(QueueStats, Vec<String>), RuntimeError> {
         let stats = self.inner.store.queue_stats(queue).await?;
-        let pollers = if self.inner.activities.queues().iter().any(|q| q == queue) {
+        let pollers = if self.inner.serves(queue) {
             vec![format!(
                 "in-process worker (concurrency {})",
                 self.inner.config.worker_concurrency
@@ -168,7 +168,9 @@ impl Runtime {
     pub async fn create_namespace(&self, namespace: NamespaceRecord) -> Result<(), RuntimeError> {
         weft_core::namespace::check_namespace(&namespace.name)
             .map_err(|e| RuntimeError::Invalid(e.0))?;
+        let name = namespace.name.clone();
         self.inner.store.put_namespace(namespace).await?;
+        self.inner.serve_namespace(&name);
         Ok(())
     }
 

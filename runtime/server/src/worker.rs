@@ -64,9 +64,23 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
             _ = shutdown.wait_for(|s| *s) => break,
         }
     }
-    // Attempts in flight are abandoned; their deadlines retry them later.
-    running.abort_all();
-    while running.join_next().await.is_some() {}
+    // Shutting down: lease nothing more, but let the attempts in flight
+    // finish and report (so a restart does not wait out their leases), up
+    // to the grace period; the rest are abandoned and retried after their
+    // deadlines.
+    let grace = std::time::Duration::from_millis(inner.config.shutdown_grace_ms);
+    let drained = tokio::time::timeout(grace, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            queue,
+            "abandoning attempts still running after the shutdown grace period"
+        );
+        running.abort_all();
+        while running.join_next().await.is_some() {}
+    }
 }
 
 /// Aborts a spawned task when dropped.

@@ -1,0 +1,475 @@
+//! End to end: `weft dev` as a process on a free loopback port, driven by
+//! the `weft` CLI and by a gRPC client.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
+use serde_json::{Value, json};
+use std::process::Stdio;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tonic::Code;
+use tonic::transport::Channel;
+use weft_api::pb::{self, weft_client::WeftClient};
+use weft_tests::guest_path;
+
+const WEFT: &str = env!("CARGO_BIN_EXE_weft");
+
+/// A `weft dev` process.
+struct Dev {
+    child: Child,
+    address: String,
+}
+
+impl Dev {
+    async fn start(data_dir: &std::path::Path) -> Dev {
+        let mut child = Command::new(WEFT)
+            .args([
+                "--data-dir",
+                data_dir.to_str().unwrap(),
+                "dev",
+                "--port",
+                "0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn weft dev");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // First line: "weft dev listening on http://127.0.0.1:PORT (...)".
+        let line = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("weft dev printed nothing");
+        let address = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_owned();
+        Dev { child, address }
+    }
+
+    async fn client(&self) -> WeftClient<Channel> {
+        WeftClient::connect(self.address.clone()).await.unwrap()
+    }
+
+    /// Run the CLI against this server; (success, stdout, stderr).
+    async fn cli(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(WEFT)
+            .args(["--address", &self.address])
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// SIGTERM, then the exit status.
+    async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap();
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().await.unwrap()
+    }
+}
+
+fn guest(name: &str) -> String {
+    guest_path(name).to_str().unwrap().to_owned()
+}
+
+fn start(id: &str, workflow_type: &str, input: Value) -> pb::StartWorkflowRequest {
+    pb::StartWorkflowRequest {
+        workflow_id: id.into(),
+        workflow_type: workflow_type.into(),
+        input: serde_json::to_vec(&input).unwrap(),
+        ..Default::default()
+    }
+}
+
+fn payment(account: &str) -> Value {
+    json!({"account": account, "amount_cents": 1250, "currency": "EUR"})
+}
+
+fn loan(id: &str) -> Value {
+    json!({"application_id": id, "applicant": "ada", "amount_cents": 5000})
+}
+
+async fn completed(client: &mut WeftClient<Channel>, id: &str) -> Value {
+    let r = client
+        .get_result(pb::GetResultRequest {
+            workflow_id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    match r.outcome {
+        Some(pb::get_result_response::Outcome::Completed(v)) => serde_json::from_slice(&v).unwrap(),
+        other => panic!("{id} did not complete: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_cli_and_a_grpc_client_drive_weft_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path()).await;
+    let mut client = dev.client().await;
+    assert_eq!(
+        client
+            .health(pb::HealthRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+            .status,
+        "serving"
+    );
+
+    // Deploy with the CLI; nothing is deployed before.
+    let (ok, out, _) = dev.cli(&["component", "list"]).await;
+    assert!(ok && !out.contains("payment"), "{out}");
+    for (t, g) in [
+        ("payment", "payment-workflow"),
+        ("loan-approval", "loan-approval"),
+        ("account-opening", "account-opening"),
+    ] {
+        let (ok, out, err) = dev
+            .cli(&["component", "deploy", "--type", t, &guest(g)])
+            .await;
+        assert!(ok, "{out}{err}");
+        assert!(out.contains(&format!("deployed `{t}`")), "{out}");
+    }
+
+    // `workflow execute` starts, follows the history live, prints the result.
+    let input = payment("acc-1").to_string();
+    let (ok, out, err) = dev
+        .cli(&[
+            "workflow", "execute", "--type", "payment", "--id", "pay-1", "--input", &input,
+        ])
+        .await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("ActivityFailed") && out.contains("ExecutionCompleted"),
+        "{out}"
+    );
+    assert!(out.contains("\"charge_id\":\"ch_000001_acc-1\""), "{out}");
+
+    // A loan waits for approval: describe, query, follow, list, signal.
+    let mut req = start("loan-1", "loan-approval", loan("loan-1"));
+    req.search_attributes.insert("region".into(), "eu".into());
+    client.start_workflow(req).await.unwrap();
+    let mut from = 0;
+    loop {
+        let page = client
+            .get_history(pb::GetHistoryRequest {
+                workflow_id: "loan-1".into(),
+                from_index: from,
+                wait_new_events: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        from = page.next_index;
+        if page.events.iter().any(|e| e.event_type == "SignalAwaited") {
+            break;
+        }
+        assert!(!page.closed, "the loan closed before waiting for approval");
+    }
+    let (ok, out, _) = dev.cli(&["workflow", "describe", "loan-1"]).await;
+    assert!(
+        ok && out.contains("status     Running") && out.contains("timer"),
+        "{out}"
+    );
+    let (ok, out, _) = dev
+        .cli(&["workflow", "query", "loan-1", "--name", "status"])
+        .await;
+    assert!(ok, "{out}");
+    let status: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(status["stage"], "awaiting-approval");
+    let (ok, out, _) = dev
+        .cli(&[
+            "-o",
+            "json",
+            "workflow",
+            "list",
+            "--search",
+            "region=eu",
+            "--status",
+            "Running",
+        ])
+        .await;
+    assert!(ok, "{out}");
+    let listed: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["workflow_id"], "loan-1");
+
+    // `show --follow` streams until the loan closes, signalled meanwhile.
+    let follow = {
+        let address = dev.address.clone();
+        tokio::spawn(async move {
+            Command::new(WEFT)
+                .args([
+                    "--address",
+                    &address,
+                    "workflow",
+                    "show",
+                    "loan-1",
+                    "--follow",
+                ])
+                .output()
+                .await
+                .unwrap()
+        })
+    };
+    let approval = json!({"approved": true, "reviewer": "grace"}).to_string();
+    let (ok, out, err) = dev
+        .cli(&[
+            "workflow", "signal", "loan-1", "--name", "approval", "--input", &approval,
+        ])
+        .await;
+    assert!(ok, "{out}{err}");
+    let followed = follow.await.unwrap();
+    assert!(followed.status.success());
+    let followed = String::from_utf8_lossy(&followed.stdout);
+    assert!(
+        followed.contains("SignalReceived") && followed.contains("ExecutionCompleted"),
+        "{followed}"
+    );
+    assert_eq!(
+        completed(&mut client, "loan-1").await["outcome"],
+        "approved"
+    );
+
+    // Cancel one loan, terminate another.
+    for id in ["loan-2", "loan-3"] {
+        client
+            .start_workflow(start(id, "loan-approval", loan(id)))
+            .await
+            .unwrap();
+    }
+    for id in ["loan-2", "loan-3"] {
+        // Wait for each to reach its approval wait.
+        loop {
+            let d = client
+                .describe_workflow(pb::DescribeWorkflowRequest {
+                    workflow_id: id.into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            if !d.pending_timers.is_empty() {
+                break;
+            }
+            client
+                .get_history(pb::GetHistoryRequest {
+                    workflow_id: id.into(),
+                    from_index: d.info.unwrap().history_length,
+                    wait_new_events: true,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let (ok, _, err) = dev
+        .cli(&["workflow", "cancel", "loan-2", "--reason", "withdrawn"])
+        .await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = dev.cli(&["workflow", "terminate", "loan-3"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = dev.cli(&["workflow", "result", "loan-2"]).await;
+    assert!(!ok && err.contains("Cancelled"), "{err}");
+    let (ok, _, err) = dev.cli(&["workflow", "result", "loan-3"]).await;
+    assert!(!ok && err.contains("terminated"), "{err}");
+    let (ok, out, _) = dev
+        .cli(&["workflow", "count", "--status", "Cancelled"])
+        .await;
+    assert!(ok && out.trim() == "1", "{out}");
+
+    // Namespaces isolate ids and visibility.
+    let (ok, _, err) = dev
+        .cli(&["namespace", "create", "payments", "--retention", "3600"])
+        .await;
+    assert!(ok, "{err}");
+    let mut req = start("pay-1", "payment", payment("acc-2"));
+    req.namespace = "payments".into();
+    client.start_workflow(req).await.unwrap();
+    let r = client
+        .get_result(pb::GetResultRequest {
+            namespace: "payments".into(),
+            workflow_id: "pay-1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(
+        r.outcome,
+        Some(pb::get_result_response::Outcome::Completed(_))
+    ));
+    let (ok, out, _) = dev.cli(&["-n", "payments", "workflow", "count"]).await;
+    assert!(ok && out.trim() == "1", "{out}");
+    let (ok, out, _) = dev.cli(&["workflow", "count", "--type", "payment"]).await;
+    assert!(
+        ok && out.trim() == "1",
+        "the default namespace still has one: {out}"
+    );
+
+    // Task queue.
+    let (ok, out, _) = dev.cli(&["task-queue", "describe", "default"]).await;
+    assert!(ok && out.contains("in-process worker"), "{out}");
+
+    assert!(dev.terminate().await.success());
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_right_status_and_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path()).await;
+    let mut client = dev.client().await;
+    let code = |r: Result<tonic::Response<pb::StartWorkflowResponse>, tonic::Status>| {
+        let s = r.unwrap_err();
+        (s.code(), s.message().to_owned())
+    };
+
+    let (c, m) = code(client.start_workflow(start("x", "nope", json!(null))).await);
+    assert_eq!(c, Code::NotFound);
+    assert!(m.contains("unknown workflow type `nope`"), "{m}");
+
+    client
+        .deploy_component(pb::DeployComponentRequest {
+            workflow_type: "loan-approval".into(),
+            component: std::fs::read(guest("loan-approval")).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    client
+        .start_workflow(start("dup", "loan-approval", loan("dup")))
+        .await
+        .unwrap();
+    let (c, m) = code(
+        client
+            .start_workflow(start("dup", "loan-approval", loan("dup")))
+            .await,
+    );
+    assert_eq!(c, Code::AlreadyExists);
+    assert!(m.contains("already has a running execution"), "{m}");
+
+    let mut bad = start("bad", "loan-approval", json!(null));
+    bad.input = b"{not json".to_vec();
+    let (c, m) = code(client.start_workflow(bad).await);
+    assert_eq!(c, Code::InvalidArgument);
+    assert!(m.contains("not valid JSON"), "{m}");
+
+    let mut elsewhere = start("x", "loan-approval", json!(null));
+    elsewhere.namespace = "nowhere".into();
+    let (c, m) = code(client.start_workflow(elsewhere).await);
+    assert_eq!(c, Code::NotFound);
+    assert!(m.contains("unknown namespace `nowhere`"), "{m}");
+
+    let huge = serde_json::to_vec(&"x".repeat(3 * 1024 * 1024)).unwrap();
+    let s = client
+        .signal_workflow(pb::SignalWorkflowRequest {
+            workflow_id: "dup".into(),
+            signal_name: "approval".into(),
+            payload: huge,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::ResourceExhausted);
+    assert!(s.message().contains("limit"), "{}", s.message());
+
+    let s = client
+        .deploy_component(pb::DeployComponentRequest {
+            workflow_type: "junk".into(),
+            component: b"not wasm".to_vec(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument);
+
+    let s = client
+        .signal_workflow(pb::SignalWorkflowRequest {
+            workflow_id: "ghost".into(),
+            signal_name: "x".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(s.code(), Code::NotFound);
+
+    // The CLI prints the status and message, and fails.
+    let (ok, _, err) = dev.cli(&["workflow", "describe", "ghost"]).await;
+    assert!(
+        !ok && err.contains("NotFound") && err.contains("ghost"),
+        "{err}"
+    );
+    assert!(dev.terminate().await.success());
+}
+
+#[tokio::test]
+async fn sigterm_under_load_loses_no_started_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Dev::start(dir.path()).await;
+    let mut client = dev.client().await;
+    client
+        .deploy_component(pb::DeployComponentRequest {
+            workflow_type: "payment".into(),
+            component: std::fs::read(guest("payment-workflow")).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Start executions from several clients; SIGTERM once some have
+    // started, while the rest are still arriving.
+    let (started_tx, mut started_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut load = tokio::task::JoinSet::new();
+    for lane in 0..4 {
+        let mut client = client.clone();
+        let started = started_tx.clone();
+        load.spawn(async move {
+            for i in 0..100 {
+                let id = format!("load-{lane}-{i}");
+                match client
+                    .start_workflow(start(&id, "payment", payment(&id)))
+                    .await
+                {
+                    Ok(_) => {
+                        let _ = started.send(id);
+                    }
+                    Err(_) => return, // the server is going away
+                }
+            }
+        });
+    }
+    drop(started_tx);
+    let mut accepted = Vec::new();
+    while accepted.len() < 40 {
+        accepted.push(started_rx.recv().await.unwrap());
+    }
+    let status = dev.terminate().await;
+    assert!(status.success(), "graceful shutdown exits 0: {status:?}");
+    while load.join_next().await.is_some() {}
+    while let Some(id) = started_rx.recv().await {
+        accepted.push(id);
+    }
+
+    // Every start the server acknowledged completes after a restart.
+    let dev = Dev::start(dir.path()).await;
+    let mut client = dev.client().await;
+    for id in &accepted {
+        assert!(completed(&mut client, id).await["charge_id"].is_string());
+    }
+    assert!(dev.terminate().await.success());
+}

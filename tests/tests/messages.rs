@@ -864,3 +864,107 @@ async fn cancel_propagates_to_children_and_terminate_applies_close_policies() {
         WorkflowOutcome::Terminated(_)
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn reset_reruns_from_an_event_and_reapplies_later_signals() {
+    let t = TestRuntime::new(echo_activities()).await;
+    let id = start(&t, "to-reset", json!({"mode": "signals", "count": 2})).await;
+    history_with(&t.runtime, &id, "SignalAwaited").await;
+    t.runtime.signal(&id, "item", text("a")).await.unwrap();
+    t.runtime.signal(&id, "item", text("b")).await.unwrap();
+    assert_eq!(json_result(&t, &id).await, json!(["a", "b"]));
+    let old = t.runtime.describe(&id).await.unwrap();
+    let history = t.runtime.history(&id).await.unwrap();
+    // Keep everything before the second signal arrived.
+    let second = history
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.kind.name() == "SignalReceived")
+        .nth(1)
+        .map(|(i, _)| i)
+        .unwrap();
+    let new = t
+        .runtime
+        .reset(&id, second as u64 - 1, "redo the second item")
+        .await
+        .unwrap();
+    assert_ne!(new.run_id, old.id.run_id);
+    // The new run replays the prefix, gets `b` again (reapplied), and ends
+    // the same way; the old run keeps its own history.
+    assert_eq!(json_result(&t, &id).await, json!(["a", "b"]));
+    let rerun = t.runtime.history(&id).await.unwrap();
+    assert_eq!(&rerun[..second], &history[..second]);
+    assert_eq!(t.runtime.describe(&id).await.unwrap().id, new);
+
+    // Out of range: a clear error, nothing changes.
+    let end = rerun.len() as u64;
+    match t.runtime.reset(&id, end, "too far").await {
+        Err(RuntimeError::Invalid(m)) => assert!(m.contains("choose an event from 0"), "{m}"),
+        other => panic!("expected an invalid reset, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn namespaces_isolate_and_retention_deletes_closed_executions() {
+    let t = TestRuntime::new(echo_activities()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    t.runtime
+        .create_namespace(weft_server::NamespaceRecord {
+            name: "short".into(),
+            retention_seconds: 60,
+            description: "keeps closed executions a minute".into(),
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        t.runtime
+            .create_namespace(weft_server::NamespaceRecord {
+                name: "Bad Name".into(),
+                retention_seconds: 0,
+                description: String::new(),
+            })
+            .await,
+        Err(RuntimeError::Invalid(_))
+    ));
+    // The same workflow id in two namespaces: two executions.
+    let sleep = json!({"mode": "sleep", "days": 0});
+    let short = weft_core::namespace::qualify("short", "workflow id", "same").unwrap();
+    t.runtime
+        .start_workflow(start_req(&short, sleep.clone()))
+        .await
+        .unwrap();
+    t.runtime
+        .start_workflow(start_req("same", sleep))
+        .await
+        .unwrap();
+    json_result(&t, &short).await;
+    json_result(&t, "same").await;
+    let in_short = ListFilter {
+        namespace: Some("short".into()),
+        ..ListFilter::default()
+    };
+    assert_eq!(t.runtime.list(in_short.clone()).await.unwrap().len(), 1);
+    let closed_now = ListFilter {
+        closed_after: Some(TEST_EPOCH),
+        ..in_short.clone()
+    };
+    assert_eq!(t.runtime.list(closed_now).await.unwrap().len(), 1);
+
+    // Nothing is old enough yet; two minutes later the short one goes.
+    assert_eq!(t.runtime.purge_expired().await.unwrap(), 0);
+    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    assert_eq!(t.runtime.purge_expired().await.unwrap(), 1);
+    assert!(matches!(
+        t.runtime.describe(&short).await,
+        Err(RuntimeError::NotFound(_))
+    ));
+    assert!(t.runtime.list(in_short).await.unwrap().is_empty());
+    // The default namespace keeps everything.
+    assert_eq!(
+        t.runtime.describe("same").await.unwrap().status,
+        ExecutionStatus::Completed
+    );
+}

@@ -256,6 +256,22 @@ impl Weft for WeftService {
         Ok(Response::new(pb::TerminateWorkflowResponse {}))
     }
 
+    async fn reset_workflow(
+        &self,
+        request: Request<pb::ResetWorkflowRequest>,
+    ) -> Reply<pb::ResetWorkflowResponse> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let new = self
+            .runtime
+            .reset(&id, r.event_index, &r.reason)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ResetWorkflowResponse {
+            run_id: new.run_id,
+        }))
+    }
+
     async fn describe_workflow(
         &self,
         request: Request<pb::DescribeWorkflowRequest>,
@@ -406,6 +422,10 @@ impl WeftService {
                 .then_some(weft_core::Timestamp(r.started_after_ms)),
             started_before: (r.started_before_ms > 0)
                 .then_some(weft_core::Timestamp(r.started_before_ms)),
+            closed_after: (r.closed_after_ms > 0)
+                .then_some(weft_core::Timestamp(r.closed_after_ms)),
+            closed_before: (r.closed_before_ms > 0)
+                .then_some(weft_core::Timestamp(r.closed_before_ms)),
             limit: r.limit as usize,
         })
     }

@@ -100,6 +100,12 @@ pub struct FilterArgs {
     /// Started before, ms since the epoch.
     #[arg(long)]
     started_before: Option<u64>,
+    /// Closed at or after, ms since the epoch.
+    #[arg(long)]
+    closed_after: Option<u64>,
+    /// Closed before, ms since the epoch.
+    #[arg(long)]
+    closed_before: Option<u64>,
     /// At most this many, newest first.
     #[arg(long, default_value_t = 0)]
     limit: u32,
@@ -175,6 +181,18 @@ pub enum WorkflowCommand {
         id: String,
         /// Why, recorded in the history.
         #[arg(long, default_value = "terminated by operator")]
+        reason: String,
+    },
+    /// End the latest run and start a new one from its history up to an
+    /// event (inclusive); the workflow continues from there.
+    Reset {
+        /// Workflow id.
+        id: String,
+        /// Last event to keep (see `workflow show`).
+        #[arg(long)]
+        event: u64,
+        /// Why, recorded in the old run's history.
+        #[arg(long, default_value = "reset by operator")]
         reason: String,
     },
     /// Wait for an execution to close and print its result.
@@ -475,6 +493,22 @@ impl Client {
                     .await?;
                 self.print(|| format!("terminated {id}"), || json!({"terminated": id}));
             }
+            WorkflowCommand::Reset { id, event, reason } => {
+                let r = self
+                    .inner
+                    .reset_workflow(pb::ResetWorkflowRequest {
+                        namespace: ns,
+                        workflow_id: id.clone(),
+                        event_index: event,
+                        reason,
+                    })
+                    .await?
+                    .into_inner();
+                self.print(
+                    || format!("reset {id} to event {event}: new run {}", r.run_id),
+                    || json!({"workflow_id": id, "run_id": r.run_id}),
+                );
+            }
             WorkflowCommand::Result { id } => self.result(&id).await?,
             WorkflowCommand::Fail { .. } => unreachable!("local command"),
         }
@@ -728,6 +762,8 @@ fn filter(namespace: &str, f: FilterArgs) -> pb::ListWorkflowsRequest {
         search_attributes: f.search_attributes.into_iter().collect(),
         started_after_ms: f.started_after.unwrap_or(0),
         started_before_ms: f.started_before.unwrap_or(0),
+        closed_after_ms: f.closed_after.unwrap_or(0),
+        closed_before_ms: f.closed_before.unwrap_or(0),
         limit: f.limit,
     }
 }

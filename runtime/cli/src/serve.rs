@@ -103,7 +103,6 @@ impl Default for EngineSection {
     }
 }
 
-
 impl Config {
     /// Defaults, then `path` (if given), then `WEFT_<SECTION>_<FIELD>`
     /// variables from `env`.

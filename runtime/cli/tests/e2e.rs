@@ -117,6 +117,29 @@ async fn completed(client: &mut WeftClient<Channel>, id: &str) -> Value {
     }
 }
 
+/// Follow `id`'s history live (long-poll) until an `event` appears;
+/// returns the run id.
+async fn wait_for_event(client: &mut WeftClient<Channel>, id: &str, event: &str) -> String {
+    let mut from = 0;
+    loop {
+        let page = client
+            .get_history(pb::GetHistoryRequest {
+                workflow_id: id.into(),
+                from_index: from,
+                wait_new_events: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        from = page.next_index;
+        if page.events.iter().any(|e| e.event_type == event) {
+            return page.run_id;
+        }
+        assert!(!page.closed, "{id} closed without recording {event}");
+    }
+}
+
 #[tokio::test]
 async fn the_cli_and_a_grpc_client_drive_weft_dev() {
     let dir = tempfile::tempdir().unwrap();
@@ -165,24 +188,7 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
     let mut req = start("loan-1", "loan-approval", loan("loan-1"));
     req.search_attributes.insert("region".into(), "eu".into());
     client.start_workflow(req).await.unwrap();
-    let mut from = 0;
-    loop {
-        let page = client
-            .get_history(pb::GetHistoryRequest {
-                workflow_id: "loan-1".into(),
-                from_index: from,
-                wait_new_events: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        from = page.next_index;
-        if page.events.iter().any(|e| e.event_type == "SignalAwaited") {
-            break;
-        }
-        assert!(!page.closed, "the loan closed before waiting for approval");
-    }
+    wait_for_event(&mut client, "loan-1", "SignalAwaited").await;
     let (ok, out, _) = dev.cli(&["workflow", "describe", "loan-1"]).await;
     assert!(
         ok && out.contains("status     Running") && out.contains("timer"),
@@ -256,29 +262,7 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
             .unwrap();
     }
     for id in ["loan-2", "loan-3"] {
-        // Wait for each to reach its approval wait.
-        loop {
-            let d = client
-                .describe_workflow(pb::DescribeWorkflowRequest {
-                    workflow_id: id.into(),
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .into_inner();
-            if !d.pending_timers.is_empty() {
-                break;
-            }
-            client
-                .get_history(pb::GetHistoryRequest {
-                    workflow_id: id.into(),
-                    from_index: d.info.unwrap().history_length,
-                    wait_new_events: true,
-                    ..Default::default()
-                })
-                .await
-                .unwrap();
-        }
+        wait_for_event(&mut client, id, "TimerStarted").await;
     }
     let (ok, _, err) = dev
         .cli(&["workflow", "cancel", "loan-2", "--reason", "withdrawn"])
@@ -294,6 +278,31 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
         .cli(&["workflow", "count", "--status", "Cancelled"])
         .await;
     assert!(ok && out.trim() == "1", "{out}");
+
+    // Reset a waiting loan to its start: the old run is terminated, a new
+    // one re-runs the checks and waits for approval again.
+    client
+        .start_workflow(start("loan-4", "loan-approval", loan("loan-4")))
+        .await
+        .unwrap();
+    let old_run = wait_for_event(&mut client, "loan-4", "SignalAwaited").await;
+    let (ok, out, err) = dev
+        .cli(&["workflow", "reset", "loan-4", "--event", "0"])
+        .await;
+    assert!(ok && out.contains("new run"), "{out}{err}");
+    let (ok, out, _) = dev
+        .cli(&["-o", "json", "workflow", "describe", "loan-4"])
+        .await;
+    assert!(ok, "{out}");
+    let described: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_ne!(described["info"]["run_id"], old_run);
+    let (ok, out, _) = dev
+        .cli(&["workflow", "count", "--status", "Terminated"])
+        .await;
+    assert!(
+        ok && out.trim() == "2",
+        "loan-3 and loan-4's first run: {out}"
+    );
 
     // Namespaces isolate ids and visibility.
     let (ok, _, err) = dev

@@ -199,6 +199,12 @@ impl ExecutionState {
         self.closed
     }
 
+    /// True if command `handle` has resolved (fired, completed, failed
+    /// for good, cancelled).
+    pub fn is_resolved(&self, handle: u32) -> bool {
+        self.resolutions.contains_key(&handle)
+    }
+
     /// True if `handle` is a timer this execution started.
     pub fn is_timer(&self, handle: u32) -> bool {
         handle < self.next_seq

@@ -293,7 +293,11 @@ fn final_transition(key: ExecKey, state: &ExecutionState, status: ExecutionStatu
 }
 
 /// Activity tasks for the `ActivityScheduled` events among `events`.
-fn new_tasks(inner: &Inner, default_queue: &str, events: &[Event]) -> Vec<NewActivityTask> {
+pub(crate) fn new_tasks(
+    inner: &Inner,
+    default_queue: &str,
+    events: &[Event],
+) -> Vec<NewActivityTask> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -323,7 +327,7 @@ fn new_tasks(inner: &Inner, default_queue: &str, events: &[Event]) -> Vec<NewAct
 }
 
 /// Timers for the `TimerStarted` events among `events`.
-fn new_timers(events: &[Event]) -> Vec<(Timestamp, u32)> {
+pub(crate) fn new_timers(events: &[Event]) -> Vec<(Timestamp, u32)> {
     events
         .iter()
         .filter_map(|e| match &e.kind {

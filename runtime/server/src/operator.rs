@@ -2,9 +2,11 @@
 
 use crate::RuntimeError;
 use crate::runtime::Runtime;
-use weft_core::{ComponentId, Event, EventKind, ExecutionId, Failure};
+use weft_core::{ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage};
 use weft_engine::ReplayReport;
-use weft_store::{ExecutionRecord, ExecutionStatus, StoreError, Transition};
+use weft_store::{
+    ExecutionRecord, ExecutionStatus, IdReusePolicy, NewExecution, StoreError, Transition,
+};
 
 /// How many times an operator action retries after racing a workflow task.
 const RETRIES: usize = 5;
@@ -163,5 +165,113 @@ impl Runtime {
             }
         }
         Ok(checks)
+    }
+}
+
+impl Runtime {
+    /// Reset the latest run of `workflow_id` to event `keep_through`: end
+    /// it (terminated, if it runs) and start a new run whose history is a
+    /// copy of events `0..=keep_through`, so the workflow continues from
+    /// there with the code it is pinned to (Temporal's reset, e.g. to redo
+    /// the steps after a bug fix). Activities and timers open at that
+    /// point are scheduled again; signals recorded after it are delivered
+    /// again to the new run. Returns the new run's id.
+    pub async fn reset(
+        &self,
+        workflow_id: &str,
+        keep_through: u64,
+        reason: &str,
+    ) -> Result<ExecutionId, RuntimeError> {
+        let record = self.describe(workflow_id).await?;
+        let history = self.inner.store.load_execution(record.key).await?.history;
+        let keep = usize::try_from(keep_through).unwrap_or(usize::MAX);
+        let last_allowed = history
+            .iter()
+            .position(|e| e.kind.is_terminal())
+            .unwrap_or(history.len())
+            .saturating_sub(1);
+        if keep > last_allowed {
+            return Err(RuntimeError::Invalid(format!(
+                "cannot reset `{workflow_id}` to event {keep_through}: \
+                 choose an event from 0 to {last_allowed} (before the run ended)"
+            )));
+        }
+        if matches!(history[keep].kind, EventKind::ActivityStarted { .. }) {
+            return Err(RuntimeError::Invalid(format!(
+                "event {keep_through} is an ActivityStarted, recorded together with the \
+                 attempt's outcome; reset to event {} or {} instead",
+                keep_through.saturating_sub(1),
+                keep_through + 1
+            )));
+        }
+        let prefix = &history[..=keep];
+        let state = weft_core::ExecutionState::from_history(record.id.clone(), prefix.to_vec())
+            .map_err(RuntimeError::Invalid)?;
+        let tasks: Vec<_> = crate::actor::new_tasks(&self.inner, &record.task_queue, prefix)
+            .into_iter()
+            .filter(|t| !state.is_resolved(t.seq))
+            .collect();
+        let queues: Vec<String> = tasks.iter().map(|t| t.queue.clone()).collect();
+        let timers = crate::actor::new_timers(prefix)
+            .into_iter()
+            .filter(|(_, seq)| !state.is_resolved(*seq))
+            .collect();
+        let reapply = history[keep + 1..]
+            .iter()
+            .filter_map(|e| match &e.kind {
+                EventKind::SignalReceived { name, payload } => Some(InboxMessage::Signal {
+                    name: name.clone(),
+                    payload: payload.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut run = [0u8; 16];
+        getrandom::fill(&mut run).map_err(|e| {
+            RuntimeError::Store(StoreError::Storage(format!(
+                "no OS randomness for a run id: {e}"
+            )))
+        })?;
+        let id = ExecutionId::new(
+            record.id.workflow_id.clone(),
+            run.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+        );
+        let new = NewExecution {
+            id: id.clone(),
+            workflow_type: record.workflow_type.clone(),
+            component: state.component(),
+            task_queue: record.task_queue.clone(),
+            started: history[0].clone(),
+            parent: record.parent,
+            id_reuse: IdReusePolicy::AllowDuplicate,
+            run_timeout_ms: record.run_timeout_ms,
+            execution_deadline: record.execution_deadline,
+            search_attributes: record.search_attributes.clone(),
+            memo: record.memo.clone(),
+        };
+        let why = format!(
+            "reset to event {keep_through} as run {}: {reason}",
+            id.run_id
+        );
+        let done = self
+            .inner
+            .store
+            .reset(
+                record.key,
+                why,
+                new,
+                prefix[1..].to_vec(),
+                tasks,
+                timers,
+                reapply,
+            )
+            .await?;
+        self.inner.evict(record.key);
+        self.inner.committed(done);
+        for queue in queues {
+            self.inner.queue_notify(&queue).notify_one();
+        }
+        self.inner.timers_changed.notify_one();
+        Ok(id)
     }
 }

@@ -75,6 +75,22 @@ pub trait Store: Send + Sync + 'static {
     async fn list_executions(&self, filter: ListFilter)
     -> Result<Vec<ExecutionRecord>, StoreError>;
 
+    /// Reset: close the running run `old` (if it is running) as
+    /// terminated with `reason`, and start `new` whose history is `new.started`
+    /// followed by `rest`, with `tasks` and `timers` armed for its
+    /// unresolved commands and `reapply` sent to its inbox; one transaction.
+    /// Returns the new run's key.
+    async fn reset(
+        &self,
+        old: ExecKey,
+        reason: String,
+        new: NewExecution,
+        rest: Vec<weft_core::Event>,
+        tasks: Vec<NewActivityTask>,
+        timers: Vec<(Timestamp, u32)>,
+        reapply: Vec<InboxMessage>,
+    ) -> Result<Committed, StoreError>;
+
     /// Create or change a namespace.
     async fn put_namespace(&self, namespace: NamespaceRecord) -> Result<(), StoreError>;
 

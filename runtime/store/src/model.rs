@@ -156,6 +156,10 @@ pub struct ListFilter {
     pub started_after: Option<Timestamp>,
     /// Started before.
     pub started_before: Option<Timestamp>,
+    /// Closed at or after (open executions do not match).
+    pub closed_after: Option<Timestamp>,
+    /// Closed before (open executions do not match).
+    pub closed_before: Option<Timestamp>,
     /// At most this many (newest first); 0 means no limit.
     pub limit: usize,
 }
@@ -173,6 +177,12 @@ impl ListFilter {
             && self.status.is_none_or(|s| s == record.status)
             && self.started_after.is_none_or(|t| record.started_at >= t)
             && self.started_before.is_none_or(|t| record.started_at < t)
+            && self
+                .closed_after
+                .is_none_or(|t| record.closed_at.is_some_and(|c| c >= t))
+            && self
+                .closed_before
+                .is_none_or(|t| record.closed_at.is_some_and(|c| c < t))
             && self
                 .search_attributes
                 .iter()

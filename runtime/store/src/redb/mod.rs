@@ -179,6 +179,21 @@ impl Store for RedbStore {
         .await
     }
 
+    async fn reset(
+        &self,
+        old: ExecKey,
+        reason: String,
+        new: NewExecution,
+        rest: Vec<weft_core::Event>,
+        tasks: Vec<crate::NewActivityTask>,
+        timers: Vec<(Timestamp, u32)>,
+        reapply: Vec<InboxMessage>,
+    ) -> Result<Committed, StoreError> {
+        self.writer
+            .write(move |txn| ops::reset(txn, old, &reason, new, rest, tasks, timers, reapply))
+            .await
+    }
+
     async fn put_namespace(&self, namespace: NamespaceRecord) -> Result<(), StoreError> {
         self.writer
             .write(move |txn| ops::put_namespace(txn, &namespace))

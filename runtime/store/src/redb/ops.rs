@@ -375,6 +375,62 @@ fn child_result(kind: &EventKind) -> Option<Result<weft_core::Payload, Failure>>
     }
 }
 
+#[allow(clippy::too_many_arguments)] // one transaction's worth of parts
+pub(crate) fn reset(
+    txn: &WriteTransaction,
+    old: ExecKey,
+    reason: &str,
+    new: NewExecution,
+    rest: Vec<Event>,
+    tasks: Vec<NewActivityTask>,
+    timers: Vec<(Timestamp, u32)>,
+    reapply: Vec<InboxMessage>,
+) -> Result<Committed, StoreError> {
+    let Some(record) = load_record(txn, old)? else {
+        return Err(StoreError::NotFound(format!("execution key {old}")));
+    };
+    if record.id.workflow_id != new.id.workflow_id {
+        return Err(StoreError::Invalid("a reset keeps the workflow id".into()));
+    }
+    let mut done = Committed::default();
+    if record.status == ExecutionStatus::Running {
+        let at = new.started.at.max(record.started_at);
+        let end = Transition {
+            key: old,
+            first_index: record.next_event,
+            events: vec![Event::new(
+                at,
+                EventKind::ExecutionTerminated {
+                    reason: reason.to_owned(),
+                },
+            )],
+            consumed_inbox_through: Some(u64::MAX),
+            close: Some(ExecutionStatus::Terminated),
+            ..Transition::default()
+        };
+        let closed = commit(txn, end)?;
+        done.closed.push(old);
+        done.closed.extend(closed.closed);
+        done.delivered.extend(closed.delivered);
+    }
+    let new_key = start_execution(txn, new)?.key;
+    let prefix = Transition {
+        key: new_key,
+        first_index: 1,
+        events: rest,
+        new_tasks: tasks,
+        new_timers: timers,
+        ..Transition::default()
+    };
+    let started = commit(txn, prefix)?;
+    done.delivered.extend(started.delivered);
+    done.started.push(new_key);
+    for message in reapply {
+        done.delivered.extend(push_inbox(txn, new_key, message)?);
+    }
+    Ok(done)
+}
+
 pub(crate) fn put_namespace(
     txn: &WriteTransaction,
     namespace: &NamespaceRecord,

@@ -65,19 +65,8 @@ impl Store for FaultyStore {
     ) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.inner.list_executions(filter).await
     }
-    async fn reset(
-        &self,
-        old: ExecKey,
-        reason: String,
-        new: NewExecution,
-        rest: Vec<weft_core::Event>,
-        tasks: Vec<weft_store::NewActivityTask>,
-        timers: Vec<(Timestamp, u32)>,
-        reapply: Vec<InboxMessage>,
-    ) -> Result<Committed, StoreError> {
-        self.inner
-            .reset(old, reason, new, rest, tasks, timers, reapply)
-            .await
+    async fn reset(&self, reset: weft_store::Reset) -> Result<Committed, StoreError> {
+        self.inner.reset(reset).await
     }
     async fn put_namespace(&self, namespace: NamespaceRecord) -> Result<(), StoreError> {
         self.inner.put_namespace(namespace).await

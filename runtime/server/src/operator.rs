@@ -256,15 +256,15 @@ impl Runtime {
         let done = self
             .inner
             .store
-            .reset(
-                record.key,
-                why,
+            .reset(weft_store::Reset {
+                old: record.key,
+                reason: why,
                 new,
-                prefix[1..].to_vec(),
+                rest: prefix[1..].to_vec(),
                 tasks,
                 timers,
                 reapply,
-            )
+            })
             .await?;
         self.inner.evict(record.key);
         self.inner.committed(done);

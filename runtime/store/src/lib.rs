@@ -34,7 +34,7 @@ pub use error::StoreError;
 pub use model::{
     ActivityTask, AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ExecutionStatus,
     IdReusePolicy, InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewActivityTask,
-    NewChild, NewExecution, Polled, QueueStats, TaskState, Transition,
+    NewChild, NewExecution, Polled, QueueStats, Reset, TaskState, Transition,
 };
 
 use async_trait::async_trait;
@@ -75,21 +75,11 @@ pub trait Store: Send + Sync + 'static {
     async fn list_executions(&self, filter: ListFilter)
     -> Result<Vec<ExecutionRecord>, StoreError>;
 
-    /// Reset: close the running run `old` (if it is running) as
-    /// terminated with `reason`, and start `new` whose history is `new.started`
-    /// followed by `rest`, with `tasks` and `timers` armed for its
-    /// unresolved commands and `reapply` sent to its inbox; one transaction.
-    /// Returns the new run's key.
-    async fn reset(
-        &self,
-        old: ExecKey,
-        reason: String,
-        new: NewExecution,
-        rest: Vec<weft_core::Event>,
-        tasks: Vec<NewActivityTask>,
-        timers: Vec<(Timestamp, u32)>,
-        reapply: Vec<InboxMessage>,
-    ) -> Result<Committed, StoreError>;
+    /// Reset, in one transaction: close `old` as terminated (if it is
+    /// running) and start `new` with the prefix as its history, its open
+    /// tasks and timers armed, and the reapplied messages in its inbox.
+    /// `Committed::started` holds the new run's key.
+    async fn reset(&self, reset: Reset) -> Result<Committed, StoreError>;
 
     /// Create or change a namespace.
     async fn put_namespace(&self, namespace: NamespaceRecord) -> Result<(), StoreError>;

@@ -121,6 +121,25 @@ pub enum IdReusePolicy {
     RejectDuplicate,
 }
 
+/// A reset: end run `old` and start `new` from a copy of a history prefix.
+#[derive(Debug, Clone)]
+pub struct Reset {
+    /// The run to end (terminated, if it is running).
+    pub old: ExecKey,
+    /// Why, recorded in its history.
+    pub reason: String,
+    /// The new run; its `started` is the prefix's first event.
+    pub new: NewExecution,
+    /// The rest of the prefix.
+    pub rest: Vec<Event>,
+    /// Tasks for the prefix's unresolved activities.
+    pub tasks: Vec<NewActivityTask>,
+    /// Timers for the prefix's unresolved timers: (due, seq).
+    pub timers: Vec<(Timestamp, u32)>,
+    /// Messages for the new run's inbox (signals recorded after the prefix).
+    pub reapply: Vec<InboxMessage>,
+}
+
 /// A namespace and its settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NamespaceRecord {

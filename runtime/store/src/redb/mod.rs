@@ -179,19 +179,8 @@ impl Store for RedbStore {
         .await
     }
 
-    async fn reset(
-        &self,
-        old: ExecKey,
-        reason: String,
-        new: NewExecution,
-        rest: Vec<weft_core::Event>,
-        tasks: Vec<crate::NewActivityTask>,
-        timers: Vec<(Timestamp, u32)>,
-        reapply: Vec<InboxMessage>,
-    ) -> Result<Committed, StoreError> {
-        self.writer
-            .write(move |txn| ops::reset(txn, old, &reason, new, rest, tasks, timers, reapply))
-            .await
+    async fn reset(&self, reset: crate::Reset) -> Result<Committed, StoreError> {
+        self.writer.write(move |txn| ops::reset(txn, reset)).await
     }
 
     async fn put_namespace(&self, namespace: NamespaceRecord) -> Result<(), StoreError> {

@@ -375,17 +375,16 @@ fn child_result(kind: &EventKind) -> Option<Result<weft_core::Payload, Failure>>
     }
 }
 
-#[allow(clippy::too_many_arguments)] // one transaction's worth of parts
-pub(crate) fn reset(
-    txn: &WriteTransaction,
-    old: ExecKey,
-    reason: &str,
-    new: NewExecution,
-    rest: Vec<Event>,
-    tasks: Vec<NewActivityTask>,
-    timers: Vec<(Timestamp, u32)>,
-    reapply: Vec<InboxMessage>,
-) -> Result<Committed, StoreError> {
+pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, StoreError> {
+    let Reset {
+        old,
+        reason,
+        new,
+        rest,
+        tasks,
+        timers,
+        reapply,
+    } = reset;
     let Some(record) = load_record(txn, old)? else {
         return Err(StoreError::NotFound(format!("execution key {old}")));
     };
@@ -398,12 +397,7 @@ pub(crate) fn reset(
         let end = Transition {
             key: old,
             first_index: record.next_event,
-            events: vec![Event::new(
-                at,
-                EventKind::ExecutionTerminated {
-                    reason: reason.to_owned(),
-                },
-            )],
+            events: vec![Event::new(at, EventKind::ExecutionTerminated { reason })],
             consumed_inbox_through: Some(u64::MAX),
             close: Some(ExecutionStatus::Terminated),
             ..Transition::default()

@@ -60,6 +60,12 @@ pub struct EngineSection {
     pub max_memory_bytes: usize,
     /// Guest instructions (fuel) between two waits.
     pub fuel_per_step: u64,
+    /// Instructions after which a long step yields its thread.
+    pub fuel_yield_interval: u64,
+    /// Guest output (stdout and stderr) kept for failure reports, bytes.
+    pub max_output_bytes: usize,
+    /// Largest single `random-bytes` request.
+    pub max_random_bytes: u32,
     /// Largest payload (input, result, signal, activity data), bytes.
     pub max_payload_bytes: usize,
     /// History length that logs a warning.
@@ -96,6 +102,9 @@ impl Default for EngineSection {
         EngineSection {
             max_memory_bytes: d.max_memory_bytes,
             fuel_per_step: d.fuel_per_step,
+            fuel_yield_interval: d.fuel_yield_interval,
+            max_output_bytes: d.max_output_bytes,
+            max_random_bytes: d.max_random_bytes,
             max_payload_bytes: d.limits.max_payload_bytes,
             history_warn_events: d.limits.history_warn_events,
             history_max_events: d.limits.history_max_events,
@@ -159,16 +168,17 @@ impl Config {
     }
 
     fn engine_config(&self) -> EngineConfig {
-        let defaults = EngineConfig::default();
         EngineConfig {
             max_memory_bytes: self.engine.max_memory_bytes,
             fuel_per_step: self.engine.fuel_per_step,
+            fuel_yield_interval: self.engine.fuel_yield_interval,
+            max_output_bytes: self.engine.max_output_bytes,
+            max_random_bytes: self.engine.max_random_bytes,
             limits: weft_core::Limits {
                 max_payload_bytes: self.engine.max_payload_bytes,
                 history_warn_events: self.engine.history_warn_events,
                 history_max_events: self.engine.history_max_events,
             },
-            ..defaults
         }
     }
 }

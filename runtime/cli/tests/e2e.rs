@@ -117,6 +117,40 @@ async fn completed(client: &mut WeftClient<Channel>, id: &str) -> Value {
     }
 }
 
+/// The services the server lists through gRPC reflection.
+async fn reflected_services(address: &str) -> Vec<String> {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let channel = Channel::from_shared(address.to_owned())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses
+        .message()
+        .await
+        .unwrap()
+        .expect("a reflection answer");
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            list.service.into_iter().map(|s| s.name).collect()
+        }
+        other => panic!("unexpected reflection answer {other:?}"),
+    }
+}
+
 /// Follow `id`'s history live (long-poll) until an `event` appears;
 /// returns the run id.
 async fn wait_for_event(client: &mut WeftClient<Channel>, id: &str, event: &str) -> String {

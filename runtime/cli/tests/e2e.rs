@@ -188,6 +188,9 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
             .status,
         "serving"
     );
+    // Server reflection: a generic client (grpcurl, Postman) finds the API.
+    let services = reflected_services(&dev.address).await;
+    assert!(services.iter().any(|s| s == "weft.v1.Weft"), "{services:?}");
 
     // Deploy with the CLI; nothing is deployed before.
     let (ok, out, _) = dev.cli(&["component", "list"]).await;

@@ -26,7 +26,8 @@ pub struct Bench<'a> {
     pub warmup: usize,
 }
 
-fn activities() -> ActivityRegistry {
+/// The workload's activities (the peers' versions do the same).
+pub fn activities() -> ActivityRegistry {
     let mut registry = ActivityRegistry::new();
     registry.register(
         "validate_account",
@@ -45,7 +46,12 @@ fn activities() -> ActivityRegistry {
 
 /// CPU time of this process (user + system), from /proc (10 ms ticks).
 fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_time_of("self")
+}
+
+/// CPU time (user + system) of process `pid` ("self" for this one).
+fn cpu_time_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the parenthesized command name; utime and stime are the
     // 12th and 13th of those.
     let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
@@ -59,7 +65,12 @@ fn cpu_time() -> Duration {
 
 /// Resident memory now and at peak, in KiB, from /proc.
 fn rss_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    rss_kib_of("self")
+}
+
+/// Resident memory of process `pid`, now and at peak, in KiB.
+fn rss_kib_of(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
@@ -145,28 +156,66 @@ pub async fn run(bench: Bench<'_>) -> Result<()> {
     let disk_before = std::fs::metadata(&db).map_or(0, |m| m.len());
     let cpu_before = cpu_time();
     let started = Instant::now();
-    let mut latencies = load(&runtime, "m", bench.executions, bench.concurrency).await?;
+    let latencies = load(&runtime, "m", bench.executions, bench.concurrency).await?;
     let elapsed = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
     let (rss, peak) = rss_kib();
     runtime.shutdown().await;
     let disk_after = std::fs::metadata(&db).map_or(0, |m| m.len());
 
+    report(Report {
+        client: "in-process",
+        latencies,
+        concurrency: bench.concurrency,
+        elapsed,
+        cpu,
+        rss,
+        peak,
+        disk: disk_after.saturating_sub(disk_before),
+    });
+    Ok(())
+}
+
+/// What one run measured.
+struct Report {
+    client: &'static str,
+    latencies: Vec<Duration>,
+    concurrency: usize,
+    elapsed: Duration,
+    /// Server, workers and client together.
+    cpu: Duration,
+    /// Server resident memory now and at peak, KiB.
+    rss: u64,
+    peak: u64,
+    /// Database growth, bytes.
+    disk: u64,
+}
+
+fn report(r: Report) {
+    let Report {
+        client,
+        mut latencies,
+        concurrency,
+        elapsed,
+        cpu,
+        rss,
+        peak,
+        disk,
+    } = r;
     latencies.sort();
     let n = latencies.len().max(1) as f64;
     let throughput = n / elapsed.as_secs_f64();
     let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
     let cpu_ms = cpu.as_secs_f64() * 1_000.0 / n;
-    let disk_per_exec = disk_after.saturating_sub(disk_before) as f64 / n;
-    println!("scenario   payment (in-process client, native activities, redb durable)");
+    let disk_per_exec = disk as f64 / n;
+    println!("scenario   payment ({client} client, native activities, redb durable)");
     println!(
-        "executions {} at concurrency {}",
-        latencies.len(),
-        bench.concurrency
+        "executions {} at concurrency {concurrency}",
+        latencies.len()
     );
     println!("throughput {throughput:.0} executions/s");
     println!("latency    p50 {p50:.2} ms, p99 {p99:.2} ms");
-    println!("cpu        {cpu_ms:.3} ms per execution (whole process, 10 ms ticks)");
+    println!("cpu        {cpu_ms:.3} ms per execution (server and client, 10 ms ticks)");
     println!(
         "memory     rss {} MiB, peak {} MiB",
         rss / 1024,
@@ -176,10 +225,138 @@ pub async fn run(bench: Bench<'_>) -> Result<()> {
     println!(
         "{}",
         json!({
-            "scenario": "payment", "client": "in-process", "n": latencies.len(), "c": bench.concurrency,
+            "scenario": "payment", "client": client, "n": latencies.len(), "c": concurrency,
             "throughput_per_s": throughput, "p50_ms": p50, "p99_ms": p99, "cpu_ms_per_exec": cpu_ms,
             "rss_kib": rss, "peak_rss_kib": peak, "disk_bytes_per_exec": disk_per_exec,
         })
     );
+}
+
+/// The same workload with the load from this process over gRPC, against
+/// a `weft bench-server` child process (a real server: the API, the
+/// runtime, its workers). CPU counts both processes; memory is the
+/// server's.
+pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    use weft_api::pb::{self, weft_client::WeftClient};
+    let dir = bench.data_dir.join("bench-grpc");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let exe = std::env::current_exe().context("locating the weft binary")?;
+    let mut server = tokio::process::Command::new(exe)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args([
+            "bench-server",
+            "--cache",
+            &(bench.concurrency.max(64) * 2).to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting the bench server")?;
+    let stdout = server.stdout.take().context("server stdout")?;
+    let line = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await?
+        .context("the bench server exited before listening")?;
+    let address = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .with_context(|| format!("no address in {line:?}"))?
+        .to_owned();
+    let pid = server.id().context("server pid")?.to_string();
+    // A few connections: one HTTP/2 connection serializes on one socket.
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(WeftClient::connect(address.clone()).await?);
+    }
+    let bytes = std::fs::read(bench.component)
+        .with_context(|| format!("reading {}", bench.component.display()))?;
+    clients[0]
+        .deploy_component(pb::DeployComponentRequest {
+            workflow_type: "bench-payment".into(),
+            component: bytes,
+            ..Default::default()
+        })
+        .await?;
+    let input = serde_json::to_vec(&json!({"acct": "acct-0042", "amount": 142}))?;
+    let load = |prefix: &'static str, count: usize, concurrency: usize| {
+        let clients = clients.clone();
+        let input = input.clone();
+        async move {
+            let mut lanes = JoinSet::new();
+            for l in 0..concurrency.max(1) {
+                let mut client = clients[l % clients.len()].clone();
+                let input = input.clone();
+                let ids: Vec<String> = (l..count)
+                    .step_by(concurrency.max(1))
+                    .map(|i| format!("{prefix}-{i}"))
+                    .collect();
+                lanes.spawn(async move {
+                    let mut latencies = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let started = Instant::now();
+                        client
+                            .start_workflow(pb::StartWorkflowRequest {
+                                workflow_id: id.clone(),
+                                workflow_type: "bench-payment".into(),
+                                input: input.clone(),
+                                ..Default::default()
+                            })
+                            .await?;
+                        let result = client
+                            .get_result(pb::GetResultRequest {
+                                workflow_id: id.clone(),
+                                ..Default::default()
+                            })
+                            .await?
+                            .into_inner();
+                        match result.outcome {
+                            Some(pb::get_result_response::Outcome::Completed(_)) => {
+                                latencies.push(started.elapsed())
+                            }
+                            other => bail!("{id} did not complete: {other:?}"),
+                        }
+                    }
+                    Ok(latencies)
+                });
+            }
+            let mut all = Vec::with_capacity(count);
+            while let Some(done) = lanes.join_next().await {
+                all.extend(done??);
+            }
+            Ok::<_, anyhow::Error>(all)
+        }
+    };
+    load("warmup", bench.warmup, bench.concurrency.min(10)).await?;
+    let db = dir.join("weft.redb");
+    let disk_before = std::fs::metadata(&db).map_or(0, |m| m.len());
+    let cpu_before = cpu_time() + cpu_time_of(&pid);
+    let started = Instant::now();
+    let latencies = load("m", bench.executions, bench.concurrency).await?;
+    let elapsed = started.elapsed();
+    let cpu = (cpu_time() + cpu_time_of(&pid)).saturating_sub(cpu_before);
+    let (rss, peak) = rss_kib_of(&pid);
+    // SIGTERM: the server flushes and exits; then the file size is final.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let status = server.wait().await?;
+    if !status.success() {
+        bail!("the bench server exited with {status}");
+    }
+    let disk_after = std::fs::metadata(&db).map_or(0, |m| m.len());
+    report(Report {
+        client: "gRPC (separate process)",
+        latencies,
+        concurrency: bench.concurrency,
+        elapsed,
+        cpu,
+        rss,
+        peak,
+        disk: disk_after.saturating_sub(disk_before),
+    });
     Ok(())
 }

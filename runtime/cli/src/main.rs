@@ -77,6 +77,17 @@ enum Command {
         /// Executions run first, not measured.
         #[arg(long, default_value_t = 100)]
         warmup: usize,
+        /// Drive a separate server process over gRPC instead of an
+        /// in-process runtime.
+        #[arg(long)]
+        grpc: bool,
+    },
+    /// The server `weft bench --grpc` drives (the benchmark's activities).
+    #[command(hide = true)]
+    BenchServer {
+        /// Execution cache size.
+        #[arg(long, default_value_t = 4096)]
+        cache: usize,
     },
     /// Move running executions of a workflow type to a new component:
     /// replay each one's history against it first, and upgrade those that
@@ -168,7 +179,7 @@ async fn run_cli() -> Result<()> {
             let mut config = serve::Config::default();
             config.server.listen = format!("127.0.0.1:{port}");
             config.server.data_dir = cli.data_dir.clone();
-            return serve::serve(config, "weft dev").await;
+            return serve::serve(config, "weft dev", serve::example_activities()).await;
         }
         Command::Server {
             config,
@@ -179,7 +190,7 @@ async fn run_cli() -> Result<()> {
                 print!("{}", toml::to_string(&config)?);
                 return Ok(());
             }
-            return serve::serve(config, "weft server").await;
+            return serve::serve(config, "weft server", serve::example_activities()).await;
         }
         Command::Component(command) => {
             return client::Client::connect(&cli.connection)
@@ -215,15 +226,27 @@ async fn run_cli() -> Result<()> {
             n,
             concurrency,
             warmup,
+            grpc,
         } => {
-            return bench::run(bench::Bench {
+            let bench = bench::Bench {
                 component,
                 data_dir: &cli.data_dir,
                 executions: *n,
                 concurrency: *concurrency,
                 warmup: *warmup,
-            })
-            .await;
+            };
+            return if *grpc {
+                bench::run_grpc(bench).await
+            } else {
+                bench::run(bench).await
+            };
+        }
+        Command::BenchServer { cache } => {
+            let mut config = serve::Config::default();
+            config.server.listen = "127.0.0.1:0".into();
+            config.server.data_dir = cli.data_dir.clone();
+            config.runtime.cache_capacity = *cache;
+            return serve::serve(config, "weft bench-server", bench::activities()).await;
         }
         Command::Replay { component, history } => return replay(component, history).await,
         _ => {}

@@ -211,8 +211,8 @@ pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Res
 /// Run the server until SIGTERM or Ctrl-C: then stop accepting requests,
 /// let in-flight ones finish, stop the runtime (committed work is durable;
 /// running executions resume by replay on the next start) and return.
-pub async fn serve(config: Config, what: &str) -> Result<()> {
-    let runtime = start_runtime(&config, example_activities()).await?;
+pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> Result<()> {
+    let runtime = start_runtime(&config, activities).await?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;

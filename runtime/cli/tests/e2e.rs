@@ -519,3 +519,38 @@ async fn sigterm_under_load_loses_no_started_execution() {
     }
     assert!(dev.terminate().await.success());
 }
+
+/// A seconds-long run of both bench modes keeps `weft bench` working
+/// (numbers come from release builds; see BENCHMARKS.md).
+#[tokio::test]
+async fn bench_smoke_in_process_and_over_grpc() {
+    let dir = tempfile::tempdir().unwrap();
+    for grpc in [false, true] {
+        let mut args = vec![
+            "--data-dir".to_owned(),
+            dir.path().to_str().unwrap().to_owned(),
+            "bench".to_owned(),
+            "--component".to_owned(),
+            guest("bench-payment"),
+            "--n".to_owned(),
+            "20".to_owned(),
+            "-c".to_owned(),
+            "4".to_owned(),
+            "--warmup".to_owned(),
+            "4".to_owned(),
+        ];
+        if grpc {
+            args.push("--grpc".to_owned());
+        }
+        let out = Command::new(WEFT).args(&args).output().await.unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        assert_eq!(json["n"], 20, "{stdout}");
+        assert!(json["throughput_per_s"].as_f64().unwrap() > 0.0);
+    }
+}

@@ -129,6 +129,17 @@ impl Store for FaultyStore {
     ) -> Result<Option<InboxEntry>, StoreError> {
         self.inner.report_attempt(result, now).await
     }
+    async fn record_heartbeat(
+        &self,
+        key: ExecKey,
+        seq: u32,
+        attempt: u32,
+        details: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .record_heartbeat(key, seq, attempt, details)
+            .await
+    }
     async fn close(&self) {
         self.inner.close().await
     }

@@ -167,3 +167,35 @@ async fn attempts_carry_a_stable_idempotency_key() {
         keys[0].1
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn heartbeat_details_survive_a_retry() {
+    let mut registry = ActivityRegistry::new();
+    registry.register("resumable", |ctx: ActivityContext, total: u32| async move {
+        // Resume after the last checkpoint an earlier attempt reported.
+        let start = ctx
+            .last_heartbeat_details::<u32>()
+            .map_or(0, |done| done + 1);
+        let mut processed = Vec::new();
+        for item in start..total {
+            processed.push(item);
+            ctx.heartbeat_details(&item).await?;
+            if ctx.attempt == 1 && item == 4 {
+                return Err(ActivityError::retryable("Crash", "died after item 4"));
+            }
+        }
+        Ok(json!({"attempt": ctx.attempt, "processed": processed}))
+    });
+    let t = TestRuntime::new(registry).await;
+    let call = json!({
+        "activity": "resumable", "input": 10, "initial_interval_ms": 1000, "maximum_attempts": 3
+    });
+    let id = t.start_guest("guest-call", "call", "resume", call).await;
+    match t.runtime.result(&id).await.unwrap() {
+        WorkflowOutcome::Completed(bytes) => {
+            let result: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(result, json!({"attempt": 2, "processed": [5, 6, 7, 8, 9]}));
+        }
+        other => panic!("expected completion, got {other:?}"),
+    }
+}

@@ -20,6 +20,29 @@ pub struct ActivityContext {
     /// (e.g. as the payment processor's idempotency key).
     pub idempotency_key: String,
     pub(crate) cancel: tokio::sync::watch::Receiver<bool>,
+    /// Where heartbeats go (none for a detached context).
+    pub(crate) heartbeats: Option<Heartbeats>,
+    /// Progress reported by the latest heartbeat of an earlier attempt.
+    pub(crate) last_details: Option<Payload>,
+}
+
+/// The store handle an attempt's heartbeats are recorded through.
+#[derive(Clone)]
+pub(crate) struct Heartbeats {
+    pub(crate) store: Arc<dyn weft_store::Store>,
+    pub(crate) key: weft_store::ExecKey,
+    pub(crate) seq: u32,
+    pub(crate) attempt: u32,
+}
+
+impl std::fmt::Debug for Heartbeats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Heartbeats(task {}/{} attempt {})",
+            self.key, self.seq, self.attempt
+        )
+    }
 }
 
 impl ActivityContext {
@@ -33,6 +56,49 @@ impl ActivityContext {
             name: name.to_owned(),
             attempt,
             cancel,
+            heartbeats: None,
+            last_details: None,
+        }
+    }
+
+    /// The progress the last heartbeat of an earlier attempt reported (see
+    /// [`ActivityContext::heartbeat_details`]): resume from there.
+    pub fn last_heartbeat_details<T: DeserializeOwned>(&self) -> Option<T> {
+        self.last_details
+            .as_deref()
+            .and_then(|bytes| serde_json::from_slice(bytes).ok())
+    }
+
+    /// Report liveness and progress (a checkpoint, JSON-encoded). The
+    /// details are kept with the task: if this attempt fails, the next one
+    /// reads them with [`ActivityContext::last_heartbeat_details`]. Fails
+    /// with a cancellation once the execution is cancelling, and with
+    /// `AttemptSuperseded` if this attempt already timed out (another one
+    /// owns the task): stop in both cases.
+    pub async fn heartbeat_details(&self, details: &impl Serialize) -> Result<(), ActivityError> {
+        self.heartbeat()?;
+        let Some(hb) = &self.heartbeats else {
+            return Ok(());
+        };
+        let details = serde_json::to_vec(details).map_err(|e| {
+            ActivityError::non_retryable("PayloadError", format!("heartbeat details: {e}"))
+        })?;
+        match hb
+            .store
+            .record_heartbeat(hb.key, hb.seq, hb.attempt, Some(details))
+            .await
+        {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ActivityError::non_retryable(
+                "AttemptSuperseded",
+                "this attempt timed out or its execution closed; stop",
+            )),
+            // Heartbeats are advisory: the attempt goes on, and a retry
+            // would resume from the previous checkpoint.
+            Err(e) => {
+                tracing::warn!(activity = self.name, "heartbeat not recorded: {e}");
+                Ok(())
+            }
         }
     }
 

@@ -128,6 +128,13 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         attempt: task.attempt,
         idempotency_key: task.idempotency_key(),
         cancel,
+        heartbeats: Some(crate::activity::Heartbeats {
+            store: inner.store.clone(),
+            key: task.key,
+            seq: task.seq,
+            attempt: task.attempt,
+        }),
+        last_details: task.heartbeat_details.clone(),
     };
     let result = match inner.activities.get(&task.name) {
         None => Err(Failure::new(

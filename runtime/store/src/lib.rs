@@ -144,6 +144,19 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Option<InboxEntry>, StoreError>;
 
+    /// A heartbeat of attempt `attempt` of task `(key, seq)`, with progress
+    /// details to keep for the next attempt. `false` if the attempt is no
+    /// longer current (it timed out, or its execution closed): the
+    /// activity should stop. Like `report_attempt`, durable with the next
+    /// durable write.
+    async fn record_heartbeat(
+        &self,
+        key: ExecKey,
+        seq: u32,
+        attempt: u32,
+        details: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError>;
+
     /// Finish queued writes and stop accepting new ones (they fail with
     /// [`StoreError::Closed`]). Reads still work until the store is dropped.
     async fn close(&self);

@@ -338,6 +338,9 @@ pub struct ActivityTask {
     pub attempt: u32,
     /// Where it stands.
     pub state: TaskState,
+    /// The progress the latest heartbeat reported (kept across attempts,
+    /// so a retry resumes from the last checkpoint).
+    pub heartbeat_details: Option<Payload>,
 }
 
 impl ActivityTask {

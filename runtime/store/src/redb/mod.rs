@@ -321,6 +321,18 @@ impl Store for RedbStore {
             .await
     }
 
+    async fn record_heartbeat(
+        &self,
+        key: ExecKey,
+        seq: u32,
+        attempt: u32,
+        details: Option<Vec<u8>>,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write_deferred(move |txn| ops::record_heartbeat(txn, key, seq, attempt, details))
+            .await
+    }
+
     async fn close(&self) {
         self.writer.close().await;
     }

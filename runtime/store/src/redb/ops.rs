@@ -201,6 +201,7 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
                 start_to_close_ms: new.start_to_close_ms,
                 attempt: 1,
                 state: TaskState::Ready { due: new.due },
+                heartbeat_details: None,
             };
             ready.insert((task.queue.as_str(), new.due.0, t.key, task.seq), ())?;
             tasks.insert((t.key, task.seq), encode(&task).as_slice())?;
@@ -650,6 +651,33 @@ pub(crate) fn report_attempt(
         Err(failure) => AttemptOutcome::Failed(failure),
     };
     Ok(end_attempt(txn, task, started_at, outcome, now)?.0)
+}
+
+pub(crate) fn record_heartbeat(
+    txn: &WriteTransaction,
+    key: ExecKey,
+    seq: u32,
+    attempt: u32,
+    details: Option<Vec<u8>>,
+) -> Result<bool, StoreError> {
+    let task = {
+        let tasks = txn.open_table(TASKS)?;
+        let task = tasks
+            .get((key, seq))?
+            .map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
+        task.transpose()?
+    };
+    let Some(mut task) =
+        task.filter(|t| t.attempt == attempt && matches!(t.state, TaskState::Running { .. }))
+    else {
+        return Ok(false); // timed out, superseded, or its execution closed
+    };
+    if details.is_some() {
+        task.heartbeat_details = details;
+        txn.open_table(TASKS)?
+            .insert((key, seq), encode(&task).as_slice())?;
+    }
+    Ok(true)
 }
 
 pub(crate) fn fire_due(

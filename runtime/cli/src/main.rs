@@ -81,6 +81,10 @@ enum Command {
         /// in-process runtime.
         #[arg(long)]
         grpc: bool,
+        /// `payment` (the peers' workload) or `replay` (histories of 10 to
+        /// 10,000 events replayed through the guest).
+        #[arg(long, default_value = "payment")]
+        scenario: String,
     },
     /// The server `weft bench --grpc` drives (the benchmark's activities).
     #[command(hide = true)]
@@ -227,6 +231,7 @@ async fn run_cli() -> Result<()> {
             concurrency,
             warmup,
             grpc,
+            scenario,
         } => {
             let bench = bench::Bench {
                 component,
@@ -235,10 +240,11 @@ async fn run_cli() -> Result<()> {
                 concurrency: *concurrency,
                 warmup: *warmup,
             };
-            return if *grpc {
-                bench::run_grpc(bench).await
-            } else {
-                bench::run(bench).await
+            return match (scenario.as_str(), *grpc) {
+                ("replay", _) => bench::run_replay(bench).await,
+                ("payment", true) => bench::run_grpc(bench).await,
+                ("payment", false) => bench::run(bench).await,
+                (other, _) => bail!("unknown scenario `{other}`: use payment or replay"),
             };
         }
         Command::BenchServer { cache } => {

@@ -6,11 +6,23 @@ use weft_sdk::prelude::*;
 
 #[derive(Deserialize)]
 struct Input {
+    #[serde(default)]
     acct: String,
+    #[serde(default)]
     amount: u64,
+    /// Replay scenario: instead of the payment, `steps` zero-length timers
+    /// one after the other (two events each), for histories of a chosen
+    /// length.
+    steps: Option<u32>,
 }
 
 fn payment(ctx: &Ctx, input: Input) -> Result<serde_json::Value, Failure> {
+    if let Some(steps) = input.steps {
+        for _ in 0..steps {
+            ctx.sleep(Duration::ZERO)?;
+        }
+        return Ok(serde_json::json!({"steps": steps}));
+    }
     let account: serde_json::Value = ctx.activity("validate_account", &input.acct).call()?;
     let charge: serde_json::Value = ctx
         .activity("charge", &(&input.acct, input.amount))

@@ -136,7 +136,6 @@ impl Weft for WeftService {
             .map_err(status)?;
         Ok(Response::new(pb::DeployComponentResponse {
             component_id: id.to_string(),
-            imports: Vec::new(),
         }))
     }
 

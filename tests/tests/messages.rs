@@ -968,3 +968,27 @@ async fn namespaces_isolate_and_retention_deletes_closed_executions() {
         ExecutionStatus::Completed
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_child_started_in_the_parents_last_task_still_starts() {
+    let t = TestRuntime::new(echo_activities()).await;
+    // `days: 1` makes the parent return right after starting its child.
+    let input = json!({"mode": "abandoning-parent", "days": 1});
+    let id = start(&t, "abandoning-parent", input).await;
+    assert_eq!(json_result(&t, &id).await, json!("parent done"));
+    let abandoned = "abandoning-parent-child";
+    history_with(&t.runtime, abandoned, "SignalAwaited").await;
+    t.runtime
+        .signal(abandoned, "item", text("orphan"))
+        .await
+        .unwrap();
+    assert_eq!(json_result(&t, abandoned).await, json!(["orphan"]));
+
+    let input = json!({"mode": "terminating-parent", "days": 1});
+    let id = start(&t, "terminating-parent", input).await;
+    assert_eq!(json_result(&t, &id).await, json!("parent done"));
+    assert!(matches!(
+        t.runtime.result("terminating-parent-child").await.unwrap(),
+        WorkflowOutcome::Terminated(_)
+    ));
+}

@@ -126,6 +126,9 @@ async fn run_once(
                 _ => (ExecutionStatus::Failed, None),
             };
             let mut transition = final_transition(key, &state, status);
+            // Children started in this last task still start: an abandoned
+            // one runs on, the others get their parent-close policy at once.
+            transition.new_children = new_children(inner, &state, state.pending().1);
             if let Some(input) = next_input {
                 // The next run: same id, type and queue, on the type's
                 // current code (this run's if none is deployed here).

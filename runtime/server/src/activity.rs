@@ -160,9 +160,29 @@ pub(crate) type Handler = Arc<dyn Fn(ActivityContext, Payload) -> BoxFuture + Se
 #[derive(Clone, Default)]
 pub struct ActivityRegistry {
     handlers: HashMap<String, (String, Handler)>,
+    /// Per-queue limits on attempts running at once (queue name without
+    /// namespace); others use `RuntimeConfig::worker_concurrency`.
+    concurrency: HashMap<String, usize>,
 }
 
 impl ActivityRegistry {
+    /// Run at most `limit` attempts of `queue` at once in this process
+    /// (e.g. 1 for work that must never overlap). In every namespace.
+    pub fn set_concurrency(&mut self, queue: &str, limit: usize) -> &mut Self {
+        self.concurrency.insert(queue.to_owned(), limit.max(1));
+        self
+    }
+
+    /// The in-process concurrency limit of `queue` (a namespaced name).
+    pub(crate) fn concurrency_of(&self, queue: &str, default: usize) -> usize {
+        let (_, name) = weft_core::namespace::split(queue);
+        self.concurrency
+            .get(name)
+            .copied()
+            .unwrap_or(default)
+            .max(1)
+    }
+
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()

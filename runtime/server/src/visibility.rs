@@ -146,7 +146,9 @@ impl Runtime {
         let pollers = if self.inner.serves(queue) {
             vec![format!(
                 "in-process worker (concurrency {})",
-                self.inner.config.worker_concurrency
+                self.inner
+                    .activities
+                    .concurrency_of(queue, self.inner.config.worker_concurrency)
             )]
         } else {
             Vec::new()

@@ -12,7 +12,10 @@ use weft_store::{ActivityTask, AttemptResult, TaskState};
 
 pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
     let notify = inner.queue_notify(&queue);
-    let limit = Arc::new(Semaphore::new(inner.config.worker_concurrency.max(1)));
+    let limit = inner
+        .activities
+        .concurrency_of(&queue, inner.config.worker_concurrency);
+    let limit = Arc::new(Semaphore::new(limit));
     let mut running = JoinSet::new();
     let mut shutdown = inner.shutdown.clone();
     loop {

@@ -31,22 +31,6 @@ pub struct ReplayReport {
     pub closed: bool,
 }
 
-/// Answers nothing: when the guest blocks, the recorded history is used up.
-struct ReplayDriver {
-    now: Timestamp,
-}
-
-#[async_trait]
-impl Driver for ReplayDriver {
-    fn now(&self) -> Timestamp {
-        self.now
-    }
-
-    async fn block(&mut self, _state: &mut ExecutionState) -> Result<(), DriverStop> {
-        Err(DriverStop::HistoryExhausted)
-    }
-}
-
 /// Why a query got no answer from the workflow.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -69,15 +53,16 @@ pub enum QueryError {
     Unavailable(String),
 }
 
-/// Replays, then answers one query where the guest blocks or returns.
-struct QueryDriver {
+/// Feeds the guest nothing beyond its history: when it blocks, the history
+/// is used up. With a query, answers it at the first block first.
+struct ReplayDriver {
     now: Timestamp,
     query: Option<(String, Vec<u8>)>,
     answer: Arc<Mutex<Option<Result<Payload, Failure>>>>,
 }
 
 #[async_trait]
-impl Driver for QueryDriver {
+impl Driver for ReplayDriver {
     fn now(&self) -> Timestamp {
         self.now
     }
@@ -112,7 +97,7 @@ impl WorkflowEngine {
         let state =
             ExecutionState::from_history(id, history).map_err(QueryError::InvalidHistory)?;
         let answer = Arc::new(Mutex::new(None));
-        let driver = QueryDriver {
+        let driver = ReplayDriver {
             now,
             query: Some((name.to_owned(), args.clone())),
             answer: answer.clone(),
@@ -153,7 +138,16 @@ impl WorkflowEngine {
         let now = history.last().map_or(Timestamp(0), |e| e.at);
         let state =
             ExecutionState::from_history(id, history).map_err(ReplayError::InvalidHistory)?;
-        let (state, end) = self.run(state, Box::new(ReplayDriver { now })).await?;
+        let (state, end) = self
+            .run(
+                state,
+                Box::new(ReplayDriver {
+                    now,
+                    query: None,
+                    answer: Arc::default(),
+                }),
+            )
+            .await?;
         let seq = state.commands_issued();
         match (end, recorded_close) {
             (RunEnd::Closed, Some(_)) => Ok(ReplayReport {

@@ -165,13 +165,7 @@ impl Runtime {
             Err(RuntimeError::QueryFailed(f)) => return Err(RuntimeError::UpdateRejected(f)),
             Err(e) => return Err(e),
         }
-        let mut id = [0u8; 12];
-        getrandom::fill(&mut id).map_err(|e| {
-            RuntimeError::Store(weft_store::StoreError::Storage(format!(
-                "no OS randomness for an update id: {e}"
-            )))
-        })?;
-        let update_id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let update_id = crate::runtime::random_hex::<12>("an update id")?;
         // Listen before sending, so a fast answer is not missed.
         let (tx, rx) = tokio::sync::oneshot::channel();
         crate::runtime::lock(&self.inner.update_waiters)

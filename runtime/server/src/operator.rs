@@ -226,15 +226,9 @@ impl Runtime {
                 _ => None,
             })
             .collect();
-        let mut run = [0u8; 16];
-        getrandom::fill(&mut run).map_err(|e| {
-            RuntimeError::Store(StoreError::Storage(format!(
-                "no OS randomness for a run id: {e}"
-            )))
-        })?;
         let id = ExecutionId::new(
             record.id.workflow_id.clone(),
-            run.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            crate::runtime::random_hex::<16>("a run id")?,
         );
         let new = NewExecution {
             id: id.clone(),

@@ -144,6 +144,25 @@ struct CachedActor {
     generation: u64,
 }
 
+/// `N` bytes of OS randomness, for `what` (named in the error).
+pub(crate) fn os_random<const N: usize>(what: &str) -> Result<[u8; N], RuntimeError> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| {
+        RuntimeError::Store(StoreError::Storage(format!(
+            "no OS randomness for {what}: {e}"
+        )))
+    })?;
+    Ok(bytes)
+}
+
+/// `N` random bytes in hex: run ids, update ids.
+pub(crate) fn random_hex<const N: usize>(what: &str) -> Result<String, RuntimeError> {
+    Ok(os_random::<N>(what)?
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section below leaves its map consistent, so a panic in
     // another holder does not invalidate the data.
@@ -371,19 +390,8 @@ impl Inner {
             .current_component(&req.workflow_type)
             .or(fallback)
             .ok_or_else(|| RuntimeError::UnknownWorkflowType(req.workflow_type.clone()))?;
-        let mut run = [0u8; 16];
-        let mut seed = [0u8; 32];
-        getrandom::fill(&mut run)
-            .and_then(|()| getrandom::fill(&mut seed))
-            .map_err(|e| {
-                RuntimeError::Store(StoreError::Storage(format!(
-                    "no OS randomness for run id and seed: {e}"
-                )))
-            })?;
-        let id = ExecutionId::new(
-            req.workflow_id,
-            run.iter().map(|b| format!("{b:02x}")).collect::<String>(),
-        );
+        let id = ExecutionId::new(req.workflow_id, random_hex::<16>("a run id")?);
+        let seed = os_random::<32>("a random seed")?;
         let task_queue = req.task_queue.unwrap_or_else(|| DEFAULT_QUEUE.to_owned());
         let now = self.clock.now();
         let started = Event::new(

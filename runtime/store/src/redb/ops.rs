@@ -281,21 +281,38 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
                 done.delivered.extend(push_inbox(txn, child.key, message)?);
             }
             ParentClosePolicy::Terminate => {
-                let end = Transition {
-                    key: child.key,
-                    first_index: child.next_event,
-                    events: vec![Event::new(at, EventKind::ExecutionTerminated { reason })],
-                    consumed_inbox_through: Some(u64::MAX),
-                    close: Some(ExecutionStatus::Terminated),
-                    ..Transition::default()
-                };
-                let nested = commit(txn, end)?;
-                done.closed.push(child.key);
+                let kind = EventKind::ExecutionTerminated { reason };
+                let nested = close_from_outside(txn, &child, Event::new(at, kind))?;
                 done.delivered.extend(nested.delivered);
                 done.closed.extend(nested.closed);
             }
         }
     }
+    Ok(done)
+}
+
+/// Close running execution `record` with the terminal event `end`, which
+/// no workflow code produced (terminated, timed out). `closed` includes
+/// `record` itself.
+fn close_from_outside(
+    txn: &WriteTransaction,
+    record: &ExecutionRecord,
+    end: Event,
+) -> Result<Committed, StoreError> {
+    let status = match end.kind {
+        EventKind::ExecutionTimedOut { .. } => ExecutionStatus::TimedOut,
+        _ => ExecutionStatus::Terminated,
+    };
+    let transition = Transition {
+        key: record.key,
+        first_index: record.next_event,
+        events: vec![end],
+        consumed_inbox_through: Some(u64::MAX),
+        close: Some(status),
+        ..Transition::default()
+    };
+    let mut done = commit(txn, transition)?;
+    done.closed.insert(0, record.key);
     Ok(done)
 }
 
@@ -395,18 +412,8 @@ pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, S
     let mut done = Committed::default();
     if record.status == ExecutionStatus::Running {
         let at = new.started.at.max(record.started_at);
-        let end = Transition {
-            key: old,
-            first_index: record.next_event,
-            events: vec![Event::new(at, EventKind::ExecutionTerminated { reason })],
-            consumed_inbox_through: Some(u64::MAX),
-            close: Some(ExecutionStatus::Terminated),
-            ..Transition::default()
-        };
-        let closed = commit(txn, end)?;
-        done.closed.push(old);
-        done.closed.extend(closed.closed);
-        done.delivered.extend(closed.delivered);
+        let kind = EventKind::ExecutionTerminated { reason };
+        done = close_from_outside(txn, &record, Event::new(at, kind))?;
     }
     let new_key = start_execution(txn, new)?.key;
     let prefix = Transition {
@@ -717,21 +724,10 @@ pub(crate) fn fire_due(
             } else {
                 "run"
             };
-            let end = Transition {
-                key,
-                first_index: record.next_event,
-                events: vec![Event::new(
-                    now,
-                    EventKind::ExecutionTimedOut {
-                        timeout: which.to_owned(),
-                    },
-                )],
-                consumed_inbox_through: Some(u64::MAX),
-                close: Some(ExecutionStatus::TimedOut),
-                ..Transition::default()
+            let kind = EventKind::ExecutionTimedOut {
+                timeout: which.to_owned(),
             };
-            let done = commit(txn, end)?;
-            work.closed.push(key);
+            let done = close_from_outside(txn, &record, Event::new(now, kind))?;
             work.closed.extend(done.closed);
             work.delivered.extend(done.delivered);
             continue;

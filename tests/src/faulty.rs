@@ -126,7 +126,7 @@ impl Store for FaultyStore {
         &self,
         result: AttemptResult,
         now: Timestamp,
-    ) -> Result<Option<InboxEntry>, StoreError> {
+    ) -> Result<Option<weft_store::Reported>, StoreError> {
         self.inner.report_attempt(result, now).await
     }
     async fn record_heartbeat(
@@ -135,9 +135,10 @@ impl Store for FaultyStore {
         seq: u32,
         attempt: u32,
         details: Option<Vec<u8>>,
-    ) -> Result<bool, StoreError> {
+        now: Timestamp,
+    ) -> Result<weft_store::HeartbeatAck, StoreError> {
         self.inner
-            .record_heartbeat(key, seq, attempt, details)
+            .record_heartbeat(key, seq, attempt, details, now)
             .await
     }
     async fn close(&self) {

@@ -14,6 +14,7 @@ pub struct RetryPolicy {
     maximum_interval: Option<Duration>,
     maximum_attempts: u32,
     non_retryable_error_types: Vec<String>,
+    jitter: f64,
 }
 
 impl RetryPolicy {
@@ -43,6 +44,13 @@ impl RetryPolicy {
         self
     }
 
+    /// Spread each delay by up to this fraction either way (0..=1), so
+    /// that activities failing together do not all retry together.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
     fn into_wit(self) -> wit::RetryPolicy {
         wit::RetryPolicy {
             initial_interval_ms: self.initial_interval.map_or(0, millis),
@@ -50,6 +58,7 @@ impl RetryPolicy {
             maximum_interval_ms: self.maximum_interval.map_or(0, millis),
             maximum_attempts: self.maximum_attempts,
             non_retryable_error_types: self.non_retryable_error_types,
+            jitter: self.jitter,
         }
     }
 }
@@ -76,7 +85,11 @@ impl<T: DeserializeOwned> ActivityBuilder<T> {
             options: wit::ActivityOptions {
                 task_queue: None,
                 start_to_close_timeout_ms: None,
+                schedule_to_start_timeout_ms: None,
+                schedule_to_close_timeout_ms: None,
+                heartbeat_timeout_ms: None,
                 retry: None,
+                local: false,
             },
             _out: PhantomData,
         }
@@ -91,6 +104,35 @@ impl<T: DeserializeOwned> ActivityBuilder<T> {
     /// Maximum time one attempt may run before it is timed out and retried.
     pub fn start_to_close(mut self, d: Duration) -> Self {
         self.options.start_to_close_timeout_ms = Some(millis(d));
+        self
+    }
+
+    /// Maximum time each attempt may wait in its queue for a worker; past
+    /// it the activity fails for good with a `Timeout` failure.
+    pub fn schedule_to_start(mut self, d: Duration) -> Self {
+        self.options.schedule_to_start_timeout_ms = Some(millis(d));
+        self
+    }
+
+    /// Maximum time for the whole activity, retries and backoff included.
+    pub fn schedule_to_close(mut self, d: Duration) -> Self {
+        self.options.schedule_to_close_timeout_ms = Some(millis(d));
+        self
+    }
+
+    /// An attempt that does not heartbeat for this long times out and is
+    /// retried (with the last heartbeat's details for the next attempt).
+    pub fn heartbeat_timeout(mut self, d: Duration) -> Self {
+        self.options.heartbeat_timeout_ms = Some(millis(d));
+        self
+    }
+
+    /// Run as a local activity: in the process running the workflow task,
+    /// with no queue round trip, its result recorded in history in the
+    /// same commit. For short work; retries with short backoffs happen in
+    /// place, longer ones go through the activity's task queue.
+    pub fn local(mut self) -> Self {
+        self.options.local = true;
         self
     }
 

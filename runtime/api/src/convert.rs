@@ -132,3 +132,23 @@ pub(crate) fn history_event(index: u64, event: &Event) -> pb::HistoryEvent {
         encoded: weft_core::encode_event(event),
     }
 }
+
+/// A leased task, for a remote worker.
+pub(crate) fn activity_task(polled: weft_server::RemoteTask) -> pb::ActivityTask {
+    let deadline_ms = polled.deadline().0;
+    let task = polled.task;
+    let (_, workflow_id) = namespace::split(&task.execution.workflow_id);
+    pb::ActivityTask {
+        task_token: polled.token.to_bytes(),
+        workflow_id: workflow_id.to_owned(),
+        run_id: task.execution.run_id.clone(),
+        activity_name: task.name.clone(),
+        idempotency_key: task.idempotency_key(),
+        input: task.input,
+        attempt: task.attempt,
+        heartbeat_details: task.heartbeat_details,
+        deadline_ms,
+        heartbeat_timeout_ms: task.timeouts.heartbeat_ms.unwrap_or(0),
+        cancel_requested: task.cancel_requested,
+    }
+}

@@ -5,8 +5,10 @@ use crate::pb::{self, weft_server::Weft};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
-use weft_core::namespace;
-use weft_server::{ListFilter, NamespaceRecord, Runtime, StartWorkflow, WorkflowOutcome};
+use weft_core::{Failure, namespace};
+use weft_server::{
+    ListFilter, NamespaceRecord, Runtime, StartWorkflow, TaskToken, WorkflowOutcome,
+};
 
 /// Largest request the server decodes: components are big (an interpreted
 /// language's component is tens of MB); payloads inside are checked
@@ -399,6 +401,93 @@ impl Weft for WeftService {
             backlog: stats.backlog,
             running: stats.running,
             pollers,
+            rate_limit: self.runtime.queue_rate_limit(&queue).unwrap_or(0.0),
+        }))
+    }
+
+    async fn poll_activity_task(
+        &self,
+        request: Request<pb::PollActivityTaskRequest>,
+    ) -> Reply<pb::PollActivityTaskResponse> {
+        let r = request.into_inner();
+        self.namespace(&r.namespace).await?;
+        let queue = qualify(&r.namespace, "task queue", &r.task_queue)?;
+        let identity = if r.identity.is_empty() {
+            "anonymous worker".to_owned()
+        } else {
+            r.identity
+        };
+        let wait = match r.wait_ms {
+            0 => Duration::MAX,
+            ms => Duration::from_millis(ms),
+        };
+        let polled = self
+            .runtime
+            .poll_activity_task(&queue, &identity, wait)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::PollActivityTaskResponse {
+            task: polled.map(convert::activity_task),
+        }))
+    }
+
+    async fn complete_activity_task(
+        &self,
+        request: Request<pb::CompleteActivityTaskRequest>,
+    ) -> Reply<pb::CompleteActivityTaskResponse> {
+        let r = request.into_inner();
+        let token = TaskToken::from_bytes(&r.task_token).map_err(status)?;
+        let result = json_payload("activity result", r.result)?;
+        self.runtime
+            .complete_activity_task(token, result)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::CompleteActivityTaskResponse {}))
+    }
+
+    async fn fail_activity_task(
+        &self,
+        request: Request<pb::FailActivityTaskRequest>,
+    ) -> Reply<pb::FailActivityTaskResponse> {
+        let r = request.into_inner();
+        let token = TaskToken::from_bytes(&r.task_token).map_err(status)?;
+        let f = r
+            .failure
+            .ok_or_else(|| Status::invalid_argument("a failure is required"))?;
+        let mut failure = Failure::new(
+            if f.error_type.is_empty() {
+                "Error".to_owned()
+            } else {
+                f.error_type
+            },
+            f.message,
+        );
+        failure.non_retryable = f.non_retryable;
+        failure.next_retry_delay_ms = r.next_retry_delay_ms;
+        self.runtime
+            .fail_activity_task(token, failure)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::FailActivityTaskResponse {}))
+    }
+
+    async fn record_activity_heartbeat(
+        &self,
+        request: Request<pb::RecordActivityHeartbeatRequest>,
+    ) -> Reply<pb::RecordActivityHeartbeatResponse> {
+        let r = request.into_inner();
+        let token = TaskToken::from_bytes(&r.task_token).map_err(status)?;
+        let details = r
+            .details
+            .map(|d| json_payload("heartbeat details", d))
+            .transpose()?;
+        let ack = self
+            .runtime
+            .heartbeat_activity_task(token, details)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::RecordActivityHeartbeatResponse {
+            cancel_requested: ack.cancel_requested,
         }))
     }
 }

@@ -50,6 +50,14 @@ pub struct RuntimeSection {
     pub default_start_to_close_ms: u64,
     /// On shutdown, how long running activities may take to finish, ms.
     pub shutdown_grace_ms: u64,
+    /// Local activities retry in place when the backoff is at most this
+    /// long, ms; longer backoffs go through the activity's queue.
+    pub local_retry_threshold_ms: u64,
+    /// Longest a remote worker's poll waits for a task, ms.
+    pub max_poll_wait_ms: u64,
+    /// Dispatch limits, tasks per second, by queue name (in every
+    /// namespace): `[runtime.queue_rate_limits]` then `batch-reporting = 5.0`.
+    pub queue_rate_limits: std::collections::BTreeMap<String, f64>,
 }
 
 /// `[engine]`.
@@ -92,6 +100,9 @@ impl Default for RuntimeSection {
             worker_concurrency: d.worker_concurrency,
             default_start_to_close_ms: d.default_start_to_close_ms,
             shutdown_grace_ms: d.shutdown_grace_ms,
+            local_retry_threshold_ms: d.local_retry_threshold_ms,
+            max_poll_wait_ms: d.max_poll_wait_ms,
+            queue_rate_limits: d.queue_rate_limits,
         }
     }
 }
@@ -164,6 +175,9 @@ impl Config {
             worker_concurrency: self.runtime.worker_concurrency,
             default_start_to_close_ms: self.runtime.default_start_to_close_ms,
             shutdown_grace_ms: self.runtime.shutdown_grace_ms,
+            local_retry_threshold_ms: self.runtime.local_retry_threshold_ms,
+            max_poll_wait_ms: self.runtime.max_poll_wait_ms,
+            queue_rate_limits: self.runtime.queue_rate_limits.clone(),
         }
     }
 

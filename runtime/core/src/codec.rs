@@ -2,7 +2,7 @@ use crate::Event;
 
 /// Version of the stored event encoding. Each stored event starts with it,
 /// so a newer runtime can still read every history an older one wrote.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 
 /// A stored event could not be decoded.
 #[derive(Debug, thiserror::Error)]

@@ -6,10 +6,24 @@ use serde::{Deserialize, Serialize};
 pub struct ActivityOptions {
     /// Queue to dispatch to; `None` means the execution's queue.
     pub task_queue: Option<String>,
-    /// Limit on one attempt, in ms; `None` means the runtime default.
+    /// Limit on one attempt, in ms; `None` means the runtime default
+    /// (capped by the schedule-to-close timeout).
     pub start_to_close_timeout_ms: Option<u64>,
+    /// Limit on how long each attempt may wait in its queue for a worker,
+    /// in ms; exceeding it fails the activity for good (Temporal's rule:
+    /// a retry would wait in the same queue). `None`: no limit.
+    pub schedule_to_start_timeout_ms: Option<u64>,
+    /// Limit on the whole activity, every attempt and backoff included, in
+    /// ms; no retry starts past it. `None`: no limit.
+    pub schedule_to_close_timeout_ms: Option<u64>,
+    /// An attempt that goes this long without a heartbeat times out (and
+    /// is retried), in ms. `None`: heartbeats are not required.
+    pub heartbeat_timeout_ms: Option<u64>,
     /// Retry policy; `None` means the default policy.
     pub retry: Option<RetryPolicy>,
+    /// Run in the workflow task's own process, without a queue round trip
+    /// (a local activity). Meant for short work.
+    pub local: bool,
 }
 
 /// What happens to a running child when its parent closes.

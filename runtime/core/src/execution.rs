@@ -612,10 +612,12 @@ impl ExecutionState {
             }
             InboxMessage::Activity(r) => {
                 let (seq, attempt, retry_at) = (r.seq, r.attempt, r.retry_at);
-                self.push(Event::new(
-                    r.started_at,
-                    EventKind::ActivityStarted { seq, attempt },
-                ));
+                if let Some(started_at) = r.started_at {
+                    self.push(Event::new(
+                        started_at,
+                        EventKind::ActivityStarted { seq, attempt },
+                    ));
+                }
                 let kind = match &r.outcome {
                     AttemptOutcome::Completed(result) => EventKind::ActivityCompleted {
                         seq,
@@ -882,7 +884,7 @@ mod tests {
         InboxMessage::Activity(ActivityReport {
             seq,
             attempt: 1,
-            started_at: Timestamp(1_500),
+            started_at: Some(Timestamp(1_500)),
             outcome: AttemptOutcome::Completed(result.to_vec()),
             retry_at: None,
         })
@@ -954,7 +956,7 @@ mod tests {
         let failed = InboxMessage::Activity(ActivityReport {
             seq: a,
             attempt: 1,
-            started_at: Timestamp(1_100),
+            started_at: Some(Timestamp(1_100)),
             outcome: AttemptOutcome::Failed(Failure::new("Busy", "later")),
             retry_at: Some(Timestamp(2_100)),
         });

@@ -50,8 +50,9 @@ pub struct ActivityReport {
     pub seq: u32,
     /// 1-based attempt.
     pub attempt: u32,
-    /// When the worker started the attempt.
-    pub started_at: Timestamp,
+    /// When the worker started the attempt; `None` if it never started
+    /// (it timed out waiting in its queue).
+    pub started_at: Option<Timestamp>,
     /// What came of it.
     pub outcome: AttemptOutcome,
     /// For failures: when the next attempt is due, or `None` if final.

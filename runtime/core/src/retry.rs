@@ -1,10 +1,11 @@
-use crate::Failure;
+use crate::{AttemptOutcome, Failure, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// How failed activity attempts are retried (Temporal's semantics).
 ///
 /// Zero fields mean "default": initial interval 1 s, backoff coefficient
-/// 2.0, maximum interval 100 x initial interval, unlimited attempts.
+/// 2.0, maximum interval 100 x initial interval, unlimited attempts, no
+/// jitter.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Delay before the first retry, in ms (0: 1000).
@@ -17,6 +18,12 @@ pub struct RetryPolicy {
     pub maximum_attempts: u32,
     /// Error types that are never retried.
     pub non_retryable_error_types: Vec<String>,
+    /// Spread of each delay, as a fraction: a delay `d` becomes a value in
+    /// `[d * (1 - jitter), d * (1 + jitter)]` (clamped to 0..=1), so that
+    /// many activities failing together do not retry together. The draw is
+    /// a hash of the activity's idempotency key and attempt, so a given
+    /// attempt's delay is reproducible (and recorded in history).
+    pub jitter: f64,
 }
 
 /// What to do after a failed attempt.
@@ -70,18 +77,64 @@ impl RetryPolicy {
         (raw as u64).min(self.maximum())
     }
 
+    /// `delay` spread by the jitter, drawn from `(salt, attempt)`.
+    fn jittered(&self, delay: u64, salt: &str, attempt: u32) -> u64 {
+        let jitter = self.jitter.clamp(0.0, 1.0);
+        if jitter == 0.0 || delay == 0 {
+            return delay;
+        }
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(salt.as_bytes());
+        hasher.update(&attempt.to_le_bytes());
+        let mut draw = [0u8; 8];
+        draw.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+        // Uniform in [-1, 1).
+        let unit = (u64::from_le_bytes(draw) >> 11) as f64 / (1u64 << 52) as f64 - 1.0;
+        (delay as f64 * (1.0 + jitter * unit)) as u64
+    }
+
     /// Decide whether attempt `attempt` (1-based), which failed with
-    /// `failure`, is retried.
-    pub fn decide(&self, attempt: u32, failure: &Failure) -> RetryDecision {
+    /// `failure`, is retried. The failure's own `next_retry_delay_ms`
+    /// replaces the backoff (no jitter: it was asked for); `salt` (the
+    /// activity's idempotency key) seeds the jitter.
+    pub fn decide(&self, attempt: u32, failure: &Failure, salt: &str) -> RetryDecision {
         let exhausted = self.maximum_attempts != 0 && attempt >= self.maximum_attempts;
         let non_retryable =
             failure.non_retryable || self.non_retryable_error_types.contains(&failure.error_type);
         if exhausted || non_retryable {
-            RetryDecision::GiveUp
-        } else {
-            RetryDecision::RetryAfter {
-                delay_ms: self.delay_after(attempt),
-            }
+            return RetryDecision::GiveUp;
+        }
+        let delay_ms = match failure.next_retry_delay_ms {
+            Some(asked) => asked,
+            None => self.jittered(self.delay_after(attempt), salt, attempt),
+        };
+        RetryDecision::RetryAfter { delay_ms }
+    }
+}
+
+impl RetryPolicy {
+    /// When the attempt after attempt `attempt` of an activity is due,
+    /// given that `attempt` ended with `outcome` at `now`; `None` if there
+    /// is none (it completed, the failure is final, or the next attempt
+    /// would start past the activity's schedule-to-close `close_deadline`).
+    pub fn next_attempt_at(
+        &self,
+        attempt: u32,
+        outcome: &AttemptOutcome,
+        salt: &str,
+        now: Timestamp,
+        close_deadline: Option<Timestamp>,
+    ) -> Option<Timestamp> {
+        let decision = match outcome {
+            AttemptOutcome::Completed(_) => RetryDecision::GiveUp,
+            AttemptOutcome::TimedOut(kind) if kind.is_final() => RetryDecision::GiveUp,
+            AttemptOutcome::TimedOut(kind) => self.decide(attempt, &Failure::timeout(*kind), salt),
+            AttemptOutcome::Failed(failure) => self.decide(attempt, failure, salt),
+        };
+        match decision {
+            RetryDecision::RetryAfter { delay_ms } => Some(now.plus_ms(delay_ms))
+                .filter(|at| close_deadline.is_none_or(|close| *at < close)),
+            RetryDecision::GiveUp => None,
         }
     }
 }
@@ -131,22 +184,63 @@ mod tests {
         };
         let transient = Failure::new("Busy", "try later");
         assert_eq!(
-            p.decide(1, &transient),
+            p.decide(1, &transient, "k"),
             RetryDecision::RetryAfter { delay_ms: 1_000 }
         );
-        assert_eq!(p.decide(3, &transient), RetryDecision::GiveUp);
+        assert_eq!(p.decide(3, &transient, "k"), RetryDecision::GiveUp);
         assert_eq!(
-            p.decide(1, &Failure::new("Declined", "no")),
+            p.decide(1, &Failure::new("Declined", "no"), "k"),
             RetryDecision::GiveUp
         );
         assert_eq!(
-            p.decide(1, &transient.clone().non_retryable()),
+            p.decide(1, &transient.clone().non_retryable(), "k"),
             RetryDecision::GiveUp
         );
         let unlimited = RetryPolicy::default();
         assert!(matches!(
-            unlimited.decide(10_000, &transient),
+            unlimited.decide(10_000, &transient, "k"),
             RetryDecision::RetryAfter { .. }
         ));
+    }
+
+    #[test]
+    fn retry_after_overrides_the_backoff() {
+        let p = RetryPolicy {
+            maximum_attempts: 2,
+            ..Default::default()
+        };
+        let limited = Failure::new("RateLimited", "slow down").retry_after(30_000);
+        assert_eq!(
+            p.decide(1, &limited, "k"),
+            RetryDecision::RetryAfter { delay_ms: 30_000 }
+        );
+        // Attempt limits still apply.
+        assert_eq!(p.decide(2, &limited, "k"), RetryDecision::GiveUp);
+    }
+
+    #[test]
+    fn jitter_spreads_within_bounds_and_is_reproducible() {
+        let p = RetryPolicy {
+            initial_interval_ms: 1_000,
+            jitter: 0.2,
+            ..Default::default()
+        };
+        let failure = Failure::new("Busy", "x");
+        let delay = |salt: &str| match p.decide(1, &failure, salt) {
+            RetryDecision::RetryAfter { delay_ms } => delay_ms,
+            RetryDecision::GiveUp => panic!("gave up"),
+        };
+        let delays: Vec<u64> = (0..200).map(|i| delay(&format!("wf/{i}"))).collect();
+        assert!(
+            delays.iter().all(|d| (800..=1_200).contains(d)),
+            "{delays:?}"
+        );
+        let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 100, "jitter must spread: {distinct:?}");
+        assert_eq!(delay("wf/7"), delays[7], "same key and attempt, same delay");
+        assert_eq!(
+            p.decide(1, &failure.clone().retry_after(5), "k"),
+            RetryDecision::RetryAfter { delay_ms: 5 }
+        );
     }
 }

@@ -385,13 +385,18 @@ fn options_from_wit(o: wit::ActivityOptions) -> ActivityOptions {
     ActivityOptions {
         task_queue: o.task_queue,
         start_to_close_timeout_ms: o.start_to_close_timeout_ms,
+        schedule_to_start_timeout_ms: o.schedule_to_start_timeout_ms,
+        schedule_to_close_timeout_ms: o.schedule_to_close_timeout_ms,
+        heartbeat_timeout_ms: o.heartbeat_timeout_ms,
         retry: o.retry.map(|r| RetryPolicy {
             initial_interval_ms: r.initial_interval_ms,
             backoff_coefficient: r.backoff_coefficient,
             maximum_interval_ms: r.maximum_interval_ms,
             maximum_attempts: r.maximum_attempts,
             non_retryable_error_types: r.non_retryable_error_types,
+            jitter: r.jitter,
         }),
+        local: o.local,
     }
 }
 
@@ -420,5 +425,7 @@ pub(crate) fn failure_from_wit(f: wit::Failure) -> Failure {
         error_type: f.error_type,
         non_retryable: f.non_retryable,
         details: f.details,
+        // Workflows do not ask for retry delays; activities do.
+        next_retry_delay_ms: None,
     }
 }

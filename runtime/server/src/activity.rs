@@ -6,6 +6,38 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use weft_core::{ExecutionId, Failure, Payload};
+use weft_store::HeartbeatAck;
+
+/// What the runtime tells a running attempt through its context.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum AttemptSignal {
+    /// Go on.
+    #[default]
+    Running,
+    /// The execution was asked to cancel: stop and report a cancellation.
+    CancelRequested,
+    /// The attempt timed out (another attempt owns the task, or none will
+    /// run): stop; its report would be ignored.
+    Superseded,
+}
+
+/// The runtime's end of an attempt's [`AttemptSignal`].
+pub(crate) type AttemptSwitch = tokio::sync::watch::Sender<AttemptSignal>;
+
+/// Raise `signal` on `switch`, never lowering a stronger one.
+pub(crate) fn raise(switch: &AttemptSwitch, signal: AttemptSignal) {
+    switch.send_if_modified(|current| {
+        let stronger = match signal {
+            AttemptSignal::Running => false,
+            AttemptSignal::CancelRequested => *current == AttemptSignal::Running,
+            AttemptSignal::Superseded => *current != AttemptSignal::Superseded,
+        };
+        if stronger {
+            *current = signal;
+        }
+        stronger
+    });
+}
 
 /// What an activity knows about the attempt it is running.
 #[derive(Debug, Clone)]
@@ -19,20 +51,27 @@ pub struct ActivityContext {
     /// Stable across attempts: use it to make a side effect exactly once
     /// (e.g. as the payment processor's idempotency key).
     pub idempotency_key: String,
-    pub(crate) cancel: tokio::sync::watch::Receiver<bool>,
-    /// Where heartbeats go (none for a detached context).
+    pub(crate) signal: tokio::sync::watch::Receiver<AttemptSignal>,
+    /// Where heartbeats go (none for a detached context or a local
+    /// activity).
     pub(crate) heartbeats: Option<Heartbeats>,
     /// Progress reported by the latest heartbeat of an earlier attempt.
     pub(crate) last_details: Option<Payload>,
 }
 
-/// The store handle an attempt's heartbeats are recorded through.
+/// How an attempt's heartbeats reach the store.
 #[derive(Clone)]
 pub(crate) struct Heartbeats {
     pub(crate) store: Arc<dyn weft_store::Store>,
+    pub(crate) clock: Arc<dyn crate::Clock>,
     pub(crate) key: weft_store::ExecKey,
     pub(crate) seq: u32,
     pub(crate) attempt: u32,
+    /// The activity's heartbeat timeout: plain heartbeats are written only
+    /// when it has one, at most three times per timeout.
+    pub(crate) timeout_ms: Option<u64>,
+    pub(crate) last_written: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    pub(crate) switch: AttemptSwitch,
 }
 
 impl std::fmt::Debug for Heartbeats {
@@ -45,17 +84,59 @@ impl std::fmt::Debug for Heartbeats {
     }
 }
 
+impl Heartbeats {
+    /// Record a heartbeat and pass its answer to the attempt's switch.
+    async fn write(
+        &self,
+        details: Option<Payload>,
+    ) -> Result<HeartbeatAck, weft_store::StoreError> {
+        *crate::runtime::lock(&self.last_written) = Some(tokio::time::Instant::now());
+        let ack = self
+            .store
+            .record_heartbeat(self.key, self.seq, self.attempt, details, self.clock.now())
+            .await?;
+        if !ack.current {
+            raise(&self.switch, AttemptSignal::Superseded);
+        } else if ack.cancel_requested {
+            raise(&self.switch, AttemptSignal::CancelRequested);
+        }
+        Ok(ack)
+    }
+
+    /// A liveness beat, written in the background when the heartbeat
+    /// timeout needs it (throttled to a third of the timeout).
+    fn beat(&self) {
+        let Some(timeout) = self.timeout_ms else {
+            return;
+        };
+        let due = crate::runtime::lock(&self.last_written)
+            .is_none_or(|last| last.elapsed() >= std::time::Duration::from_millis(timeout / 3));
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if due {
+            *crate::runtime::lock(&self.last_written) = Some(tokio::time::Instant::now());
+            let this = self.clone();
+            runtime.spawn(async move {
+                if let Err(e) = this.write(None).await {
+                    tracing::warn!(task = ?this, "heartbeat not recorded: {e}");
+                }
+            });
+        }
+    }
+}
+
 impl ActivityContext {
     /// A context for calling an activity function directly (in a unit test
     /// of the activity): never cancelled.
     pub fn detached(execution: ExecutionId, name: &str, attempt: u32) -> Self {
-        let (_, cancel) = tokio::sync::watch::channel(false);
+        let (_, signal) = tokio::sync::watch::channel(AttemptSignal::Running);
         ActivityContext {
             idempotency_key: execution.idempotency_key(0),
             execution,
             name: name.to_owned(),
             attempt,
-            cancel,
+            signal,
             heartbeats: None,
             last_details: None,
         }
@@ -69,30 +150,23 @@ impl ActivityContext {
             .and_then(|bytes| serde_json::from_slice(bytes).ok())
     }
 
-    /// Report liveness and progress (a checkpoint, JSON-encoded). The
-    /// details are kept with the task: if this attempt fails, the next one
-    /// reads them with [`ActivityContext::last_heartbeat_details`]. Fails
-    /// with a cancellation once the execution is cancelling, and with
-    /// `AttemptSuperseded` if this attempt already timed out (another one
-    /// owns the task): stop in both cases.
+    /// Report liveness and progress (a checkpoint, JSON-encoded), written
+    /// to the store before this returns. If this attempt fails, the next
+    /// one reads the details with
+    /// [`ActivityContext::last_heartbeat_details`]. Fails with a
+    /// cancellation once the execution is cancelling, and with
+    /// `AttemptSuperseded` if this attempt already timed out: stop in both
+    /// cases.
     pub async fn heartbeat_details(&self, details: &impl Serialize) -> Result<(), ActivityError> {
-        self.heartbeat()?;
+        self.heartbeat_check()?;
         let Some(hb) = &self.heartbeats else {
             return Ok(());
         };
         let details = serde_json::to_vec(details).map_err(|e| {
             ActivityError::non_retryable("PayloadError", format!("heartbeat details: {e}"))
         })?;
-        match hb
-            .store
-            .record_heartbeat(hb.key, hb.seq, hb.attempt, Some(details))
-            .await
-        {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(ActivityError::non_retryable(
-                "AttemptSuperseded",
-                "this attempt timed out or its execution closed; stop",
-            )),
+        match hb.write(Some(details)).await {
+            Ok(_) => self.heartbeat_check(),
             // Heartbeats are advisory: the attempt goes on, and a retry
             // would resume from the previous checkpoint.
             Err(e) => {
@@ -103,30 +177,50 @@ impl ActivityContext {
     }
 
     /// True once the calling execution was asked to cancel (or was
-    /// terminated): stop, clean up, and return [`ActivityError::cancelled`].
+    /// terminated), or this attempt timed out: stop, clean up, and return
+    /// [`ActivityError::cancelled`].
     pub fn is_cancelled(&self) -> bool {
-        *self.cancel.borrow()
+        *self.signal.borrow() != AttemptSignal::Running
     }
 
-    /// Resolves when the calling execution is asked to cancel; for
+    /// Resolves when [`ActivityContext::is_cancelled`] becomes true; for
     /// `tokio::select!` against the activity's own work.
     pub async fn cancelled(&self) {
-        let mut cancel = self.cancel.clone();
+        let mut signal = self.signal.clone();
         // An error means the runtime dropped the switch (shutdown): the
         // attempt is being abandoned anyway, so never resolve.
-        if cancel.wait_for(|c| *c).await.is_err() {
+        if signal
+            .wait_for(|s| *s != AttemptSignal::Running)
+            .await
+            .is_err()
+        {
             std::future::pending::<()>().await;
         }
     }
 
-    /// Report liveness from a long activity; fails with a cancellation once
-    /// the execution is cancelling, so `ctx.heartbeat()?` in a loop stops
-    /// the activity promptly.
+    /// Report liveness from a long activity. With a heartbeat timeout, the
+    /// beat is recorded (in the background, at most three times per
+    /// timeout), so the attempt does not time out while it beats. Fails
+    /// with a cancellation once the execution is cancelling (or the
+    /// attempt timed out), so `ctx.heartbeat()?` in a loop stops the
+    /// activity promptly.
     pub fn heartbeat(&self) -> Result<(), ActivityError> {
-        if self.is_cancelled() {
-            return Err(ActivityError::cancelled());
+        self.heartbeat_check()?;
+        if let Some(hb) = &self.heartbeats {
+            hb.beat();
         }
         Ok(())
+    }
+
+    fn heartbeat_check(&self) -> Result<(), ActivityError> {
+        match *self.signal.borrow() {
+            AttemptSignal::Running => Ok(()),
+            AttemptSignal::CancelRequested => Err(ActivityError::cancelled()),
+            AttemptSignal::Superseded => Err(ActivityError::non_retryable(
+                "AttemptSuperseded",
+                "this attempt timed out or its execution closed; stop",
+            )),
+        }
     }
 }
 
@@ -150,6 +244,15 @@ impl ActivityError {
     /// An error that is never retried.
     pub fn non_retryable(error_type: impl Into<String>, message: impl Into<String>) -> Self {
         ActivityError(Failure::new(error_type, message).non_retryable())
+    }
+
+    /// Ask for the next attempt after `delay` instead of the retry
+    /// policy's backoff (a rate-limited API's retry-after, say). The
+    /// policy's attempt limit and the schedule-to-close timeout still
+    /// apply.
+    pub fn retry_after(self, delay: std::time::Duration) -> Self {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        ActivityError(self.0.retry_after(ms))
     }
 }
 

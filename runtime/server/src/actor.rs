@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 use weft_core::{Event, EventKind, ExecutionState, Failure, InboxMessage, RetryPolicy, Timestamp};
 use weft_engine::{Driver, DriverStop, RunEnd};
 use weft_store::{
-    ExecKey, ExecutionStatus, InboxEntry, NewActivityTask, NewChild, StoreError, Transition,
+    ActivityTimeouts, ExecKey, ExecutionStatus, InboxEntry, NewActivityTask, NewChild, StoreError,
+    Transition,
 };
 
 /// What the runtime tells an actor.
@@ -98,6 +99,8 @@ async fn run_once(
         buffered: BTreeMap::new(),
         consumed_through: None,
         default_queue: loaded.record.task_queue.clone(),
+        locals_run: Default::default(),
+        handed_off: Vec::new(),
     };
     for entry in loaded.inbox {
         driver.buffered.insert(entry.seq, entry.message);
@@ -201,6 +204,10 @@ struct ActorDriver {
     /// Highest inbox seq moved into pending events.
     consumed_through: Option<u64>,
     default_queue: String,
+    /// Local activities of this workflow task already run (by seq).
+    locals_run: std::collections::BTreeSet<u32>,
+    /// Local activities whose retries go to their queue, for the commit.
+    handed_off: Vec<NewActivityTask>,
 }
 
 impl ActorDriver {
@@ -216,6 +223,38 @@ impl ActorDriver {
         delivered
     }
 
+    /// Run the local activities scheduled since the last wait, all at
+    /// once, and move their attempts into history. False if there were
+    /// none.
+    async fn run_local_activities(&mut self, state: &mut ExecutionState) -> bool {
+        let (_, pending) = state.pending();
+        let mut running = tokio::task::JoinSet::new();
+        for event in pending {
+            let Some((task, true)) = new_task(&self.inner, &self.default_queue, event) else {
+                continue;
+            };
+            if !self.locals_run.insert(task.seq) {
+                continue;
+            }
+            let inner = self.inner.clone();
+            let (key, id) = (self.key, state.id().clone());
+            running.spawn(async move { crate::local::run(inner, key, id, task).await });
+        }
+        if running.is_empty() {
+            return false;
+        }
+        let mut ran = running.join_all().await;
+        // Live history only: the order is free, seq order keeps it stable.
+        ran.sort_by_key(|r| r.seq);
+        for local in ran {
+            for report in local.reports {
+                state.deliver(&InboxMessage::Activity(report), self.inner.clock.now());
+            }
+            self.handed_off.extend(local.handoff);
+        }
+        true
+    }
+
     async fn commit(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop> {
         let (first, events) = state.pending();
         if events.is_empty() && self.consumed_through.is_none() {
@@ -226,7 +265,10 @@ impl ActorDriver {
             first_index: first as u64,
             events: events.to_vec(),
             consumed_inbox_through: self.consumed_through.take(),
-            new_tasks: new_tasks(&self.inner, &self.default_queue, events),
+            new_tasks: new_tasks(&self.inner, &self.default_queue, events, false)
+                .into_iter()
+                .chain(self.handed_off.drain(..))
+                .collect(),
             new_timers: new_timers(events),
             cancelled_timers: cancelled_timers(state.history(), events),
             new_children: new_children(&self.inner, state, events),
@@ -248,7 +290,7 @@ impl ActorDriver {
         state.mark_durable();
         // Output commit rule: workers and timers see the work only now.
         for queue in queues {
-            self.inner.queue_notify(&queue).notify_one();
+            self.inner.wake_queue(&queue);
         }
         if timers {
             self.inner.timers_changed.notify_one();
@@ -264,6 +306,11 @@ impl Driver for ActorDriver {
     }
 
     async fn block(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop> {
+        // Local activities run before the commit, which then records them
+        // with their results; the guest may be waiting on one.
+        if self.run_local_activities(state).await {
+            return Ok(());
+        }
         self.commit(state).await?;
         loop {
             if self.drain(state) {
@@ -295,38 +342,61 @@ fn final_transition(key: ExecKey, state: &ExecutionState, status: ExecutionStatu
     }
 }
 
-/// Activity tasks for the `ActivityScheduled` events among `events`.
+/// Activity tasks for the `ActivityScheduled` events among `events`; local
+/// activities only with `include_local` (they run in the workflow task,
+/// and get a task only if their retries are handed to the queue).
 pub(crate) fn new_tasks(
     inner: &Inner,
     default_queue: &str,
     events: &[Event],
+    include_local: bool,
 ) -> Vec<NewActivityTask> {
     events
         .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::ActivityScheduled {
-                seq,
-                name,
-                input,
-                options,
-            } => Some(NewActivityTask {
-                seq: *seq,
-                // A queue the workflow names is in its own namespace.
-                queue: options.task_queue.as_deref().map_or_else(
-                    || default_queue.to_owned(),
-                    |q| weft_core::namespace::same_namespace(default_queue, q),
-                ),
-                name: name.clone(),
-                input: input.clone(),
-                retry: options.retry.clone().unwrap_or_else(RetryPolicy::default),
-                start_to_close_ms: options
-                    .start_to_close_timeout_ms
-                    .unwrap_or(inner.config.default_start_to_close_ms),
-                due: e.at,
-            }),
-            _ => None,
-        })
+        .filter_map(|e| new_task(inner, default_queue, e))
+        .filter(|(_, local)| include_local || !local)
+        .map(|(task, _)| task)
         .collect()
+}
+
+/// The task of an `ActivityScheduled` event (and whether it is local).
+pub(crate) fn new_task(
+    inner: &Inner,
+    default_queue: &str,
+    event: &Event,
+) -> Option<(NewActivityTask, bool)> {
+    let EventKind::ActivityScheduled {
+        seq,
+        name,
+        input,
+        options,
+    } = &event.kind
+    else {
+        return None;
+    };
+    let task = NewActivityTask {
+        seq: *seq,
+        // A queue the workflow names is in its own namespace.
+        queue: options.task_queue.as_deref().map_or_else(
+            || default_queue.to_owned(),
+            |q| weft_core::namespace::same_namespace(default_queue, q),
+        ),
+        name: name.clone(),
+        input: input.clone(),
+        retry: options.retry.clone().unwrap_or_else(RetryPolicy::default),
+        timeouts: ActivityTimeouts {
+            start_to_close_ms: options
+                .start_to_close_timeout_ms
+                .unwrap_or(inner.config.default_start_to_close_ms),
+            schedule_to_start_ms: options.schedule_to_start_timeout_ms,
+            schedule_to_close_ms: options.schedule_to_close_timeout_ms,
+            heartbeat_ms: options.heartbeat_timeout_ms,
+        },
+        scheduled_at: event.at,
+        attempt: 1,
+        due: event.at,
+    };
+    Some((task, options.local))
 }
 
 /// Timers for the `TimerStarted` events among `events`.

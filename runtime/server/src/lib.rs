@@ -16,7 +16,9 @@
 mod activity;
 mod actor;
 mod clock;
+mod dispatch;
 mod error;
+mod local;
 mod messages;
 mod operator;
 mod runtime;
@@ -26,6 +28,7 @@ mod worker;
 
 pub use activity::{ActivityContext, ActivityError, ActivityRegistry};
 pub use clock::{Clock, SystemClock, TokioClock};
+pub use dispatch::{RemoteTask, TaskToken};
 pub use error::RuntimeError;
 pub use operator::UpgradeCheck;
 pub use runtime::{

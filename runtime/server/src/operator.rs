@@ -207,7 +207,7 @@ impl Runtime {
         let prefix = &history[..=keep];
         let state = weft_core::ExecutionState::from_history(record.id.clone(), prefix.to_vec())
             .map_err(RuntimeError::Invalid)?;
-        let tasks: Vec<_> = crate::actor::new_tasks(&self.inner, &record.task_queue, prefix)
+        let tasks: Vec<_> = crate::actor::new_tasks(&self.inner, &record.task_queue, prefix, true)
             .into_iter()
             .filter(|t| !state.is_resolved(t.seq))
             .collect();
@@ -263,7 +263,7 @@ impl Runtime {
         self.inner.evict(record.key);
         self.inner.committed(done);
         for queue in queues {
-            self.inner.queue_notify(&queue).notify_one();
+            self.inner.wake_queue(&queue);
         }
         self.inner.timers_changed.notify_one();
         Ok(id)

@@ -28,6 +28,14 @@ pub struct RuntimeConfig {
     /// and report, in ms, before they are abandoned (and retried after
     /// their deadlines).
     pub shutdown_grace_ms: u64,
+    /// A local activity retries in place when its backoff is at most this
+    /// long (ms); a longer backoff hands the next attempt to its queue.
+    pub local_retry_threshold_ms: u64,
+    /// Most activity tasks per second dispatched from a queue (by queue
+    /// name, in every namespace), to workers here and remote ones alike.
+    pub queue_rate_limits: BTreeMap<String, f64>,
+    /// Longest a remote worker's poll waits for a task, ms.
+    pub max_poll_wait_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -37,6 +45,9 @@ impl Default for RuntimeConfig {
             cache_capacity: 4_096,
             worker_concurrency: 64,
             shutdown_grace_ms: 10_000,
+            local_retry_threshold_ms: 5_000,
+            queue_rate_limits: BTreeMap::new(),
+            max_poll_wait_ms: 60_000,
         }
     }
 }
@@ -91,7 +102,7 @@ pub(crate) struct Inner {
     pub(crate) activities: ActivityRegistry,
     pub(crate) workflow_types: Mutex<HashMap<String, ComponentId>>,
     cache: Mutex<Cache>,
-    queues: Mutex<HashMap<String, Arc<Notify>>>,
+    pub(crate) queues: Mutex<HashMap<String, Arc<crate::dispatch::QueueState>>>,
     pub(crate) timers_changed: Notify,
     /// Woken on every commit: history followers re-read.
     pub(crate) history_changed: Notify,
@@ -101,7 +112,7 @@ pub(crate) struct Inner {
     /// Clients waiting for the answer to an update, by execution and id.
     pub(crate) update_waiters: Mutex<HashMap<(ExecKey, String), UpdateWaiter>>,
     /// Cancellation switches of the activity attempts running here.
-    pub(crate) attempts: Mutex<BTreeMap<(ExecKey, u32), watch::Sender<bool>>>,
+    pub(crate) attempts: Mutex<BTreeMap<(ExecKey, u32), crate::activity::AttemptSwitch>>,
     /// Consecutive failures per execution, for retry backoff.
     failures: Mutex<HashMap<ExecKey, u32>>,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -460,7 +471,18 @@ impl Inner {
     /// execution is cancelling (they see it through their context).
     pub(crate) fn cancel_attempts(&self, key: ExecKey) {
         for (_, switch) in lock(&self.attempts).range((key, 0)..=(key, u32::MAX)) {
-            let _ = switch.send(true);
+            crate::activity::raise(switch, crate::activity::AttemptSignal::CancelRequested);
+        }
+    }
+
+    /// Stop the attempts running here that the store timed out: their
+    /// reports would be ignored, and a retry may already be running.
+    pub(crate) fn supersede_attempts(&self, attempts: &[(ExecKey, u32)]) {
+        let running = lock(&self.attempts);
+        for id in attempts {
+            if let Some(switch) = running.get(id) {
+                crate::activity::raise(switch, crate::activity::AttemptSignal::Superseded);
+            }
         }
     }
 
@@ -506,13 +528,6 @@ impl Inner {
     }
 
     /// The notifier of `queue`'s worker.
-    pub(crate) fn queue_notify(&self, queue: &str) -> Arc<Notify> {
-        lock(&self.queues)
-            .entry(queue.to_owned())
-            .or_insert_with(|| Arc::new(Notify::new()))
-            .clone()
-    }
-
     /// Route a committed inbox entry to its execution, starting (replaying)
     /// the execution if it is not in memory.
     pub(crate) fn deliver(self: &Arc<Self>, entry: InboxEntry) {

@@ -1,5 +1,6 @@
-//! The timer service: fires durable timers and times out activity
-//! attempts whose start-to-close deadline passed.
+//! The timer service: fires durable timers, times out activity attempts
+//! and activities (start-to-close, heartbeat, schedule-to-start,
+//! schedule-to-close) and closes executions past their timeouts.
 
 use crate::clock::until;
 use crate::runtime::Inner;
@@ -16,11 +17,12 @@ pub(crate) async fn run(inner: Arc<Inner>) {
             Ok(work) => {
                 let full = work.delivered.len() + work.closed.len() >= BATCH;
                 inner.closed_elsewhere(work.closed);
+                inner.supersede_attempts(&work.timed_out);
                 for entry in work.delivered {
                     inner.deliver(entry);
                 }
                 for queue in work.requeued {
-                    inner.queue_notify(&queue).notify_one();
+                    inner.wake_queue(&queue);
                 }
                 if full {
                     continue;

@@ -136,24 +136,41 @@ impl Runtime {
         }
     }
 
-    /// A queue's backlog and running attempts, and the in-process workers
-    /// serving it.
+    /// A queue's backlog and running attempts, and the workers serving it:
+    /// this process's (if it registered activities on the queue) and the
+    /// remote ones that polled in the last minute.
     pub async fn describe_task_queue(
         &self,
         queue: &str,
     ) -> Result<(QueueStats, Vec<String>), RuntimeError> {
         let stats = self.inner.store.queue_stats(queue).await?;
-        let pollers = if self.inner.serves(queue) {
-            vec![format!(
+        let mut pollers = Vec::new();
+        if self.inner.serves(queue) {
+            pollers.push(format!(
                 "in-process worker (concurrency {})",
                 self.inner
                     .activities
                     .concurrency_of(queue, self.inner.config.worker_concurrency)
-            )]
-        } else {
-            Vec::new()
-        };
+            ));
+        }
+        let now = self.inner.clock.now();
+        for (identity, seen) in self.inner.pollers(queue) {
+            let ago = now.0.saturating_sub(seen.0) / 1_000;
+            pollers.push(format!("{identity} (last poll {ago}s ago)"));
+        }
         Ok((stats, pollers))
+    }
+
+    /// The dispatch rate limit of `queue` (tasks per second), if it has
+    /// one.
+    pub fn queue_rate_limit(&self, queue: &str) -> Option<f64> {
+        let (_, name) = weft_core::namespace::split(queue);
+        self.inner
+            .config
+            .queue_rate_limits
+            .get(name)
+            .copied()
+            .filter(|r| *r > 0.0)
     }
 
     /// Deployed workflow types and their current components, sorted.

@@ -1,17 +1,17 @@
 //! Activity workers: one loop per task queue, running registered native
 //! activities with a concurrency limit.
 
-use crate::activity::ActivityContext;
+use crate::activity::{ActivityContext, AttemptSignal, AttemptSwitch, Heartbeats};
 use crate::clock::until;
 use crate::runtime::Inner;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use weft_core::Failure;
+use weft_core::{Failure, Payload, Timestamp};
 use weft_store::{ActivityTask, AttemptResult, TaskState};
 
 pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
-    let notify = inner.queue_notify(&queue);
+    let state = inner.queue(&queue);
     let limit = inner
         .activities
         .concurrency_of(&queue, inner.config.worker_concurrency);
@@ -27,24 +27,16 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
         let next_due = if permits.is_empty() {
             None
         } else {
-            match inner
-                .store
-                .poll_activities(&queue, inner.clock.now(), permits.len())
-                .await
-            {
-                Ok(polled) => {
-                    if !polled.tasks.is_empty() {
-                        // New deadlines: the timer service may need to wake sooner.
-                        inner.timers_changed.notify_one();
-                    }
-                    for (task, permit) in polled.tasks.into_iter().zip(permits.drain(..)) {
+            match inner.lease(&queue, permits.len()).await {
+                Ok((tasks, next_due)) => {
+                    for (task, permit) in tasks.into_iter().zip(permits.drain(..)) {
                         let inner = inner.clone();
                         running.spawn(async move {
                             run_attempt(&inner, task).await;
                             drop(permit);
                         });
                     }
-                    polled.next_due
+                    next_due
                 }
                 Err(e) => {
                     tracing::error!(queue, "activity poll failed: {e}");
@@ -61,7 +53,7 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
             }
         };
         tokio::select! {
-            _ = notify.notified() => {}
+            _ = state.local.notified() => {}
             _ = sleep => {}
             Some(_) = running.join_next(), if !running.is_empty() => {}
             _ = shutdown.wait_for(|s| *s) => break,
@@ -95,19 +87,15 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// An attempt's cancellation switch, registered with the runtime while the
-/// attempt runs.
+/// An attempt's switch, registered with the runtime while the attempt
+/// runs (cancellation requests and timeouts reach it there).
 struct AttemptRegistration<'a> {
     inner: &'a Inner,
     id: (weft_store::ExecKey, u32),
 }
 
 impl<'a> AttemptRegistration<'a> {
-    fn new(
-        inner: &'a Inner,
-        id: (weft_store::ExecKey, u32),
-        switch: tokio::sync::watch::Sender<bool>,
-    ) -> Self {
+    fn new(inner: &'a Inner, id: (weft_store::ExecKey, u32), switch: AttemptSwitch) -> Self {
         crate::runtime::lock(&inner.attempts).insert(id, switch);
         AttemptRegistration { inner, id }
     }
@@ -123,56 +111,35 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
     let TaskState::Running { deadline, .. } = task.state else {
         return;
     };
-    let (switch, cancel) = tokio::sync::watch::channel(false);
-    let _registered = AttemptRegistration::new(inner, (task.key, task.seq), switch);
+    let initial = if task.cancel_requested {
+        AttemptSignal::CancelRequested
+    } else {
+        AttemptSignal::Running
+    };
+    let (switch, signal) = tokio::sync::watch::channel(initial);
+    let _registered = AttemptRegistration::new(inner, (task.key, task.seq), switch.clone());
     let ctx = ActivityContext {
         execution: task.execution.clone(),
         name: task.name.clone(),
         attempt: task.attempt,
         idempotency_key: task.idempotency_key(),
-        cancel,
-        heartbeats: Some(crate::activity::Heartbeats {
+        signal,
+        heartbeats: Some(Heartbeats {
             store: inner.store.clone(),
+            clock: inner.clock.clone(),
             key: task.key,
             seq: task.seq,
             attempt: task.attempt,
+            timeout_ms: task.timeouts.heartbeat_ms,
+            last_written: Default::default(),
+            switch,
         }),
         last_details: task.heartbeat_details.clone(),
     };
-    let result = match inner.activities.get(&task.name) {
-        None => Err(Failure::new(
-            "ActivityNotRegistered",
-            format!("no activity `{}` is registered", task.name),
-        )),
-        Some(handler) => {
-            // Its own task, so a panicking activity fails only this attempt.
-            let attempt = tokio::spawn(handler(ctx, task.input.clone()));
-            // Owned: if this attempt is dropped (deadline, shutdown), the
-            // activity stops too instead of running on detached.
-            let _abort = AbortOnDrop(attempt.abort_handle());
-            match tokio::time::timeout(until(inner.clock.now(), deadline), attempt).await {
-                Ok(Ok(result)) => result,
-                Ok(Err(e)) => Err(Failure::new(
-                    "Panic",
-                    format!("activity `{}` panicked: {e}", task.name),
-                )),
-                // Past its deadline: the timer service records the timeout
-                // and schedules the retry.
-                Err(_) => return,
-            }
-        }
-    };
-    // An oversized result would fail every attempt the same way: final.
-    let limits = inner.engine.config().limits;
-    let what = format!("result of activity `{}`", task.name);
-    let result = match result {
-        Ok(value) => match limits.check_payload(&what, &value) {
-            Ok(()) => Ok(value),
-            Err(reason) => Err(Failure::new("PayloadTooLarge", reason).non_retryable()),
-        },
-        Err(failure) => {
-            Err(limits.bound_failure(&format!("failure of activity `{}`", task.name), failure))
-        }
+    // `None`: past its deadline or timed out by the store, which records
+    // the timeout and schedules the retry.
+    let Some(result) = execute(inner, ctx, task.input.clone(), deadline).await else {
+        return;
     };
     let report = AttemptResult {
         key: task.key,
@@ -181,13 +148,69 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         result,
     };
     match inner.store.report_attempt(report, inner.clock.now()).await {
-        Ok(Some(entry)) => inner.deliver(entry),
+        Ok(Some(reported)) => {
+            inner.deliver(reported.entry);
+            if let Some(queue) = reported.requeued {
+                // A retry is queued: this queue's workers learn its due time.
+                inner.wake_queue(&queue);
+            }
+        }
         Ok(None) => tracing::debug!(activity = task.name, "stale attempt report ignored"),
         Err(e) => tracing::error!(
             activity = task.name,
             "cannot record attempt; it will time out and retry: {e}"
         ),
     }
-    // A retry may now be due later on this queue.
-    inner.queue_notify(&task.queue).notify_one();
+}
+
+/// Run one attempt of the native activity `ctx.name` until it returns, its
+/// `deadline` passes or it is superseded (`None` in the last two cases).
+/// A panic fails only this attempt; an oversized result fails it for good.
+pub(crate) async fn execute(
+    inner: &Inner,
+    ctx: ActivityContext,
+    input: Payload,
+    deadline: Timestamp,
+) -> Option<Result<Payload, Failure>> {
+    let name = ctx.name.clone();
+    let mut signal = ctx.signal.clone();
+    let Some(handler) = inner.activities.get(&name) else {
+        return Some(Err(Failure::new(
+            "ActivityNotRegistered",
+            format!("no activity `{name}` is registered"),
+        )));
+    };
+    // Its own task, so a panicking activity fails only this attempt.
+    let attempt = tokio::spawn(handler(ctx, input));
+    // Owned: if this attempt is dropped (deadline, shutdown), the activity
+    // stops too instead of running on detached.
+    let _abort = AbortOnDrop(attempt.abort_handle());
+    let superseded = async {
+        if signal
+            .wait_for(|s| *s == AttemptSignal::Superseded)
+            .await
+            .is_err()
+        {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = tokio::select! {
+        joined = attempt => match joined {
+            Ok(result) => result,
+            Err(e) => Err(Failure::new("Panic", format!("activity `{name}` panicked: {e}"))),
+        },
+        _ = tokio::time::sleep(until(inner.clock.now(), deadline)) => return None,
+        _ = superseded => return None,
+    };
+    // An oversized result would fail every attempt the same way: final.
+    let limits = inner.engine.config().limits;
+    Some(match result {
+        Ok(value) => match limits.check_payload(&format!("result of activity `{name}`"), &value) {
+            Ok(()) => Ok(value),
+            Err(reason) => Err(Failure::new("PayloadTooLarge", reason).non_retryable()),
+        },
+        Err(failure) => {
+            Err(limits.bound_failure(&format!("failure of activity `{name}`"), failure))
+        }
+    })
 }

@@ -32,9 +32,10 @@ mod redb;
 pub use crate::redb::RedbStore;
 pub use error::StoreError;
 pub use model::{
-    ActivityTask, AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ExecutionStatus,
-    IdReusePolicy, InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewActivityTask,
-    NewChild, NewExecution, Polled, QueueStats, Reset, TaskState, Transition,
+    ActivityTask, ActivityTimeouts, AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord,
+    ExecutionStatus, HeartbeatAck, IdReusePolicy, InboxEntry, ListFilter, LoadedExecution,
+    NamespaceRecord, NewActivityTask, NewChild, NewExecution, Polled, QueueStats, Reported, Reset,
+    TaskState, Transition,
 };
 
 use async_trait::async_trait;
@@ -126,8 +127,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(ExecutionRecord, InboxEntry, bool), StoreError>;
 
     /// Lease up to `max` activity tasks of `queue` that are due at `now`.
-    /// Each leased task runs until its start-to-close deadline, after which
-    /// [`Store::fire_due`] times it out.
+    /// Each leased task runs until its start-to-close deadline (or misses
+    /// its heartbeat deadline), after which [`Store::fire_due`] times it
+    /// out.
     async fn poll_activities(
         &self,
         queue: &str,
@@ -142,25 +144,26 @@ pub trait Store: Send + Sync + 'static {
         &self,
         result: AttemptResult,
         now: Timestamp,
-    ) -> Result<Option<InboxEntry>, StoreError>;
+    ) -> Result<Option<Reported>, StoreError>;
 
-    /// A heartbeat of attempt `attempt` of task `(key, seq)`, with progress
-    /// details to keep for the next attempt. `false` if the attempt is no
-    /// longer current (it timed out, or its execution closed): the
-    /// activity should stop. Like `report_attempt`, durable with the next
-    /// durable write.
+    /// A heartbeat of attempt `attempt` of task `(key, seq)` at `now`:
+    /// moves its heartbeat deadline, and keeps progress `details` (if
+    /// given) for the next attempt. Like `report_attempt`, durable with the
+    /// next durable write.
     async fn record_heartbeat(
         &self,
         key: ExecKey,
         seq: u32,
         attempt: u32,
         details: Option<Vec<u8>>,
-    ) -> Result<bool, StoreError>;
+        now: Timestamp,
+    ) -> Result<HeartbeatAck, StoreError>;
 
     /// Finish queued writes and stop accepting new ones (they fail with
     /// [`StoreError::Closed`]). Reads still work until the store is dropped.
     async fn close(&self);
 
-    /// Fire timers and time out activity attempts due at `now`.
+    /// Fire timers, time out activity attempts and activities, and close
+    /// executions past their timeouts, due at `now`.
     async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError>;
 }

@@ -253,6 +253,19 @@ pub struct InboxEntry {
     pub message: InboxMessage,
 }
 
+/// An activity's timeouts, resolved (the runtime's default filled in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ActivityTimeouts {
+    /// Limit on one attempt, ms (capped by schedule-to-close).
+    pub start_to_close_ms: u64,
+    /// Limit on each attempt's wait in the queue, ms; final when exceeded.
+    pub schedule_to_start_ms: Option<u64>,
+    /// Limit on the whole activity, ms; final when exceeded.
+    pub schedule_to_close_ms: Option<u64>,
+    /// Longest a running attempt may go without a heartbeat, ms.
+    pub heartbeat_ms: Option<u64>,
+}
+
 /// An activity task to create, derived from an `ActivityScheduled` event.
 #[derive(Debug, Clone)]
 pub struct NewActivityTask {
@@ -266,9 +279,15 @@ pub struct NewActivityTask {
     pub input: Payload,
     /// Retry policy (defaults resolved).
     pub retry: RetryPolicy,
-    /// Start-to-close timeout per attempt, ms.
-    pub start_to_close_ms: u64,
-    /// When the first attempt is due.
+    /// Timeouts.
+    pub timeouts: ActivityTimeouts,
+    /// When the activity was scheduled (schedule-to-close counts from
+    /// here).
+    pub scheduled_at: Timestamp,
+    /// The first attempt this task runs: 1, or the next attempt of a local
+    /// activity whose retry is handed to its queue.
+    pub attempt: u32,
+    /// When that attempt is due.
     pub due: Timestamp,
 }
 
@@ -310,8 +329,11 @@ pub enum TaskState {
     Running {
         /// When the worker took it.
         started_at: Timestamp,
-        /// When the attempt times out.
+        /// When the attempt times out (start-to-close, or the activity's
+        /// schedule-to-close deadline if that is sooner).
         deadline: Timestamp,
+        /// When the attempt times out unless a heartbeat comes first.
+        heartbeat_deadline: Option<Timestamp>,
     },
 }
 
@@ -332,8 +354,10 @@ pub struct ActivityTask {
     pub input: Payload,
     /// Retry policy.
     pub retry: RetryPolicy,
-    /// Start-to-close timeout per attempt, ms.
-    pub start_to_close_ms: u64,
+    /// Timeouts.
+    pub timeouts: ActivityTimeouts,
+    /// When the activity was scheduled.
+    pub scheduled_at: Timestamp,
     /// Current attempt, 1-based.
     pub attempt: u32,
     /// Where it stands.
@@ -341,6 +365,9 @@ pub struct ActivityTask {
     /// The progress the latest heartbeat reported (kept across attempts,
     /// so a retry resumes from the last checkpoint).
     pub heartbeat_details: Option<Payload>,
+    /// The execution was asked to cancel: heartbeats answer so, and an
+    /// attempt leased from now on starts cancelled.
+    pub cancel_requested: bool,
 }
 
 impl ActivityTask {
@@ -348,6 +375,24 @@ impl ActivityTask {
     pub fn idempotency_key(&self) -> String {
         self.execution.idempotency_key(self.seq)
     }
+
+    /// When the whole activity times out, if it has a schedule-to-close
+    /// timeout.
+    pub fn close_deadline(&self) -> Option<Timestamp> {
+        self.timeouts
+            .schedule_to_close_ms
+            .map(|ms| self.scheduled_at.plus_ms(ms))
+    }
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeartbeatAck {
+    /// The attempt is still the task's current one: go on. `false`: it
+    /// timed out or its execution closed, so stop.
+    pub current: bool,
+    /// The execution was asked to cancel: stop and report a cancellation.
+    pub cancel_requested: bool,
 }
 
 /// Result of [`crate::Store::poll_activities`].
@@ -372,6 +417,15 @@ pub struct AttemptResult {
     pub result: Result<Payload, Failure>,
 }
 
+/// Result of [`crate::Store::report_attempt`].
+#[derive(Debug, Clone)]
+pub struct Reported {
+    /// The report, in the execution's inbox.
+    pub entry: InboxEntry,
+    /// The queue that got the task back, if the attempt is retried.
+    pub requeued: Option<String>,
+}
+
 /// Result of [`crate::Store::fire_due`].
 #[derive(Debug, Clone, Default)]
 pub struct DueWork {
@@ -381,6 +435,9 @@ pub struct DueWork {
     pub requeued: Vec<String>,
     /// Executions closed by their run or execution timeout.
     pub closed: Vec<ExecKey>,
+    /// Running attempts that timed out, (execution, seq): stop them if
+    /// they run here.
+    pub timed_out: Vec<(ExecKey, u32)>,
     /// When the next due item is.
     pub next_due: Option<Timestamp>,
 }

@@ -7,8 +7,8 @@ use weft_core::{
     InboxMessage, RetryPolicy, TimeoutKind, Timestamp,
 };
 use weft_store::{
-    AttemptResult, ExecutionStatus, NewActivityTask, NewExecution, RedbStore, Store, StoreError,
-    TaskState, Transition,
+    ActivityTimeouts, AttemptResult, ExecutionStatus, NewActivityTask, NewExecution, RedbStore,
+    Store, StoreError, TaskState, Transition,
 };
 
 const T0: Timestamp = Timestamp(1_000_000);
@@ -43,6 +43,20 @@ async fn store_with_execution(dir: &tempfile::TempDir, id: &str) -> (RedbStore, 
 }
 
 fn schedule(key: u64, first_index: u64, seq: u32, retry: RetryPolicy, stc_ms: u64) -> Transition {
+    let timeouts = ActivityTimeouts {
+        start_to_close_ms: stc_ms,
+        ..ActivityTimeouts::default()
+    };
+    schedule_with(key, first_index, seq, retry, timeouts)
+}
+
+fn schedule_with(
+    key: u64,
+    first_index: u64,
+    seq: u32,
+    retry: RetryPolicy,
+    timeouts: ActivityTimeouts,
+) -> Transition {
     Transition {
         key,
         first_index,
@@ -62,7 +76,9 @@ fn schedule(key: u64, first_index: u64, seq: u32, retry: RetryPolicy, stc_ms: u6
             name: "a".into(),
             input: b"1".to_vec(),
             retry,
-            start_to_close_ms: stc_ms,
+            timeouts,
+            scheduled_at: T0,
+            attempt: 1,
             due: T0,
         }],
         new_timers: Vec::new(),
@@ -190,9 +206,12 @@ async fn a_lease_times_out_and_the_retry_is_scheduled_by_policy() {
         attempt: 1,
         result: Ok(b"late".to_vec()),
     };
-    assert_eq!(
-        store.report_attempt(late, T0.plus_ms(1_001)).await.unwrap(),
-        None
+    assert!(
+        store
+            .report_attempt(late, T0.plus_ms(1_001))
+            .await
+            .unwrap()
+            .is_none()
     );
 
     // Attempt 2 becomes due at the retry time, and its success is final.
@@ -220,7 +239,8 @@ async fn a_lease_times_out_and_the_retry_is_scheduled_by_policy() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(entry.seq, 1, "second inbox entry of this execution");
+    assert_eq!(entry.entry.seq, 1, "second inbox entry of this execution");
+    assert_eq!(entry.requeued, None, "a success is final");
     assert!(
         store
             .poll_activities("q", T0.plus_ms(10_000), 10)
@@ -286,7 +306,7 @@ async fn closing_consumes_the_inbox_and_abandons_tasks() {
         attempt: 2,
         result: Ok(vec![]),
     };
-    assert_eq!(store.report_attempt(late, T0).await.unwrap(), None);
+    assert!(store.report_attempt(late, T0).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -335,4 +355,260 @@ async fn everything_survives_a_reopen() {
             .unwrap()
             .needs_workflow_task()
     );
+}
+
+/// The single activity report in `work`.
+fn only_report(delivered: &[weft_store::InboxEntry]) -> weft_core::ActivityReport {
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    match &delivered[0].message {
+        InboxMessage::Activity(report) => report.clone(),
+        other => panic!("expected an activity report, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn schedule_to_start_times_out_a_task_nobody_takes_and_is_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    let timeouts = ActivityTimeouts {
+        start_to_close_ms: 1_000,
+        schedule_to_start_ms: Some(500),
+        ..ActivityTimeouts::default()
+    };
+    store
+        .commit(schedule_with(key, 1, 0, RetryPolicy::default(), timeouts))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .fire_due(T0.plus_ms(499), 10)
+            .await
+            .unwrap()
+            .delivered
+            .is_empty()
+    );
+    let due = store.fire_due(T0.plus_ms(500), 10).await.unwrap();
+    let report = only_report(&due.delivered);
+    assert_eq!(
+        report.outcome,
+        AttemptOutcome::TimedOut(TimeoutKind::ScheduleToStart)
+    );
+    assert_eq!(report.started_at, None, "the attempt never started");
+    assert_eq!(report.retry_at, None, "schedule-to-start is final");
+    assert!(due.requeued.is_empty());
+    // Gone from the queue.
+    let polled = store
+        .poll_activities("q", T0.plus_ms(600), 10)
+        .await
+        .unwrap();
+    assert!(polled.tasks.is_empty());
+}
+
+#[tokio::test]
+async fn a_task_taken_in_time_does_not_time_out_schedule_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    let timeouts = ActivityTimeouts {
+        start_to_close_ms: 1_000,
+        schedule_to_start_ms: Some(500),
+        ..ActivityTimeouts::default()
+    };
+    store
+        .commit(schedule_with(key, 1, 0, RetryPolicy::default(), timeouts))
+        .await
+        .unwrap();
+    let polled = store
+        .poll_activities("q", T0.plus_ms(100), 10)
+        .await
+        .unwrap();
+    assert_eq!(polled.tasks.len(), 1);
+    // Its schedule-to-start deadline was cleared with the lease.
+    assert!(
+        store
+            .fire_due(T0.plus_ms(600), 10)
+            .await
+            .unwrap()
+            .delivered
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn schedule_to_close_caps_the_attempt_and_stops_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    let retry = RetryPolicy {
+        initial_interval_ms: 100,
+        backoff_coefficient: 1.0,
+        ..Default::default()
+    };
+    let timeouts = ActivityTimeouts {
+        start_to_close_ms: 1_000,
+        schedule_to_close_ms: Some(1_500),
+        ..ActivityTimeouts::default()
+    };
+    store
+        .commit(schedule_with(key, 1, 0, retry, timeouts))
+        .await
+        .unwrap();
+    // Attempt 1 times out start-to-close at +1000 and retries at +1100.
+    store.poll_activities("q", T0, 10).await.unwrap();
+    let due = store.fire_due(T0.plus_ms(1_000), 10).await.unwrap();
+    let report = only_report(&due.delivered);
+    assert_eq!(
+        report.outcome,
+        AttemptOutcome::TimedOut(TimeoutKind::StartToClose)
+    );
+    assert_eq!(report.retry_at, Some(T0.plus_ms(1_100)));
+    // Attempt 2's deadline is cut to the activity's: +1500, not +2100.
+    let polled = store
+        .poll_activities("q", T0.plus_ms(1_100), 10)
+        .await
+        .unwrap();
+    assert!(matches!(
+        polled.tasks[0].state,
+        TaskState::Running { deadline, .. } if deadline == T0.plus_ms(1_500)
+    ));
+    let due = store.fire_due(T0.plus_ms(1_500), 10).await.unwrap();
+    let report = only_report(&due.delivered);
+    assert_eq!(report.attempt, 2);
+    assert_eq!(
+        report.outcome,
+        AttemptOutcome::TimedOut(TimeoutKind::ScheduleToClose)
+    );
+    assert_eq!(report.retry_at, None);
+    assert_eq!(due.timed_out, [(key, 0)]);
+    assert!(
+        store
+            .fire_due(T0.plus_ms(100_000), 10)
+            .await
+            .unwrap()
+            .delivered
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn no_retry_is_scheduled_past_schedule_to_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    let retry = RetryPolicy {
+        initial_interval_ms: 1_000,
+        ..Default::default()
+    };
+    let timeouts = ActivityTimeouts {
+        start_to_close_ms: 10_000,
+        schedule_to_close_ms: Some(5_000),
+        ..ActivityTimeouts::default()
+    };
+    store
+        .commit(schedule_with(key, 1, 0, retry, timeouts))
+        .await
+        .unwrap();
+    store.poll_activities("q", T0, 10).await.unwrap();
+    // Fails at +4500: the retry would start at +5500, past the deadline.
+    let failed = AttemptResult {
+        key,
+        seq: 0,
+        attempt: 1,
+        result: Err(Failure::new("Busy", "later")),
+    };
+    let reported = store
+        .report_attempt(failed, T0.plus_ms(4_500))
+        .await
+        .unwrap()
+        .unwrap();
+    let InboxMessage::Activity(report) = &reported.entry.message else {
+        panic!()
+    };
+    assert_eq!(report.retry_at, None);
+    assert_eq!(reported.requeued, None);
+}
+
+#[tokio::test]
+async fn a_missed_heartbeat_times_out_the_attempt_and_heartbeats_extend_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    let retry = RetryPolicy {
+        initial_interval_ms: 100,
+        ..Default::default()
+    };
+    let timeouts = ActivityTimeouts {
+        start_to_close_ms: 60_000,
+        heartbeat_ms: Some(1_000),
+        ..ActivityTimeouts::default()
+    };
+    store
+        .commit(schedule_with(key, 1, 0, retry, timeouts))
+        .await
+        .unwrap();
+    store.poll_activities("q", T0, 10).await.unwrap();
+    // Beats at +800 and +1600 move the deadline to +2600.
+    for at in [800, 1_600] {
+        let ack = store
+            .record_heartbeat(key, 0, 1, Some(b"{}".to_vec()), T0.plus_ms(at))
+            .await
+            .unwrap();
+        assert!(ack.current && !ack.cancel_requested);
+    }
+    assert!(
+        store
+            .fire_due(T0.plus_ms(2_599), 10)
+            .await
+            .unwrap()
+            .delivered
+            .is_empty()
+    );
+    let due = store.fire_due(T0.plus_ms(2_600), 10).await.unwrap();
+    let report = only_report(&due.delivered);
+    assert_eq!(
+        report.outcome,
+        AttemptOutcome::TimedOut(TimeoutKind::Heartbeat)
+    );
+    assert_eq!(report.started_at, Some(T0));
+    assert_eq!(
+        report.retry_at,
+        Some(T0.plus_ms(2_700)),
+        "a heartbeat timeout retries"
+    );
+    assert_eq!(due.timed_out, [(key, 0)]);
+    // The dead attempt's heartbeat is refused.
+    let ack = store
+        .record_heartbeat(key, 0, 1, None, T0.plus_ms(2_650))
+        .await
+        .unwrap();
+    assert!(!ack.current);
+    // The next attempt sees the last details.
+    let polled = store
+        .poll_activities("q", T0.plus_ms(2_700), 10)
+        .await
+        .unwrap();
+    assert_eq!(polled.tasks[0].attempt, 2);
+    assert_eq!(
+        polled.tasks[0].heartbeat_details.as_deref(),
+        Some(&b"{}"[..])
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_request_reaches_tasks_through_heartbeats_and_leases() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "w").await;
+    store
+        .commit(schedule(key, 1, 0, RetryPolicy::default(), 1_000))
+        .await
+        .unwrap();
+    store
+        .send(
+            key,
+            InboxMessage::CancelRequested {
+                reason: "stop".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let polled = store.poll_activities("q", T0, 10).await.unwrap();
+    assert!(polled.tasks[0].cancel_requested, "leased after the request");
+    let ack = store.record_heartbeat(key, 0, 1, None, T0).await.unwrap();
+    assert!(ack.current && ack.cancel_requested);
 }

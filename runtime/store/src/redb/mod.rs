@@ -13,7 +13,7 @@ use crate::model::{
     AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ListFilter, LoadedExecution,
     NamespaceRecord, NewExecution, Polled, QueueStats, Transition,
 };
-use crate::{InboxEntry, Store, StoreError};
+use crate::{HeartbeatAck, InboxEntry, Store, StoreError};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::path::Path;
@@ -315,7 +315,7 @@ impl Store for RedbStore {
         &self,
         result: AttemptResult,
         now: Timestamp,
-    ) -> Result<Option<InboxEntry>, StoreError> {
+    ) -> Result<Option<crate::Reported>, StoreError> {
         self.writer
             .write_deferred(move |txn| ops::report_attempt(txn, result, now))
             .await
@@ -327,9 +327,10 @@ impl Store for RedbStore {
         seq: u32,
         attempt: u32,
         details: Option<Vec<u8>>,
-    ) -> Result<bool, StoreError> {
+        now: Timestamp,
+    ) -> Result<HeartbeatAck, StoreError> {
         self.writer
-            .write_deferred(move |txn| ops::record_heartbeat(txn, key, seq, attempt, details))
+            .write_deferred(move |txn| ops::record_heartbeat(txn, key, seq, attempt, details, now))
             .await
     }
 

@@ -10,8 +10,7 @@ use crate::{InboxEntry, StoreError};
 use redb::{ReadableTable, WriteTransaction};
 use weft_core::{
     ActivityReport, AttemptOutcome, ComponentId, Event, EventKind, ExecutionState, Failure,
-    InboxMessage, ParentClosePolicy, RetryDecision, TimeoutKind, Timestamp, decode_event,
-    encode_event,
+    InboxMessage, ParentClosePolicy, TimeoutKind, Timestamp, decode_event, encode_event,
 };
 
 pub(crate) fn put_component(
@@ -186,26 +185,8 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
             .consumed_inbox
             .max(through.saturating_add(1).min(record.next_inbox));
     }
-    if !t.new_tasks.is_empty() {
-        let mut tasks = txn.open_table(TASKS)?;
-        let mut ready = txn.open_table(READY)?;
-        for new in t.new_tasks {
-            let task = ActivityTask {
-                key: t.key,
-                execution: record.id.clone(),
-                seq: new.seq,
-                queue: new.queue,
-                name: new.name,
-                input: new.input,
-                retry: new.retry,
-                start_to_close_ms: new.start_to_close_ms,
-                attempt: 1,
-                state: TaskState::Ready { due: new.due },
-                heartbeat_details: None,
-            };
-            ready.insert((task.queue.as_str(), new.due.0, t.key, task.seq), ())?;
-            tasks.insert((t.key, task.seq), encode(&task).as_slice())?;
-        }
+    for new in t.new_tasks {
+        create_task(txn, t.key, &record.id, new)?;
     }
     if !t.new_timers.is_empty() || !t.cancelled_timers.is_empty() {
         let mut due = txn.open_table(DUE)?;
@@ -530,6 +511,9 @@ fn push_inbox(
     if record.status != ExecutionStatus::Running {
         return Ok(None);
     }
+    if matches!(message, InboxMessage::CancelRequested { .. }) {
+        mark_tasks_cancel_requested(txn, key)?;
+    }
     let seq = record.next_inbox;
     record.next_inbox += 1;
     txn.open_table(INBOX)?
@@ -538,92 +522,218 @@ fn push_inbox(
     Ok(Some(InboxEntry { key, seq, message }))
 }
 
+/// Create the task of a newly scheduled activity and queue its attempt.
+fn create_task(
+    txn: &WriteTransaction,
+    key: ExecKey,
+    execution: &weft_core::ExecutionId,
+    new: NewActivityTask,
+) -> Result<(), StoreError> {
+    let task = ActivityTask {
+        key,
+        execution: execution.clone(),
+        seq: new.seq,
+        queue: new.queue,
+        name: new.name,
+        input: new.input,
+        retry: new.retry,
+        timeouts: new.timeouts,
+        scheduled_at: new.scheduled_at,
+        attempt: new.attempt.max(1),
+        state: TaskState::Ready { due: new.due },
+        heartbeat_details: None,
+        cancel_requested: false,
+    };
+    if let Some(deadline) = task.close_deadline() {
+        txn.open_table(DUE)?
+            .insert((deadline.0, key, task.seq, DUE_SCHEDULE_TO_CLOSE), ())?;
+    }
+    enqueue(txn, task, new.due)
+}
+
+/// Put `task` in its queue, due at `due`, and save it.
+fn enqueue(
+    txn: &WriteTransaction,
+    mut task: ActivityTask,
+    due: Timestamp,
+) -> Result<(), StoreError> {
+    task.state = TaskState::Ready { due };
+    txn.open_table(READY)?
+        .insert((task.queue.as_str(), due.0, task.key, task.seq), ())?;
+    if let Some(ms) = task.timeouts.schedule_to_start_ms {
+        txn.open_table(DUE)?.insert(
+            (due.plus_ms(ms).0, task.key, task.seq, DUE_SCHEDULE_TO_START),
+            (),
+        )?;
+    }
+    txn.open_table(TASKS)?
+        .insert((task.key, task.seq), encode(&task).as_slice())?;
+    Ok(())
+}
+
+/// Remove the index entries of `task`'s current state: its queue entry and
+/// schedule-to-start deadline while queued, its attempt deadlines while
+/// running.
+fn unindex_state(txn: &WriteTransaction, task: &ActivityTask) -> Result<(), StoreError> {
+    let (key, seq) = (task.key, task.seq);
+    match task.state {
+        TaskState::Ready { due } => {
+            txn.open_table(READY)?
+                .remove((task.queue.as_str(), due.0, key, seq))?;
+            if let Some(ms) = task.timeouts.schedule_to_start_ms {
+                txn.open_table(DUE)?.remove((
+                    due.plus_ms(ms).0,
+                    key,
+                    seq,
+                    DUE_SCHEDULE_TO_START,
+                ))?;
+            }
+        }
+        TaskState::Running {
+            deadline,
+            heartbeat_deadline,
+            ..
+        } => {
+            let mut due = txn.open_table(DUE)?;
+            due.remove((deadline.0, key, seq, DUE_DEADLINE))?;
+            if let Some(at) = heartbeat_deadline {
+                due.remove((at.0, key, seq, DUE_HEARTBEAT))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Flag every task of execution `key` as cancel-requested.
+fn mark_tasks_cancel_requested(txn: &WriteTransaction, key: ExecKey) -> Result<(), StoreError> {
+    let mut tasks = txn.open_table(TASKS)?;
+    let mut flagged = Vec::new();
+    for row in tasks.range((key, 0)..=(key, u32::MAX))? {
+        let (_, v) = row?;
+        let mut task: ActivityTask = decode("activity_tasks", v.value())?;
+        if !task.cancel_requested {
+            task.cancel_requested = true;
+            flagged.push(task);
+        }
+    }
+    for task in flagged {
+        tasks.insert((task.key, task.seq), encode(&task).as_slice())?;
+    }
+    Ok(())
+}
+
+fn load_task(
+    txn: &WriteTransaction,
+    key: ExecKey,
+    seq: u32,
+) -> Result<Option<ActivityTask>, StoreError> {
+    let tasks = txn.open_table(TASKS)?;
+    let task = tasks
+        .get((key, seq))?
+        .map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
+    task.transpose()
+}
+
 pub(crate) fn poll_activities(
     txn: &WriteTransaction,
     queue: &str,
     now: Timestamp,
     max: usize,
 ) -> Result<Polled, StoreError> {
-    let mut ready = txn.open_table(READY)?;
-    let mut tasks = txn.open_table(TASKS)?;
-    let mut due = txn.open_table(DUE)?;
     let mut polled = Polled::default();
     let mut taken = Vec::new();
-    for row in ready.range((queue, 0, 0, 0)..=(queue, u64::MAX, u64::MAX, u32::MAX))? {
-        let (k, _) = row?;
-        let (_, at, key, seq) = k.value();
-        if at > now.0 {
-            polled.next_due = Some(Timestamp(at));
-            break;
+    {
+        let ready = txn.open_table(READY)?;
+        for row in ready.range((queue, 0, 0, 0)..=(queue, u64::MAX, u64::MAX, u32::MAX))? {
+            let (k, _) = row?;
+            let (_, at, key, seq) = k.value();
+            if at > now.0 {
+                polled.next_due = Some(Timestamp(at));
+                break;
+            }
+            if taken.len() == max {
+                polled.next_due = Some(now);
+                break;
+            }
+            taken.push((at, key, seq));
         }
-        if taken.len() == max {
-            polled.next_due = Some(now);
-            break;
-        }
-        taken.push((at, key, seq));
     }
     for (at, key, seq) in taken {
-        ready.remove((queue, at, key, seq))?;
-        let Some(mut task) = tasks
-            .get((key, seq))?
-            .map(|v| decode::<ActivityTask>("activity_tasks", v.value()))
-            .transpose()?
+        let task = load_task(txn, key, seq)?;
+        let Some(mut task) = task.filter(|t| t.state == TaskState::Ready { due: Timestamp(at) })
         else {
-            continue; // abandoned when its execution closed
+            // Abandoned when its execution closed, or timed out in the queue.
+            txn.open_table(READY)?.remove((queue, at, key, seq))?;
+            continue;
         };
-        let deadline = now.plus_ms(task.start_to_close_ms);
+        unindex_state(txn, &task)?;
+        let mut deadline = now.plus_ms(task.timeouts.start_to_close_ms);
+        if let Some(close) = task.close_deadline() {
+            deadline = deadline.min(close);
+        }
+        let heartbeat_deadline = task.timeouts.heartbeat_ms.map(|ms| now.plus_ms(ms));
         task.state = TaskState::Running {
             started_at: now,
             deadline,
+            heartbeat_deadline,
         };
-        tasks.insert((key, seq), encode(&task).as_slice())?;
+        let mut due = txn.open_table(DUE)?;
         due.insert((deadline.0, key, seq, DUE_DEADLINE), ())?;
+        if let Some(at) = heartbeat_deadline {
+            due.insert((at.0, key, seq, DUE_HEARTBEAT), ())?;
+        }
+        txn.open_table(TASKS)?
+            .insert((key, seq), encode(&task).as_slice())?;
         polled.tasks.push(task);
     }
     Ok(polled)
 }
 
-/// Close attempt `task.attempt` with `outcome`: retry or finish the task,
-/// and report to the execution's inbox.
+/// Close the current attempt of `task` with `outcome`: retry it or finish
+/// the task, and report to the execution's inbox. The caller has removed
+/// the index entries of the task's state.
 fn end_attempt(
     txn: &WriteTransaction,
-    mut task: ActivityTask,
-    started_at: Timestamp,
+    task: ActivityTask,
     outcome: AttemptOutcome,
     now: Timestamp,
 ) -> Result<(Option<InboxEntry>, Option<String>), StoreError> {
-    let failure = match &outcome {
-        AttemptOutcome::Completed(_) => None,
-        AttemptOutcome::Failed(f) => Some(f.clone()),
-        AttemptOutcome::TimedOut(kind) => Some(Failure::timeout(*kind)),
+    let started_at = match task.state {
+        TaskState::Running { started_at, .. } => Some(started_at),
+        TaskState::Ready { .. } => None,
     };
-    let decision = failure.as_ref().map(|f| task.retry.decide(task.attempt, f));
+    let retry_at = task.retry.next_attempt_at(
+        task.attempt,
+        &outcome,
+        &task.idempotency_key(),
+        now,
+        task.close_deadline(),
+    );
     let report = ActivityReport {
         seq: task.seq,
         attempt: task.attempt,
         started_at,
         outcome,
-        retry_at: match decision {
-            Some(RetryDecision::RetryAfter { delay_ms }) => Some(now.plus_ms(delay_ms)),
-            _ => None,
-        },
+        retry_at,
     };
+    let (key, seq) = (task.key, task.seq);
     let mut requeued = None;
-    match report.retry_at {
+    match retry_at {
         Some(at) => {
-            task.attempt += 1;
-            task.state = TaskState::Ready { due: at };
-            txn.open_table(READY)?
-                .insert((task.queue.as_str(), at.0, task.key, task.seq), ())?;
-            txn.open_table(TASKS)?
-                .insert((task.key, task.seq), encode(&task).as_slice())?;
             requeued = Some(task.queue.clone());
+            let mut next = task;
+            next.attempt += 1;
+            enqueue(txn, next, at)?;
         }
         None => {
-            txn.open_table(TASKS)?.remove((task.key, task.seq))?;
+            if let Some(close) = task.close_deadline() {
+                txn.open_table(DUE)?
+                    .remove((close.0, key, seq, DUE_SCHEDULE_TO_CLOSE))?;
+            }
+            txn.open_table(TASKS)?.remove((key, seq))?;
         }
     }
-    let entry = push_inbox(txn, task.key, InboxMessage::Activity(report))?;
+    let entry = push_inbox(txn, key, InboxMessage::Activity(report))?;
     Ok((entry, requeued))
 }
 
@@ -631,33 +741,21 @@ pub(crate) fn report_attempt(
     txn: &WriteTransaction,
     result: AttemptResult,
     now: Timestamp,
-) -> Result<Option<InboxEntry>, StoreError> {
-    let task = {
-        let tasks = txn.open_table(TASKS)?;
-        let task = tasks
-            .get((result.key, result.seq))?
-            .map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
-        task.transpose()?
-    };
+) -> Result<Option<Reported>, StoreError> {
     // Stale: the task is gone (execution closed) or this attempt already
     // timed out and another attempt owns the task now.
-    let Some(task) = task.filter(|t| t.attempt == result.attempt) else {
-        return Ok(None);
-    };
-    let TaskState::Running {
-        started_at,
-        deadline,
-    } = task.state
+    let Some(task) = load_task(txn, result.key, result.seq)?
+        .filter(|t| t.attempt == result.attempt && matches!(t.state, TaskState::Running { .. }))
     else {
         return Ok(None);
     };
-    txn.open_table(DUE)?
-        .remove((deadline.0, task.key, task.seq, DUE_DEADLINE))?;
+    unindex_state(txn, &task)?;
     let outcome = match result.result {
         Ok(value) => AttemptOutcome::Completed(value),
         Err(failure) => AttemptOutcome::Failed(failure),
     };
-    Ok(end_attempt(txn, task, started_at, outcome, now)?.0)
+    let (entry, requeued) = end_attempt(txn, task, outcome, now)?;
+    Ok(entry.map(|entry| Reported { entry, requeued }))
 }
 
 pub(crate) fn record_heartbeat(
@@ -666,25 +764,78 @@ pub(crate) fn record_heartbeat(
     seq: u32,
     attempt: u32,
     details: Option<Vec<u8>>,
-) -> Result<bool, StoreError> {
-    let task = {
-        let tasks = txn.open_table(TASKS)?;
-        let task = tasks
-            .get((key, seq))?
-            .map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
-        task.transpose()?
-    };
-    let Some(mut task) =
-        task.filter(|t| t.attempt == attempt && matches!(t.state, TaskState::Running { .. }))
+    now: Timestamp,
+) -> Result<HeartbeatAck, StoreError> {
+    let Some(mut task) = load_task(txn, key, seq)?
+        .filter(|t| t.attempt == attempt && matches!(t.state, TaskState::Running { .. }))
     else {
-        return Ok(false); // timed out, superseded, or its execution closed
+        // Timed out, superseded, or its execution closed.
+        return Ok(HeartbeatAck {
+            current: false,
+            cancel_requested: false,
+        });
     };
+    let mut changed = false;
+    if let (
+        TaskState::Running {
+            heartbeat_deadline: Some(old),
+            ..
+        },
+        Some(ms),
+    ) = (&mut task.state, task.timeouts.heartbeat_ms)
+    {
+        let next = now.plus_ms(ms);
+        if next != *old {
+            let mut due = txn.open_table(DUE)?;
+            due.remove((old.0, key, seq, DUE_HEARTBEAT))?;
+            due.insert((next.0, key, seq, DUE_HEARTBEAT), ())?;
+            *old = next;
+            changed = true;
+        }
+    }
     if details.is_some() {
         task.heartbeat_details = details;
+        changed = true;
+    }
+    if changed {
         txn.open_table(TASKS)?
             .insert((key, seq), encode(&task).as_slice())?;
     }
-    Ok(true)
+    Ok(HeartbeatAck {
+        current: true,
+        cancel_requested: task.cancel_requested,
+    })
+}
+
+/// The timeout that a `DUE` entry `(at, kind)` of `task` stands for, if it
+/// is still in force (entries of finished states are removed, but an
+/// entry can outlive its state when times coincide).
+fn due_timeout(task: &ActivityTask, at: u64, kind: u8) -> Option<TimeoutKind> {
+    let close = task.close_deadline().map(|c| c.0);
+    match (kind, task.state) {
+        (DUE_SCHEDULE_TO_CLOSE, _) if close == Some(at) => Some(TimeoutKind::ScheduleToClose),
+        (DUE_SCHEDULE_TO_START, TaskState::Ready { due }) => task
+            .timeouts
+            .schedule_to_start_ms
+            .filter(|ms| due.plus_ms(*ms).0 == at)
+            .map(|_| TimeoutKind::ScheduleToStart),
+        (DUE_DEADLINE, TaskState::Running { deadline, .. }) if deadline.0 == at => {
+            // A deadline cut short by schedule-to-close is that timeout.
+            Some(if close == Some(at) {
+                TimeoutKind::ScheduleToClose
+            } else {
+                TimeoutKind::StartToClose
+            })
+        }
+        (
+            DUE_HEARTBEAT,
+            TaskState::Running {
+                heartbeat_deadline: Some(hb),
+                ..
+            },
+        ) if hb.0 == at => Some(TimeoutKind::Heartbeat),
+        _ => None,
+    }
 }
 
 pub(crate) fn fire_due(
@@ -732,28 +883,18 @@ pub(crate) fn fire_due(
             work.delivered.extend(done.delivered);
             continue;
         }
-        let task = {
-            let tasks = txn.open_table(TASKS)?;
-            let task = tasks
-                .get((key, seq))?
-                .map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
-            task.transpose()?
+        let Some(task) = load_task(txn, key, seq)? else {
+            continue; // finished, or abandoned with its execution
         };
-        // Only a still-running attempt with this very deadline times out;
-        // anything else is an index entry left behind by a finished attempt.
-        let Some(task) = task else { continue };
-        let TaskState::Running {
-            started_at,
-            deadline,
-        } = task.state
-        else {
+        let Some(timeout) = due_timeout(&task, at, kind) else {
             continue;
         };
-        if deadline.0 != at {
-            continue;
+        unindex_state(txn, &task)?;
+        if matches!(task.state, TaskState::Running { .. }) {
+            work.timed_out.push((key, seq));
         }
-        let outcome = AttemptOutcome::TimedOut(TimeoutKind::StartToClose);
-        let (entry, requeued) = end_attempt(txn, task, started_at, outcome, now)?;
+        let outcome = AttemptOutcome::TimedOut(timeout);
+        let (entry, requeued) = end_attempt(txn, task, outcome, now)?;
         work.delivered.extend(entry);
         work.requeued.extend(requeued);
     }

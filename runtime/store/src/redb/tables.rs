@@ -35,6 +35,12 @@ pub(crate) const DUE_TIMER: u8 = 0;
 pub(crate) const DUE_DEADLINE: u8 = 1;
 /// `DUE` kind: the run (or execution) timeout of an execution (seq 0).
 pub(crate) const DUE_RUN_TIMEOUT: u8 = 2;
+/// `DUE` kind: the heartbeat deadline of a running attempt.
+pub(crate) const DUE_HEARTBEAT: u8 = 3;
+/// `DUE` kind: the schedule-to-start deadline of a queued attempt.
+pub(crate) const DUE_SCHEDULE_TO_START: u8 = 4;
+/// `DUE` kind: the schedule-to-close deadline of an activity.
+pub(crate) const DUE_SCHEDULE_TO_CLOSE: u8 = 5;
 
 pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError> {
     txn.open_table(META)?;

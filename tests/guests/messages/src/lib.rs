@@ -50,7 +50,11 @@ fn messages(ctx: &Ctx, input: Input) -> Result<Value, Failure> {
                 let options = host_types::ActivityOptions {
                     task_queue: None,
                     start_to_close_timeout_ms: None,
+                    schedule_to_start_timeout_ms: None,
+                    schedule_to_close_timeout_ms: None,
+                    heartbeat_timeout_ms: None,
                     retry: None,
+                    local: false,
                 };
                 host::schedule_activity("echo", b"\"x\"", &options)
             });

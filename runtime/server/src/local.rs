@@ -1,0 +1,105 @@
+//! Local activities: run by the actor inside the workflow task, with no
+//! queue round trip. The attempts and the result go into history in the
+//! workflow task's own commit, so a completed local activity costs no
+//! extra transaction. A crash before that commit loses the attempts, and
+//! replay runs the activity again under the same idempotency key (at least
+//! once, as for queued activities).
+//!
+//! Retries whose backoff is at most `RuntimeConfig::local_retry_threshold_ms`
+//! happen in place; a longer one is handed to the activity's task queue as
+//! an ordinary task for the next attempt, so a long backoff never holds a
+//! workflow task open. An activity with no native handler in this process
+//! is handed to its queue at once (a remote worker may serve it).
+
+use crate::activity::{ActivityContext, AttemptSignal};
+use crate::runtime::Inner;
+use std::sync::Arc;
+use weft_core::{ActivityReport, AttemptOutcome, ExecutionId, TimeoutKind};
+use weft_store::{ExecKey, NewActivityTask};
+
+/// What running a local activity produced.
+pub(crate) struct LocalRun {
+    /// The activity's command sequence number.
+    pub(crate) seq: u32,
+    /// Its attempts, in order, for history.
+    pub(crate) reports: Vec<ActivityReport>,
+    /// The task for its next attempt, if its retries go to the queue.
+    pub(crate) handoff: Option<NewActivityTask>,
+}
+
+/// Run local activity `task` (of execution `key`) to its result, its final
+/// failure, or a handoff to its queue.
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    key: ExecKey,
+    execution: ExecutionId,
+    mut task: NewActivityTask,
+) -> LocalRun {
+    let mut run = LocalRun {
+        seq: task.seq,
+        reports: Vec::new(),
+        handoff: None,
+    };
+    if inner.activities.get(&task.name).is_none() {
+        run.handoff = Some(task);
+        return run;
+    }
+    let idempotency_key = execution.idempotency_key(task.seq);
+    let close_deadline = task
+        .timeouts
+        .schedule_to_close_ms
+        .map(|ms| task.scheduled_at.plus_ms(ms));
+    loop {
+        let started_at = inner.clock.now();
+        let mut deadline = started_at.plus_ms(task.timeouts.start_to_close_ms);
+        if let Some(close) = close_deadline {
+            deadline = deadline.min(close);
+        }
+        let (switch, signal) = tokio::sync::watch::channel(AttemptSignal::Running);
+        crate::runtime::lock(&inner.attempts).insert((key, task.seq), switch);
+        let ctx = ActivityContext {
+            execution: execution.clone(),
+            name: task.name.clone(),
+            attempt: task.attempt,
+            idempotency_key: idempotency_key.clone(),
+            signal,
+            heartbeats: None,
+            last_details: None,
+        };
+        let result = crate::worker::execute(&inner, ctx, task.input.clone(), deadline).await;
+        crate::runtime::lock(&inner.attempts).remove(&(key, task.seq));
+        let now = inner.clock.now();
+        let outcome = match result {
+            Some(Ok(value)) => AttemptOutcome::Completed(value),
+            Some(Err(failure)) => AttemptOutcome::Failed(failure),
+            None if close_deadline == Some(deadline) => {
+                AttemptOutcome::TimedOut(TimeoutKind::ScheduleToClose)
+            }
+            None => AttemptOutcome::TimedOut(TimeoutKind::StartToClose),
+        };
+        let retry_at = task.retry.next_attempt_at(
+            task.attempt,
+            &outcome,
+            &idempotency_key,
+            now,
+            close_deadline,
+        );
+        run.reports.push(ActivityReport {
+            seq: task.seq,
+            attempt: task.attempt,
+            started_at: Some(started_at),
+            outcome,
+            retry_at,
+        });
+        let Some(at) = retry_at else {
+            return run;
+        };
+        task.attempt += 1;
+        if at.0.saturating_sub(now.0) > inner.config.local_retry_threshold_ms {
+            task.due = at;
+            run.handoff = Some(task);
+            return run;
+        }
+        tokio::time::sleep(crate::clock::until(now, at)).await;
+    }
+}

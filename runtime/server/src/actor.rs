@@ -243,14 +243,16 @@ impl ActorDriver {
         if running.is_empty() {
             return false;
         }
-        let mut ran = running.join_all().await;
-        // Live history only: the order is free, seq order keeps it stable.
-        ran.sort_by_key(|r| r.seq);
-        for local in ran {
-            for report in local.reports {
-                state.deliver(&InboxMessage::Activity(report), self.inner.clock.now());
-            }
+        // Into history in the order the attempts ended, each at its time
+        // (live history only: replay reads the order back).
+        let mut reports = Vec::new();
+        for local in running.join_all().await {
+            reports.extend(local.reports);
             self.handed_off.extend(local.handoff);
+        }
+        reports.sort_by_key(|(ended, report)| (*ended, report.seq, report.attempt));
+        for (ended, report) in reports {
+            state.deliver(&InboxMessage::Activity(report), ended);
         }
         true
     }
@@ -279,7 +281,9 @@ impl ActorDriver {
             .iter()
             .map(|t| t.queue.clone())
             .collect();
-        let timers = !transition.new_timers.is_empty();
+        // Task timeouts are due items too.
+        let timers = !transition.new_timers.is_empty()
+            || transition.new_tasks.iter().any(|t| t.timeouts.arms_due());
         let done = match self.inner.store.commit(transition).await {
             Ok(done) => done,
             Err(StoreError::Conflict { .. }) => return Err(DriverStop::Superseded),

@@ -103,6 +103,13 @@ impl Inner {
         state.remote.notify_waiters();
     }
 
+    /// An attempt was retried onto `queue`: its workers learn the due
+    /// time, the timer service its schedule-to-start deadline.
+    pub(crate) fn requeued(&self, queue: &str) {
+        self.wake_queue(queue);
+        self.timers_changed.notify_one();
+    }
+
     /// Lease up to `max` due tasks of `queue`, within its rate limit.
     /// Returns the tasks and when to look again (`None`: on a wake-up).
     pub(crate) async fn lease(
@@ -309,8 +316,7 @@ impl Runtime {
         let reported = reported.ok_or_else(|| stale(token))?;
         inner.deliver(reported.entry);
         if let Some(queue) = reported.requeued {
-            // A retry is queued: pollers learn its due time.
-            inner.wake_queue(&queue);
+            inner.requeued(&queue);
         }
         Ok(())
     }

@@ -14,15 +14,13 @@
 use crate::activity::{ActivityContext, AttemptSignal};
 use crate::runtime::Inner;
 use std::sync::Arc;
-use weft_core::{ActivityReport, AttemptOutcome, ExecutionId, TimeoutKind};
+use weft_core::{ActivityReport, AttemptOutcome, ExecutionId, TimeoutKind, Timestamp};
 use weft_store::{ExecKey, NewActivityTask};
 
 /// What running a local activity produced.
 pub(crate) struct LocalRun {
-    /// The activity's command sequence number.
-    pub(crate) seq: u32,
-    /// Its attempts, in order, for history.
-    pub(crate) reports: Vec<ActivityReport>,
+    /// Its attempts, in order, each with the time it ended, for history.
+    pub(crate) reports: Vec<(Timestamp, ActivityReport)>,
     /// The task for its next attempt, if its retries go to the queue.
     pub(crate) handoff: Option<NewActivityTask>,
 }
@@ -36,7 +34,6 @@ pub(crate) async fn run(
     mut task: NewActivityTask,
 ) -> LocalRun {
     let mut run = LocalRun {
-        seq: task.seq,
         reports: Vec::new(),
         handoff: None,
     };
@@ -84,13 +81,14 @@ pub(crate) async fn run(
             now,
             close_deadline,
         );
-        run.reports.push(ActivityReport {
+        let report = ActivityReport {
             seq: task.seq,
             attempt: task.attempt,
             started_at: Some(started_at),
             outcome,
             retry_at,
-        });
+        };
+        run.reports.push((now, report));
         let Some(at) = retry_at else {
             return run;
         };

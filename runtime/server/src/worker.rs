@@ -151,8 +151,7 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         Ok(Some(reported)) => {
             inner.deliver(reported.entry);
             if let Some(queue) = reported.requeued {
-                // A retry is queued: this queue's workers learn its due time.
-                inner.wake_queue(&queue);
+                inner.requeued(&queue);
             }
         }
         Ok(None) => tracing::debug!(activity = task.name, "stale attempt report ignored"),

@@ -266,6 +266,14 @@ pub struct ActivityTimeouts {
     pub heartbeat_ms: Option<u64>,
 }
 
+impl ActivityTimeouts {
+    /// True if a queued task with these timeouts has a due item (its
+    /// schedule-to-start or schedule-to-close deadline).
+    pub fn arms_due(&self) -> bool {
+        self.schedule_to_start_ms.is_some() || self.schedule_to_close_ms.is_some()
+    }
+}
+
 /// An activity task to create, derived from an `ActivityScheduled` event.
 #[derive(Debug, Clone)]
 pub struct NewActivityTask {

@@ -15,6 +15,7 @@ pub(crate) fn status(e: RuntimeError) -> Status {
         RuntimeError::UnknownWorkflowType(_)
         | RuntimeError::NotFound(_)
         | RuntimeError::UnknownNamespace(_)
+        | RuntimeError::StaleTask(_)
         | RuntimeError::Store(StoreError::NotFound(_)) => Status::not_found(message),
         RuntimeError::Store(StoreError::AlreadyRunning(_))
         | RuntimeError::Store(StoreError::IdReuseRejected(..)) => Status::already_exists(message),

@@ -678,10 +678,15 @@ impl Client {
             })
             .await?
             .into_inner();
+        let rate = if r.rate_limit > 0.0 {
+            format!("{} tasks/s", r.rate_limit)
+        } else {
+            "none".to_owned()
+        };
         self.print(
             || {
                 format!(
-                    "{queue}\n  backlog   {}\n  running   {}\n  pollers   {}",
+                    "{queue}\n  backlog     {}\n  running     {}\n  rate limit  {rate}\n  pollers     {}",
                     r.backlog,
                     r.running,
                     if r.pollers.is_empty() {
@@ -691,7 +696,12 @@ impl Client {
                     }
                 )
             },
-            || json!({"task_queue": queue, "backlog": r.backlog, "running": r.running, "pollers": r.pollers}),
+            || {
+                json!({
+                    "task_queue": queue, "backlog": r.backlog, "running": r.running,
+                    "rate_limit": r.rate_limit, "pollers": r.pollers
+                })
+            },
         );
         Ok(())
     }

@@ -211,7 +211,7 @@ impl TaskToken {
 }
 
 fn stale(token: TaskToken) -> RuntimeError {
-    RuntimeError::NotFound(format!(
+    RuntimeError::StaleTask(format!(
         "activity task {}/{} attempt {}: no longer current (it timed out, was retried, or its \
          execution closed)",
         token.key, token.seq, token.attempt

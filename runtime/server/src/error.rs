@@ -40,6 +40,9 @@ pub enum RuntimeError {
     /// answering it).
     #[error("update failed: {0}")]
     UpdateFailed(weft_core::Failure),
+    /// An activity task token names an attempt that is no longer current.
+    #[error("{0}")]
+    StaleTask(String),
     /// No such namespace.
     #[error("unknown namespace `{0}`: create it first")]
     UnknownNamespace(String),

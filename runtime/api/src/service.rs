@@ -20,16 +20,35 @@ const LONG_POLL: Duration = Duration::from_secs(20);
 
 type Reply<T> = Result<Response<T>, Status>;
 
+fn draining() -> Status {
+    Status::unavailable("the server is shutting down; retry against it once it is back")
+}
+
 /// The service over one runtime.
 #[derive(Clone)]
 pub struct WeftService {
     runtime: Runtime,
+    /// Set when the server begins a graceful shutdown: waiting RPCs
+    /// (result, history follow, activity poll) answer at once, so that
+    /// draining in-flight requests does not wait out their waits.
+    draining: tokio::sync::watch::Receiver<bool>,
 }
 
 impl WeftService {
     /// Serve `runtime`.
     pub fn new(runtime: Runtime) -> Self {
-        WeftService { runtime }
+        let (_, draining) = tokio::sync::watch::channel(false);
+        WeftService { runtime, draining }
+    }
+
+    /// Run `wait`, unless the server starts draining first: then `None`.
+    async fn unless_draining<T>(&self, wait: impl std::future::Future<Output = T>) -> Option<T> {
+        let mut draining = self.draining.clone();
+        tokio::select! {
+            done = wait => Some(done),
+            // An error: the sender is gone, so never draining.
+            Ok(_) = draining.wait_for(|d| *d) => None,
+        }
     }
 
     /// Check the namespace exists; the default one always does.
@@ -344,9 +363,12 @@ impl Weft for WeftService {
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let wait = r.wait_new_events.then_some(LONG_POLL);
         let page = self
-            .runtime
-            .history_page(&id, r.from_index, r.page_size as usize, wait)
+            .unless_draining(
+                self.runtime
+                    .history_page(&id, r.from_index, r.page_size as usize, wait),
+            )
             .await
+            .ok_or_else(draining)?
             .map_err(status)?;
         let events: Vec<pb::HistoryEvent> = page
             .events
@@ -368,7 +390,11 @@ impl Weft for WeftService {
     ) -> Reply<pb::GetResultResponse> {
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
-        let outcome = self.runtime.result(&id).await.map_err(status)?;
+        let outcome = self
+            .unless_draining(self.runtime.result(&id))
+            .await
+            .ok_or_else(draining)?
+            .map_err(status)?;
         let run_id = self.runtime.describe(&id).await.map_err(status)?.id.run_id;
         let outcome = match outcome {
             WorkflowOutcome::Completed(value) => pb::get_result_response::Outcome::Completed(value),
@@ -421,11 +447,14 @@ impl Weft for WeftService {
             0 => Duration::MAX,
             ms => Duration::from_millis(ms),
         };
+        // Draining: an empty answer, and the worker polls again elsewhere
+        // or later.
         let polled = self
-            .runtime
-            .poll_activity_task(&queue, &identity, wait)
+            .unless_draining(self.runtime.poll_activity_task(&queue, &identity, wait))
             .await
-            .map_err(status)?;
+            .transpose()
+            .map_err(status)?
+            .flatten();
         Ok(Response::new(pb::PollActivityTaskResponse {
             task: polled.map(convert::activity_task),
         }))
@@ -537,7 +566,12 @@ pub async fn serve(
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
         .build_v1()?;
-    let service = pb::weft_server::WeftServer::new(WeftService::new(runtime))
+    let (drain, draining) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = drain.send(true);
+    };
+    let service = pb::weft_server::WeftServer::new(WeftService { runtime, draining })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let incoming = tonic::transport::server::TcpIncoming::from(listener);

@@ -292,6 +292,8 @@ impl ActorDriver {
         self.inner.committed(done);
         self.inner.updates_answered(self.key, state.pending().1);
         state.mark_durable();
+        // Their events are durable now: never pending again.
+        self.locals_run.clear();
         // Output commit rule: workers and timers see the work only now.
         for queue in queues {
             self.inner.wake_queue(&queue);

@@ -363,10 +363,12 @@ impl Weft for WeftService {
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let wait = r.wait_new_events.then_some(LONG_POLL);
         let page = self
-            .unless_draining(
-                self.runtime
-                    .history_page(&id, r.from_index, r.page_size as usize, wait),
-            )
+            .unless_draining(self.runtime.history_page(
+                &id,
+                r.from_index,
+                r.page_size as usize,
+                wait,
+            ))
             .await
             .ok_or_else(draining)?
             .map_err(status)?;

@@ -24,6 +24,25 @@ pub struct Bench<'a> {
     pub executions: usize,
     pub concurrency: usize,
     pub warmup: usize,
+    /// Run the activities as local activities (Restate's default mapping,
+    /// `ctx.run`) instead of through the task queue (Temporal's).
+    pub local: bool,
+}
+
+impl Bench<'_> {
+    /// The workflow input of the payment scenario.
+    fn input(&self) -> Result<Vec<u8>> {
+        let input = json!({"acct": "acct-0042", "amount": 142, "local": self.local});
+        Ok(serde_json::to_vec(&input)?)
+    }
+
+    fn activities(&self) -> &'static str {
+        if self.local {
+            "local activities"
+        } else {
+            "queued native activities"
+        }
+    }
 }
 
 /// The workload's activities (the peers' versions do the same).
@@ -107,18 +126,18 @@ async fn lane(runtime: Runtime, ids: Vec<String>, input: Vec<u8>) -> Result<Vec<
 /// Run `count` executions over `concurrency` lanes; their latencies.
 async fn load(
     runtime: &Runtime,
+    input: &[u8],
     prefix: &str,
     count: usize,
     concurrency: usize,
 ) -> Result<Vec<Duration>> {
-    let input = serde_json::to_vec(&json!({"acct": "acct-0042", "amount": 142}))?;
     let mut lanes = JoinSet::new();
     for l in 0..concurrency.max(1) {
         let ids: Vec<String> = (l..count)
             .step_by(concurrency.max(1))
             .map(|i| format!("{prefix}-{i}"))
             .collect();
-        lanes.spawn(lane(runtime.clone(), ids, input.clone()));
+        lanes.spawn(lane(runtime.clone(), ids, input.to_vec()));
     }
     let mut all = Vec::with_capacity(count);
     while let Some(done) = lanes.join_next().await {
@@ -152,11 +171,19 @@ pub async fn run(bench: Bench<'_>) -> Result<()> {
         .with_context(|| format!("reading {}", bench.component.display()))?;
     runtime.deploy("bench-payment", bytes).await?;
 
-    load(&runtime, "warmup", bench.warmup, bench.concurrency.min(10)).await?;
+    let input = bench.input()?;
+    load(
+        &runtime,
+        &input,
+        "warmup",
+        bench.warmup,
+        bench.concurrency.min(10),
+    )
+    .await?;
     let disk_before = std::fs::metadata(&db).map_or(0, |m| m.len());
     let cpu_before = cpu_time();
     let started = Instant::now();
-    let latencies = load(&runtime, "m", bench.executions, bench.concurrency).await?;
+    let latencies = load(&runtime, &input, "m", bench.executions, bench.concurrency).await?;
     let elapsed = started.elapsed();
     let cpu = cpu_time().saturating_sub(cpu_before);
     let (rss, peak) = rss_kib();
@@ -165,6 +192,7 @@ pub async fn run(bench: Bench<'_>) -> Result<()> {
 
     report(Report {
         client: "in-process",
+        activities: bench.activities(),
         latencies,
         concurrency: bench.concurrency,
         elapsed,
@@ -179,6 +207,7 @@ pub async fn run(bench: Bench<'_>) -> Result<()> {
 /// What one run measured.
 struct Report {
     client: &'static str,
+    activities: &'static str,
     latencies: Vec<Duration>,
     concurrency: usize,
     elapsed: Duration,
@@ -194,6 +223,7 @@ struct Report {
 fn report(r: Report) {
     let Report {
         client,
+        activities,
         mut latencies,
         concurrency,
         elapsed,
@@ -208,7 +238,7 @@ fn report(r: Report) {
     let (p50, p99) = (percentile(&latencies, 0.50), percentile(&latencies, 0.99));
     let cpu_ms = cpu.as_secs_f64() * 1_000.0 / n;
     let disk_per_exec = disk as f64 / n;
-    println!("scenario   payment ({client} client, native activities, redb durable)");
+    println!("scenario   payment ({client} client, {activities}, redb durable)");
     println!(
         "executions {} at concurrency {concurrency}",
         latencies.len()
@@ -225,7 +255,7 @@ fn report(r: Report) {
     println!(
         "{}",
         json!({
-            "scenario": "payment", "client": client, "n": latencies.len(), "c": concurrency,
+            "scenario": "payment", "client": client, "activities": activities, "n": latencies.len(), "c": concurrency,
             "throughput_per_s": throughput, "p50_ms": p50, "p99_ms": p99, "cpu_ms_per_exec": cpu_ms,
             "rss_kib": rss, "peak_rss_kib": peak, "disk_bytes_per_exec": disk_per_exec,
         })
@@ -281,7 +311,7 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
             ..Default::default()
         })
         .await?;
-    let input = serde_json::to_vec(&json!({"acct": "acct-0042", "amount": 142}))?;
+    let input = bench.input()?;
     let load = |prefix: &'static str, count: usize, concurrency: usize| {
         let clients = clients.clone();
         let input = input.clone();
@@ -350,6 +380,7 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     let disk_after = std::fs::metadata(&db).map_or(0, |m| m.len());
     report(Report {
         client: "gRPC (separate process)",
+        activities: bench.activities(),
         latencies,
         concurrency: bench.concurrency,
         elapsed,

@@ -81,6 +81,10 @@ enum Command {
         /// in-process runtime.
         #[arg(long)]
         grpc: bool,
+        /// Run the payment's activities as local activities (Restate's
+        /// `ctx.run` mapping) instead of through the task queue.
+        #[arg(long)]
+        local: bool,
         /// `payment` (the peers' workload) or `replay` (histories of 10 to
         /// 10,000 events replayed through the guest).
         #[arg(long, default_value = "payment")]
@@ -231,6 +235,7 @@ async fn run_cli() -> Result<()> {
             concurrency,
             warmup,
             grpc,
+            local,
             scenario,
         } => {
             let bench = bench::Bench {
@@ -239,6 +244,7 @@ async fn run_cli() -> Result<()> {
                 executions: *n,
                 concurrency: *concurrency,
                 warmup: *warmup,
+                local: *local,
             };
             return match (scenario.as_str(), *grpc) {
                 ("replay", _) => bench::run_replay(bench).await,

@@ -42,8 +42,15 @@ pub fn event_details(event: &Event) -> String {
             )
         }
         EventKind::ActivityScheduled {
-            seq, name, input, ..
-        } => format!("#{seq} {name} input={}", show(input)),
+            seq,
+            name,
+            input,
+            options,
+        } => format!(
+            "#{seq} {name}{} input={}",
+            if options.local { " (local)" } else { "" },
+            show(input)
+        ),
         EventKind::ActivityStarted { seq, attempt } => format!("#{seq} attempt {attempt}"),
         EventKind::ActivityCompleted {
             seq,

@@ -14,6 +14,9 @@ struct Input {
     /// one after the other (two events each), for histories of a chosen
     /// length.
     steps: Option<u32>,
+    /// Run the two activities as local activities.
+    #[serde(default)]
+    local: bool,
 }
 
 fn payment(ctx: &Ctx, input: Input) -> Result<serde_json::Value, Failure> {
@@ -23,10 +26,11 @@ fn payment(ctx: &Ctx, input: Input) -> Result<serde_json::Value, Failure> {
         }
         return Ok(serde_json::json!({"steps": steps}));
     }
-    let account: serde_json::Value = ctx.activity("validate_account", &input.acct).call()?;
-    let charge: serde_json::Value = ctx
-        .activity("charge", &(&input.acct, input.amount))
-        .call()?;
+    let local = |b: weft_sdk::ActivityBuilder<serde_json::Value>| {
+        if input.local { b.local() } else { b }
+    };
+    let account = local(ctx.activity("validate_account", &input.acct)).call()?;
+    let charge = local(ctx.activity("charge", &(&input.acct, input.amount))).call()?;
     Ok(serde_json::json!({"ok": true, "acct": account["acct"], "charge": charge}))
 }
 

@@ -53,7 +53,7 @@ pub(crate) async fn run(
             deadline = deadline.min(close);
         }
         let (switch, signal) = tokio::sync::watch::channel(AttemptSignal::Running);
-        crate::runtime::lock(&inner.attempts).insert((key, task.seq), switch);
+        crate::runtime::lock(&inner.attempts).insert((key, task.seq, task.attempt), switch);
         let ctx = ActivityContext {
             execution: execution.clone(),
             name: task.name.clone(),
@@ -64,7 +64,7 @@ pub(crate) async fn run(
             last_details: None,
         };
         let result = crate::worker::execute(&inner, ctx, task.input.clone(), deadline).await;
-        crate::runtime::lock(&inner.attempts).remove(&(key, task.seq));
+        crate::runtime::lock(&inner.attempts).remove(&(key, task.seq, task.attempt));
         let now = inner.clock.now();
         let outcome = match result {
             Some(Ok(value)) => AttemptOutcome::Completed(value),

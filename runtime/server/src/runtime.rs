@@ -112,7 +112,9 @@ pub(crate) struct Inner {
     /// Clients waiting for the answer to an update, by execution and id.
     pub(crate) update_waiters: Mutex<HashMap<(ExecKey, String), UpdateWaiter>>,
     /// Cancellation switches of the activity attempts running here.
-    pub(crate) attempts: Mutex<BTreeMap<(ExecKey, u32), crate::activity::AttemptSwitch>>,
+    /// Keyed by (execution, seq, attempt): a retry never takes an earlier
+    /// attempt's place.
+    pub(crate) attempts: Mutex<BTreeMap<(ExecKey, u32, u32), crate::activity::AttemptSwitch>>,
     /// Consecutive failures per execution, for retry backoff.
     failures: Mutex<HashMap<ExecKey, u32>>,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -470,14 +472,14 @@ impl Inner {
     /// Tell every activity attempt of `key` running here that its
     /// execution is cancelling (they see it through their context).
     pub(crate) fn cancel_attempts(&self, key: ExecKey) {
-        for (_, switch) in lock(&self.attempts).range((key, 0)..=(key, u32::MAX)) {
+        for (_, switch) in lock(&self.attempts).range((key, 0, 0)..=(key, u32::MAX, u32::MAX)) {
             crate::activity::raise(switch, crate::activity::AttemptSignal::CancelRequested);
         }
     }
 
     /// Stop the attempts running here that the store timed out: their
     /// reports would be ignored, and a retry may already be running.
-    pub(crate) fn supersede_attempts(&self, attempts: &[(ExecKey, u32)]) {
+    pub(crate) fn supersede_attempts(&self, attempts: &[(ExecKey, u32, u32)]) {
         let running = lock(&self.attempts);
         for id in attempts {
             if let Some(switch) = running.get(id) {

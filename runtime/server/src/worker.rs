@@ -91,11 +91,11 @@ impl Drop for AbortOnDrop {
 /// runs (cancellation requests and timeouts reach it there).
 struct AttemptRegistration<'a> {
     inner: &'a Inner,
-    id: (weft_store::ExecKey, u32),
+    id: (weft_store::ExecKey, u32, u32),
 }
 
 impl<'a> AttemptRegistration<'a> {
-    fn new(inner: &'a Inner, id: (weft_store::ExecKey, u32), switch: AttemptSwitch) -> Self {
+    fn new(inner: &'a Inner, id: (weft_store::ExecKey, u32, u32), switch: AttemptSwitch) -> Self {
         crate::runtime::lock(&inner.attempts).insert(id, switch);
         AttemptRegistration { inner, id }
     }
@@ -117,7 +117,8 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         AttemptSignal::Running
     };
     let (switch, signal) = tokio::sync::watch::channel(initial);
-    let _registered = AttemptRegistration::new(inner, (task.key, task.seq), switch.clone());
+    let _registered =
+        AttemptRegistration::new(inner, (task.key, task.seq, task.attempt), switch.clone());
     let ctx = ActivityContext {
         execution: task.execution.clone(),
         name: task.name.clone(),

@@ -443,9 +443,9 @@ pub struct DueWork {
     pub requeued: Vec<String>,
     /// Executions closed by their run or execution timeout.
     pub closed: Vec<ExecKey>,
-    /// Running attempts that timed out, (execution, seq): stop them if
-    /// they run here.
-    pub timed_out: Vec<(ExecKey, u32)>,
+    /// Running attempts that timed out, (execution, seq, attempt): stop
+    /// them if they run here.
+    pub timed_out: Vec<(ExecKey, u32, u32)>,
     /// When the next due item is.
     pub next_due: Option<Timestamp>,
 }

@@ -477,7 +477,7 @@ async fn schedule_to_close_caps_the_attempt_and_stops_retries() {
         AttemptOutcome::TimedOut(TimeoutKind::ScheduleToClose)
     );
     assert_eq!(report.retry_at, None);
-    assert_eq!(due.timed_out, [(key, 0)]);
+    assert_eq!(due.timed_out, [(key, 0, 2)]);
     assert!(
         store
             .fire_due(T0.plus_ms(100_000), 10)
@@ -571,7 +571,7 @@ async fn a_missed_heartbeat_times_out_the_attempt_and_heartbeats_extend_it() {
         Some(T0.plus_ms(2_700)),
         "a heartbeat timeout retries"
     );
-    assert_eq!(due.timed_out, [(key, 0)]);
+    assert_eq!(due.timed_out, [(key, 0, 1)]);
     // The dead attempt's heartbeat is refused.
     let ack = store
         .record_heartbeat(key, 0, 1, None, T0.plus_ms(2_650))

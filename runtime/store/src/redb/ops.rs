@@ -891,7 +891,7 @@ pub(crate) fn fire_due(
         };
         unindex_state(txn, &task)?;
         if matches!(task.state, TaskState::Running { .. }) {
-            work.timed_out.push((key, seq));
+            work.timed_out.push((key, seq, task.attempt));
         }
         let outcome = AttemptOutcome::TimedOut(timeout);
         let (entry, requeued) = end_attempt(txn, task, outcome, now)?;

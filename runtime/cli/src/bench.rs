@@ -27,6 +27,9 @@ pub struct Bench<'a> {
     /// Run the activities as local activities (Restate's default mapping,
     /// `ctx.run`) instead of through the task queue (Temporal's).
     pub local: bool,
+    /// Serve the activities from remote gRPC workers in this process
+    /// (with `--grpc`).
+    pub remote: bool,
 }
 
 impl Bench<'_> {
@@ -37,12 +40,20 @@ impl Bench<'_> {
     }
 
     fn activities(&self) -> &'static str {
-        if self.local {
-            "local activities"
-        } else {
-            "queued native activities"
+        match (self.local, self.remote) {
+            (true, _) => "local activities",
+            (false, true) => "activities on remote gRPC workers",
+            (false, false) => "queued native activities",
         }
     }
+}
+
+fn validate_account(acct: String) -> serde_json::Value {
+    json!({"acct": acct, "valid": true})
+}
+
+fn charge((acct, amount): (String, u64)) -> serde_json::Value {
+    json!({"acct": acct, "amount": amount, "status": "charged"})
 }
 
 /// The workload's activities (the peers' versions do the same).
@@ -51,16 +62,50 @@ pub fn activities() -> ActivityRegistry {
     registry.register(
         "validate_account",
         |_ctx: ActivityContext, acct: String| async move {
-            Ok::<_, ActivityError>(json!({"acct": acct, "valid": true}))
+            Ok::<_, ActivityError>(validate_account(acct))
         },
     );
     registry.register(
         "charge",
-        |_ctx: ActivityContext, (acct, amount): (String, u64)| async move {
-            Ok::<_, ActivityError>(json!({"acct": acct, "amount": amount, "status": "charged"}))
+        |_ctx: ActivityContext, args: (String, u64)| async move {
+            Ok::<_, ActivityError>(charge(args))
         },
     );
     registry
+}
+
+/// The queue the remote workers serve (the bench server has no
+/// in-process activities on it).
+const REMOTE_QUEUE: &str = "bench-remote";
+
+/// A remote activity worker over gRPC: poll, run, complete, until aborted.
+async fn remote_worker(
+    mut client: weft_api::pb::weft_client::WeftClient<tonic::transport::Channel>,
+) -> Result<()> {
+    use weft_api::pb;
+    loop {
+        let polled = client
+            .poll_activity_task(pb::PollActivityTaskRequest {
+                task_queue: REMOTE_QUEUE.into(),
+                identity: "bench-worker".into(),
+                wait_ms: 5_000,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        let Some(task) = polled.task else { continue };
+        let result = match task.activity_name.as_str() {
+            "validate_account" => validate_account(serde_json::from_slice(&task.input)?),
+            "charge" => charge(serde_json::from_slice(&task.input)?),
+            other => bail!("the bench worker has no activity `{other}`"),
+        };
+        client
+            .complete_activity_task(pb::CompleteActivityTaskRequest {
+                task_token: task.task_token,
+                result: serde_json::to_vec(&result)?,
+            })
+            .await?;
+    }
 }
 
 /// CPU time of this process (user + system), from /proc (10 ms ticks).
@@ -312,6 +357,14 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
         })
         .await?;
     let input = bench.input()?;
+    let task_queue = if bench.remote { REMOTE_QUEUE } else { "" };
+    // One worker per execution in flight: each runs one activity at a time.
+    let mut workers = JoinSet::new();
+    if bench.remote {
+        for w in 0..bench.concurrency.max(1) {
+            workers.spawn(remote_worker(clients[w % clients.len()].clone()));
+        }
+    }
     let load = |prefix: &'static str, count: usize, concurrency: usize| {
         let clients = clients.clone();
         let input = input.clone();
@@ -333,6 +386,7 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
                                 workflow_id: id.clone(),
                                 workflow_type: "bench-payment".into(),
                                 input: input.clone(),
+                                task_queue: task_queue.into(),
                                 ..Default::default()
                             })
                             .await?;
@@ -369,6 +423,10 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     let elapsed = started.elapsed();
     let cpu = (cpu_time() + cpu_time_of(&pid)).saturating_sub(cpu_before);
     let (rss, peak) = rss_kib_of(&pid);
+    if let Some(Ok(Err(e))) = workers.try_join_next() {
+        bail!("a remote worker failed: {e}");
+    }
+    workers.abort_all();
     // SIGTERM: the server flushes and exits; then the file size is final.
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid])

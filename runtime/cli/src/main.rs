@@ -85,6 +85,10 @@ enum Command {
         /// `ctx.run` mapping) instead of through the task queue.
         #[arg(long)]
         local: bool,
+        /// With `--grpc`: serve the activities from remote gRPC workers
+        /// (in the bench process) instead of the server's own.
+        #[arg(long, requires = "grpc")]
+        remote_workers: bool,
         /// `payment` (the peers' workload) or `replay` (histories of 10 to
         /// 10,000 events replayed through the guest).
         #[arg(long, default_value = "payment")]
@@ -236,6 +240,7 @@ async fn run_cli() -> Result<()> {
             warmup,
             grpc,
             local,
+            remote_workers,
             scenario,
         } => {
             let bench = bench::Bench {
@@ -245,6 +250,7 @@ async fn run_cli() -> Result<()> {
                 concurrency: *concurrency,
                 warmup: *warmup,
                 local: *local,
+                remote: *remote_workers,
             };
             return match (scenario.as_str(), *grpc) {
                 ("replay", _) => bench::run_replay(bench).await,

@@ -406,7 +406,13 @@ async fn sigterm_under_load_loses_no_started_execution() {
 #[tokio::test]
 async fn bench_smoke_in_process_and_over_grpc() {
     let dir = tempfile::tempdir().unwrap();
-    for grpc in [false, true] {
+    let modes: [&[&str]; 4] = [
+        &[],
+        &["--local"],
+        &["--grpc"],
+        &["--grpc", "--remote-workers"],
+    ];
+    for mode in modes {
         let mut args = vec![
             "--data-dir".to_owned(),
             dir.path().to_str().unwrap().to_owned(),
@@ -420,9 +426,7 @@ async fn bench_smoke_in_process_and_over_grpc() {
             "--warmup".to_owned(),
             "4".to_owned(),
         ];
-        if grpc {
-            args.push("--grpc".to_owned());
-        }
+        args.extend(mode.iter().map(|a| a.to_string()));
         let out = Command::new(WEFT).args(&args).output().await.unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -431,7 +435,7 @@ async fn bench_smoke_in_process_and_over_grpc() {
             String::from_utf8_lossy(&out.stderr)
         );
         let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-        assert_eq!(json["n"], 20, "{stdout}");
+        assert_eq!(json["n"], 20, "{mode:?}: {stdout}");
         assert!(json["throughput_per_s"].as_f64().unwrap() > 0.0);
     }
 }

@@ -29,6 +29,29 @@ const GUESTS: &[&str] = &[
 
 const TARGET: &str = "wasm32-wasip2";
 
+/// Python workflows: (directory, module, component name). Built with
+/// componentize-py against `proto/wit` and `guest-sdk/python`.
+const PY_GUESTS: &[(&str, &str, &str)] = &[
+    ("workflows/payment-py", "payment", "payment_py"),
+    ("tests/guests/py-sandbox", "sandbox", "guest_py_sandbox"),
+    (
+        "tests/guests/py-payment-reordered",
+        "payment",
+        "guest_py_payment_reordered",
+    ),
+];
+
+/// JavaScript workflows: (entry module, component name). Bundled with
+/// rolldown, then built with componentize-js.
+const JS_GUESTS: &[(&str, &str)] = &[
+    ("workflows/payment-js/payment.js", "payment_js"),
+    ("tests/guests/js-sandbox/sandbox.js", "guest_js_sandbox"),
+];
+
+/// The custom section that marks an interpreter's component (see
+/// `weft_engine::INTERPRETER_SECTION`; the xtask does not link the engine).
+const INTERPRETER_SECTION: &str = "weft:interpreter";
+
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     let root = root();
@@ -106,7 +129,201 @@ fn guest_cargo(root: &Path, verb: &str) -> Command {
 
 fn guests(root: &Path) -> Result<()> {
     ensure_wasm_target()?;
-    run(guest_cargo(root, "build").args(["--profile", "guest"]))
+    run(guest_cargo(root, "build").args(["--profile", "guest"]))?;
+    python_guests(root)?;
+    js_guests(root)
+}
+
+/// The newest modification time under `paths` (files or directories).
+fn newest(paths: &[PathBuf]) -> std::time::SystemTime {
+    let mut newest = std::time::SystemTime::UNIX_EPOCH;
+    let mut stack: Vec<PathBuf> = paths.to_vec();
+    while let Some(path) = stack.pop() {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_dir() {
+            if path
+                .file_name()
+                .is_some_and(|n| n == "__pycache__" || n == "node_modules")
+            {
+                continue;
+            }
+            if let Ok(entries) = std::fs::read_dir(&path) {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        } else if let Ok(modified) = meta.modified() {
+            newest = newest.max(modified);
+        }
+    }
+    newest
+}
+
+/// True if `out` exists and is newer than everything in `inputs`.
+fn fresh(out: &Path, inputs: &[PathBuf]) -> bool {
+    std::fs::metadata(out)
+        .and_then(|m| m.modified())
+        .is_ok_and(|built| built >= newest(inputs))
+}
+
+/// Append the interpreter mark (a custom section naming `language`).
+fn mark_interpreter(component: &Path, out: &Path, language: &str) -> Result<()> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut bytes =
+        std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+    let mut body = Vec::new();
+    leb128(INTERPRETER_SECTION.len(), &mut body);
+    body.extend_from_slice(INTERPRETER_SECTION.as_bytes());
+    body.extend_from_slice(language.as_bytes());
+    bytes.push(0);
+    leb128(body.len(), &mut bytes);
+    bytes.extend(body);
+    std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))
+}
+
+/// A virtualenv with componentize-py (pinned in guest-sdk/python); its
+/// `bin` directory.
+fn python_tools(root: &Path) -> Result<PathBuf> {
+    let requirements = root.join("guest-sdk/python/requirements.txt");
+    let venv = root.join("target/polyglot/py");
+    let stamp = venv.join("requirements.txt");
+    let wanted =
+        std::fs::read(&requirements).context("reading guest-sdk/python/requirements.txt")?;
+    if std::fs::read(&stamp).ok().as_ref() != Some(&wanted) {
+        run(Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv))?;
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(&requirements))?;
+        std::fs::write(&stamp, wanted)?;
+    }
+    Ok(venv.join("bin"))
+}
+
+fn python_guests(root: &Path) -> Result<()> {
+    let wit = root.join("proto/wit");
+    let sdk = root.join("guest-sdk/python");
+    let out_dir = guest_dir(root);
+    let stale: Vec<_> = PY_GUESTS
+        .iter()
+        .filter(|(dir, _, name)| {
+            let inputs = [wit.clone(), sdk.clone(), root.join(dir)];
+            !fresh(&out_dir.join(format!("{name}.wasm")), &inputs)
+        })
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let bin = python_tools(root)?;
+    let componentize = bin.join("componentize-py");
+    let bindings = root.join("target/polyglot/py-bindings");
+    let _ = std::fs::remove_dir_all(&bindings);
+    run(Command::new(&componentize)
+        .arg("-d")
+        .arg(&wit)
+        .args(["-w", "workflow", "bindings"])
+        .arg(&bindings))?;
+    std::fs::create_dir_all(&out_dir)?;
+    for (dir, module, name) in stale {
+        let built = root.join("target/polyglot").join(format!("{name}.wasm"));
+        run(Command::new(&componentize)
+            .arg("-d")
+            .arg(&wit)
+            .args(["-w", "workflow", "componentize", "-p"])
+            .arg(&bindings)
+            .arg("-p")
+            .arg(&sdk)
+            .arg("-p")
+            .arg(root.join(dir))
+            .arg(module)
+            .arg("-o")
+            .arg(&built))?;
+        mark_interpreter(&built, &out_dir.join(format!("{name}.wasm")), "python")?;
+    }
+    Ok(())
+}
+
+/// componentize-js and rolldown (pinned by guest-sdk/js/package-lock.json)
+/// in target/polyglot/js; that directory.
+fn js_tools(root: &Path) -> Result<PathBuf> {
+    let sdk = root.join("guest-sdk/js");
+    let dir = root.join("target/polyglot/js");
+    let lock = std::fs::read(sdk.join("package-lock.json")).context("reading the npm lockfile")?;
+    if std::fs::read(dir.join("package-lock.json")).ok().as_ref() != Some(&lock)
+        || !dir.join("node_modules").exists()
+    {
+        std::fs::create_dir_all(&dir)?;
+        std::fs::copy(sdk.join("package.json"), dir.join("package.json"))?;
+        std::fs::write(dir.join("package-lock.json"), &lock)?;
+        run(Command::new("npm").current_dir(&dir).args([
+            "ci",
+            "--silent",
+            "--no-audit",
+            "--no-fund",
+        ]))?;
+    }
+    Ok(dir)
+}
+
+fn js_guests(root: &Path) -> Result<()> {
+    let wit = root.join("proto/wit");
+    let sdk = root.join("guest-sdk/js/weft.js");
+    let out_dir = guest_dir(root);
+    let stale: Vec<_> = JS_GUESTS
+        .iter()
+        .filter(|(entry, name)| {
+            let source_dir = root
+                .join(entry)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            let inputs = [wit.clone(), sdk.clone(), source_dir];
+            !fresh(&out_dir.join(format!("{name}.wasm")), &inputs)
+        })
+        .collect();
+    if stale.is_empty() {
+        return Ok(());
+    }
+    let tools = js_tools(root)?;
+    let bin = tools.join("node_modules/.bin");
+    std::fs::create_dir_all(&out_dir)?;
+    for (entry, name) in stale {
+        // One module for componentize-js: the workflow and the SDK,
+        // bundled, with the host interface left as an import.
+        let bundle = root.join("target/polyglot").join(format!("{name}.js"));
+        run(Command::new(bin.join("rolldown"))
+            .arg(root.join(entry))
+            .arg("-o")
+            .arg(&bundle)
+            .args([
+                "-f",
+                "esm",
+                "-p",
+                "neutral",
+                "-e",
+                "weft:workflow/host@0.1.0",
+            ]))?;
+        let built = root.join("target/polyglot").join(format!("{name}.wasm"));
+        run(Command::new(bin.join("componentize-js"))
+            .arg(&bundle)
+            .arg("--wit")
+            .arg(&wit)
+            .args(["-n", "workflow", "-d", "http", "fetch-event", "-o"])
+            .arg(&built))?;
+        mark_interpreter(&built, &out_dir.join(format!("{name}.wasm")), "javascript")?;
+    }
+    Ok(())
 }
 
 fn demo(root: &Path) -> Result<()> {

@@ -272,7 +272,10 @@ async fn run_cli() -> Result<()> {
     std::fs::create_dir_all(&cli.data_dir)
         .with_context(|| format!("creating {}", cli.data_dir.display()))?;
     let store = Arc::new(RedbStore::open(cli.data_dir.join("weft.redb"))?);
-    let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
+    let engine = Arc::new(WorkflowEngine::new(EngineConfig {
+        compile_cache_dir: Some(serve::compile_cache(&cli.data_dir)),
+        ..EngineConfig::default()
+    })?);
     let activities = serve::example_activities();
     let runtime = Runtime::start(
         store,

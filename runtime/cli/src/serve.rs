@@ -193,8 +193,15 @@ impl Config {
                 history_warn_events: self.engine.history_warn_events,
                 history_max_events: self.engine.history_max_events,
             },
+            compile_cache_dir: Some(compile_cache(&self.server.data_dir)),
         }
     }
+}
+
+/// Where compiled components are cached: under the data directory, so a
+/// restart reloads them instead of compiling again.
+pub fn compile_cache(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("compile-cache")
 }
 
 /// The native activities this binary ships: those of the examples, so

@@ -19,6 +19,11 @@ pub struct EngineConfig {
     pub fuel_yield_interval: u64,
     /// Payload and history size limits.
     pub limits: weft_core::Limits,
+    /// Where compiled components are kept between runs (wasmtime's cache,
+    /// keyed by the component's bytes, the compiler settings and the
+    /// wasmtime version). `None`: compile on every start. Compiling a
+    /// Python or JavaScript component takes seconds; loading it, a few ms.
+    pub compile_cache_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for EngineConfig {
@@ -30,14 +35,22 @@ impl Default for EngineConfig {
             fuel_per_step: 1_000_000_000,
             fuel_yield_interval: 10_000_000,
             limits: weft_core::Limits::default(),
+            compile_cache_dir: None,
         }
     }
 }
 
 /// The wasmtime configuration every weft component runs under. Each switch
 /// removes a source of nondeterminism or a way for a guest to hurt the host.
-pub(crate) fn engine() -> Result<Engine, EngineError> {
+pub(crate) fn engine(config: &EngineConfig) -> Result<Engine, EngineError> {
     let mut c = Config::new();
+    if let Some(dir) = &config.compile_cache_dir {
+        let mut cache = wasmtime::CacheConfig::new();
+        cache.with_directory(dir);
+        let cache = wasmtime::Cache::new(cache)
+            .map_err(|e| EngineError::Engine(format!("compile cache in {}: {e}", dir.display())))?;
+        c.cache(Some(cache));
+    }
     c.wasm_component_model(true);
     // Floats: NaN bit patterns are canonicalized, and relaxed SIMD gives
     // the same answer on every CPU.

@@ -20,5 +20,7 @@ pub use config::EngineConfig;
 pub use error::EngineError;
 pub use replay::{QueryError, ReplayError, ReplayReport};
 pub use run::{Driver, DriverStop, RunEnd, WorkflowEngine};
-pub use validate::{ComponentReport, allowed_imports};
+pub use validate::{
+    ComponentReport, INTERPRETER_SECTION, allowed_imports, interpreter_of, mark_interpreter,
+};
 pub use weft_core::ExecutionState;

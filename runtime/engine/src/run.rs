@@ -82,7 +82,7 @@ pub struct WorkflowEngine {
 impl WorkflowEngine {
     /// An engine with the deterministic configuration and these limits.
     pub fn new(config: EngineConfig) -> Result<Self, EngineError> {
-        let engine = config::engine()?;
+        let engine = config::engine(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| EngineError::Engine(e.to_string()))?;
@@ -90,6 +90,7 @@ impl WorkflowEngine {
             .map_err(|e| EngineError::Engine(e.to_string()))?;
         crate::wasi::forbid_real_sleeps(&mut linker)
             .map_err(|e| EngineError::Engine(e.to_string()))?;
+        crate::wasi::forbid_network(&mut linker).map_err(|e| EngineError::Engine(e.to_string()))?;
         Ok(WorkflowEngine {
             engine,
             linker,
@@ -107,8 +108,9 @@ impl WorkflowEngine {
     fn compile(&self, bytes: &[u8]) -> Result<(Component, ComponentReport), EngineError> {
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
-        let report =
-            validate::check(&self.engine, &component).map_err(EngineError::InvalidModule)?;
+        let interpreter = validate::interpreter_of(bytes);
+        let report = validate::check(&self.engine, &component, interpreter.as_deref())
+            .map_err(EngineError::InvalidModule)?;
         Ok((component, report))
     }
 

@@ -54,6 +54,72 @@ fn why_not(interface: &str) -> &'static str {
     }
 }
 
+/// The custom section a language's build step adds to a component whose
+/// runtime is an interpreter (CPython, SpiderMonkey): its value names the
+/// language. Such a runtime links the WASI filesystem and sockets whether
+/// or not the workflow uses them, so for it those imports are accepted,
+/// inert: there is no preopened directory (every file access fails, and
+/// the SDKs raise a clear error first) and every call that would open a
+/// socket fails the execution, naming it (`wasi.rs`). For every other
+/// component they are refused at deploy, as before.
+pub const INTERPRETER_SECTION: &str = "weft:interpreter";
+
+/// Interfaces an interpreter's component may import, inert.
+const INERT_FOR_INTERPRETERS: &[&str] = &["wasi:filesystem/", "wasi:sockets/"];
+
+/// The language named by the component's [`INTERPRETER_SECTION`], if it
+/// has one (top-level custom sections only).
+pub fn interpreter_of(bytes: &[u8]) -> Option<String> {
+    fn leb128(bytes: &[u8]) -> Option<(usize, &[u8])> {
+        let mut value = 0usize;
+        for (i, byte) in bytes.iter().enumerate().take(5) {
+            value |= usize::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Some((value, &bytes[i + 1..]));
+            }
+        }
+        None
+    }
+    // Header: magic and version/layer, 8 bytes; then (id, size, body)*.
+    let mut rest = bytes.get(8..)?;
+    while let Some((&id, after)) = rest.split_first() {
+        let (size, after) = leb128(after)?;
+        let body = after.get(..size)?;
+        if id == 0 {
+            let (len, named) = leb128(body)?;
+            if named.get(..len)? == INTERPRETER_SECTION.as_bytes() {
+                return String::from_utf8(named[len..].to_vec()).ok();
+            }
+        }
+        rest = &after[size..];
+    }
+    None
+}
+
+/// `bytes` with an [`INTERPRETER_SECTION`] naming `language` appended.
+pub fn mark_interpreter(bytes: &[u8], language: &str) -> Vec<u8> {
+    fn leb128(mut n: usize, out: &mut Vec<u8>) {
+        loop {
+            let byte = (n & 0x7f) as u8;
+            n >>= 7;
+            if n == 0 {
+                out.push(byte);
+                return;
+            }
+            out.push(byte | 0x80);
+        }
+    }
+    let mut body = Vec::new();
+    leb128(INTERPRETER_SECTION.len(), &mut body);
+    body.extend_from_slice(INTERPRETER_SECTION.as_bytes());
+    body.extend_from_slice(language.as_bytes());
+    let mut out = bytes.to_vec();
+    out.push(0);
+    leb128(body.len(), &mut out);
+    out.extend(body);
+    out
+}
+
 /// What a valid component imports and exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentReport {
@@ -63,9 +129,14 @@ pub struct ComponentReport {
     pub exports: Vec<String>,
 }
 
-/// Check a compiled component's imports and its `run` export. Returns every
-/// problem at once, one per line.
-pub(crate) fn check(engine: &Engine, component: &Component) -> Result<ComponentReport, String> {
+/// Check a compiled component's imports and its `run` export (`interpreter`:
+/// the language its [`INTERPRETER_SECTION`] names). Returns every problem
+/// at once, one per line.
+pub(crate) fn check(
+    engine: &Engine,
+    component: &Component,
+    interpreter: Option<&str>,
+) -> Result<ComponentReport, String> {
     let ty = component.component_type();
     let mut imports: Vec<String> = ty
         .imports(engine)
@@ -80,7 +151,11 @@ pub(crate) fn check(engine: &Engine, component: &Component) -> Result<ComponentR
     let mut problems = Vec::new();
     for import in &imports {
         let interface = import.split('@').next().unwrap_or(import);
-        if !ALLOWED.iter().any(|(allowed, _)| *allowed == interface) {
+        let inert = interpreter.is_some()
+            && INERT_FOR_INTERPRETERS
+                .iter()
+                .any(|prefix| interface.starts_with(prefix));
+        if !inert && !ALLOWED.iter().any(|(allowed, _)| *allowed == interface) {
             problems.push(format!(
                 "import `{import}` is not allowed: {}",
                 why_not(interface)
@@ -103,4 +178,26 @@ pub(crate) fn check(engine: &Engine, component: &Component) -> Result<ComponentR
 /// The allow-list, for documentation and `weft check`.
 pub fn allowed_imports() -> impl Iterator<Item = (&'static str, &'static str)> {
     ALLOWED.iter().copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_interpreter_mark_round_trips_and_is_absent_by_default() {
+        // A minimal component: magic, version 0x0d, layer 1, no sections.
+        let empty = b"\0asm\x0d\x00\x01\x00".to_vec();
+        assert_eq!(interpreter_of(&empty), None);
+        let marked = mark_interpreter(&empty, "python");
+        assert_eq!(interpreter_of(&marked).as_deref(), Some("python"));
+        // Another custom section first is skipped over.
+        let mut other = empty.clone();
+        other.extend([0, 4, 3, b'a', b'b', b'c']);
+        let marked = mark_interpreter(&other, "javascript");
+        assert_eq!(interpreter_of(&marked).as_deref(), Some("javascript"));
+        assert_eq!(interpreter_of(&other), None);
+        // Truncated input is not a mark.
+        assert_eq!(interpreter_of(&marked[..marked.len() - 3]), None);
+    }
 }

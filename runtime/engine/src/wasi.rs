@@ -62,6 +62,38 @@ pub(crate) fn forbid_real_sleeps(linker: &mut Linker<HostState>) -> wasmtime::Re
     Ok(())
 }
 
+/// The socket calls that open something: creating a socket and looking up
+/// a name. Everything else needs a socket or a name first.
+const NETWORK: &[(&str, &str)] = &[
+    ("wasi:sockets/tcp-create-socket@0.2.12", "create-tcp-socket"),
+    ("wasi:sockets/udp-create-socket@0.2.12", "create-udp-socket"),
+    ("wasi:sockets/ip-name-lookup@0.2.12", "resolve-addresses"),
+];
+
+/// Replace the calls that open a socket or look up a name. Only components
+/// of an interpreter may import the sockets interfaces at all (its runtime
+/// links them whether or not the workflow uses them, see `validate.rs`);
+/// a workflow that does use them fails, naming what it tried, instead of
+/// getting an error code it might retry or ignore.
+pub(crate) fn forbid_network(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    for (interface, name) in NETWORK {
+        let mut instance = linker.instance(interface)?;
+        let call = *name;
+        instance.func_new(name, move |mut store, _, _, _| {
+            let message = format!(
+                "a workflow cannot do network I/O (it called `{call}`): network results are \
+                 not recorded in history and would differ on replay; call an activity instead"
+            );
+            store.data_mut().guest_failure =
+                Some(Failure::new("NetworkAccessDenied", message.clone()).non_retryable());
+            Err(wasmtime::Error::msg(message))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
 /// Monotonic time: workflow time since the execution started.
 pub(crate) struct MonotonicClock {
     pub(crate) time: WorkflowTime,

@@ -77,6 +77,15 @@ pub struct TestEnv {
     pub clock: Arc<dyn Clock>,
 }
 
+/// The compile cache tests share (`WEFT_COMPILE_CACHE`, or one under the
+/// system's temporary directory): a component compiles once per machine,
+/// not once per test, which matters for interpreters' components.
+pub fn compile_cache_dir() -> PathBuf {
+    std::env::var_os("WEFT_COMPILE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("weft-compile-cache"))
+}
+
 impl TestEnv {
     /// An environment serving `activities`, with default limits.
     ///
@@ -110,8 +119,11 @@ impl TestEnv {
         clock: Arc<dyn Clock>,
         activities: ActivityRegistry,
         config: RuntimeConfig,
-        engine: EngineConfig,
+        mut engine: EngineConfig,
     ) -> Self {
+        if engine.compile_cache_dir.is_none() {
+            engine.compile_cache_dir = Some(compile_cache_dir());
+        }
         let engine = Arc::new(WorkflowEngine::new(engine).expect("workflow engine"));
         let store = Arc::new(RedbStore::open(Self::db_path(&dir)).expect("open store"));
         let runtime = Runtime::start(store, engine.clone(), activities, clock.clone(), config)

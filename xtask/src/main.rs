@@ -61,11 +61,17 @@ fn main() -> Result<()> {
         "test" => test(&root),
         "lint" => lint(&root),
         "bench" => bench(&root),
+        "py-component" => py_component(&root),
+        "js-component" => js_component(&root),
         "ci" => {
             lint(&root)?;
             test(&root)
         }
-        _ => bail!("usage: cargo xtask <guests|demo|test|lint|ci|bench>"),
+        _ => bail!(
+            "usage: cargo xtask <guests|demo|test|lint|ci|bench>\n       \
+             cargo xtask py-component <app dir> <module> <out.wasm>\n       \
+             cargo xtask js-component <entry.js> <out.wasm>"
+        ),
     }
 }
 
@@ -226,31 +232,61 @@ fn python_guests(root: &Path) -> Result<()> {
         return Ok(());
     }
     let bin = python_tools(root)?;
-    let componentize = bin.join("componentize-py");
-    let bindings = root.join("target/polyglot/py-bindings");
-    let _ = std::fs::remove_dir_all(&bindings);
-    run(Command::new(&componentize)
-        .arg("-d")
-        .arg(&wit)
-        .args(["-w", "workflow", "bindings"])
-        .arg(&bindings))?;
+    python_bindings(root, &bin)?;
     std::fs::create_dir_all(&out_dir)?;
     for (dir, module, name) in stale {
-        let built = root.join("target/polyglot").join(format!("{name}.wasm"));
-        run(Command::new(&componentize)
-            .arg("-d")
-            .arg(&wit)
-            .args(["-w", "workflow", "componentize", "-p"])
-            .arg(&bindings)
-            .arg("-p")
-            .arg(&sdk)
-            .arg("-p")
-            .arg(root.join(dir))
-            .arg(module)
-            .arg("-o")
-            .arg(&built))?;
-        mark_interpreter(&built, &out_dir.join(format!("{name}.wasm")), "python")?;
+        let out = out_dir.join(format!("{name}.wasm"));
+        build_python(root, &bin, &root.join(dir), module, &out)?;
     }
+    Ok(())
+}
+
+/// Python bindings of the weft world, for componentize-py.
+fn python_bindings(root: &Path, bin: &Path) -> Result<PathBuf> {
+    let bindings = root.join("target/polyglot/py-bindings");
+    let _ = std::fs::remove_dir_all(&bindings);
+    run(Command::new(bin.join("componentize-py"))
+        .arg("-d")
+        .arg(root.join("proto/wit"))
+        .args(["-w", "workflow", "bindings"])
+        .arg(&bindings))?;
+    Ok(bindings)
+}
+
+/// Build the Python workflow `module` in `dir` (with the SDK and the
+/// bindings on its path) into the deployable component `out`.
+fn build_python(root: &Path, bin: &Path, dir: &Path, module: &str, out: &Path) -> Result<()> {
+    let bindings = root.join("target/polyglot/py-bindings");
+    let built = root
+        .join("target/polyglot")
+        .join(format!("{module}-{}.wasm", std::process::id()));
+    run(Command::new(bin.join("componentize-py"))
+        .arg("-d")
+        .arg(root.join("proto/wit"))
+        .args(["-w", "workflow", "componentize", "-p"])
+        .arg(&bindings)
+        .arg("-p")
+        .arg(root.join("guest-sdk/python"))
+        .arg("-p")
+        .arg(dir)
+        .arg(module)
+        .arg("-o")
+        .arg(&built))?;
+    mark_interpreter(&built, out, "python")?;
+    let _ = std::fs::remove_file(built);
+    Ok(())
+}
+
+/// `cargo xtask py-component <app dir> <module> <out.wasm>`.
+fn py_component(root: &Path) -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let [dir, module, out] = args.as_slice() else {
+        bail!("usage: cargo xtask py-component <app dir> <module> <out.wasm>");
+    };
+    let bin = python_tools(root)?;
+    python_bindings(root, &bin)?;
+    build_python(root, &bin, Path::new(dir), module, Path::new(out))?;
+    eprintln!("built {out}: deploy it with `weft component deploy --type <type> {out}`");
     Ok(())
 }
 
@@ -296,33 +332,63 @@ fn js_guests(root: &Path) -> Result<()> {
         return Ok(());
     }
     let tools = js_tools(root)?;
-    let bin = tools.join("node_modules/.bin");
     std::fs::create_dir_all(&out_dir)?;
     for (entry, name) in stale {
-        // One module for componentize-js: the workflow and the SDK,
-        // bundled, with the host interface left as an import.
-        let bundle = root.join("target/polyglot").join(format!("{name}.js"));
-        run(Command::new(bin.join("rolldown"))
-            .arg(root.join(entry))
-            .arg("-o")
-            .arg(&bundle)
-            .args([
-                "-f",
-                "esm",
-                "-p",
-                "neutral",
-                "-e",
-                "weft:workflow/host@0.1.0",
-            ]))?;
-        let built = root.join("target/polyglot").join(format!("{name}.wasm"));
-        run(Command::new(bin.join("componentize-js"))
-            .arg(&bundle)
-            .arg("--wit")
-            .arg(&wit)
-            .args(["-n", "workflow", "-d", "http", "fetch-event", "-o"])
-            .arg(&built))?;
-        mark_interpreter(&built, &out_dir.join(format!("{name}.wasm")), "javascript")?;
+        build_js(
+            root,
+            &tools,
+            &root.join(entry),
+            &out_dir.join(format!("{name}.wasm")),
+        )?;
     }
+    Ok(())
+}
+
+/// Bundle the JavaScript workflow `entry` (with the SDK and whatever else
+/// it imports, leaving the host interface as an import) and build it into
+/// the deployable component `out`.
+fn build_js(root: &Path, tools: &Path, entry: &Path, out: &Path) -> Result<()> {
+    let bin = tools.join("node_modules/.bin");
+    let stem = format!(
+        "{}-{}",
+        entry.file_stem().unwrap_or_default().to_string_lossy(),
+        std::process::id()
+    );
+    let bundle = root.join("target/polyglot").join(format!("{stem}.js"));
+    run(Command::new(bin.join("rolldown"))
+        .arg(entry)
+        .arg("-o")
+        .arg(&bundle)
+        .args([
+            "-f",
+            "esm",
+            "-p",
+            "neutral",
+            "-e",
+            "weft:workflow/host@0.1.0",
+        ]))?;
+    let built = root.join("target/polyglot").join(format!("{stem}.wasm"));
+    run(Command::new(bin.join("componentize-js"))
+        .arg(&bundle)
+        .arg("--wit")
+        .arg(root.join("proto/wit"))
+        .args(["-n", "workflow", "-d", "http", "fetch-event", "-o"])
+        .arg(&built))?;
+    mark_interpreter(&built, out, "javascript")?;
+    let _ = std::fs::remove_file(built);
+    let _ = std::fs::remove_file(bundle);
+    Ok(())
+}
+
+/// `cargo xtask js-component <entry.js> <out.wasm>`.
+fn js_component(root: &Path) -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let [entry, out] = args.as_slice() else {
+        bail!("usage: cargo xtask js-component <entry.js> <out.wasm>");
+    };
+    let tools = js_tools(root)?;
+    build_js(root, &tools, Path::new(entry), Path::new(out))?;
+    eprintln!("built {out}: deploy it with `weft component deploy --type <type> {out}`");
     Ok(())
 }
 

@@ -519,3 +519,91 @@ pub async fn run_replay(bench: Bench<'_>) -> Result<()> {
     runtime.shutdown().await;
     Ok(())
 }
+
+/// Languages scenario: the payment example in Rust, Python and JavaScript
+/// (the components next to `--component`): component size, compile time
+/// (cold, and from the compile cache), the first workflow task of a new
+/// execution (instantiate, run to the first wait, commit), and memory per
+/// cached suspended execution (each waits on an activity nobody serves).
+pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
+    let guests = bench
+        .component
+        .parent()
+        .context("the component's directory")?;
+    let dir = bench.data_dir.join("bench-languages");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let n = bench.executions.max(1);
+    println!("scenario   languages (payment example; {n} suspended executions each)");
+    for (language, file) in [
+        ("rust", "payment_workflow.wasm"),
+        ("python", "payment_py.wasm"),
+        ("javascript", "payment_js.wasm"),
+    ] {
+        let path = guests.join(file);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        // Cold compile, then the same through a fresh engine and the cache.
+        let cache = dir.join(format!("cache-{language}"));
+        let cached = EngineConfig {
+            compile_cache_dir: Some(cache),
+            ..EngineConfig::default()
+        };
+        let started = Instant::now();
+        WorkflowEngine::new(cached.clone())?.load(&bytes)?;
+        let compile_ms = started.elapsed().as_secs_f64() * 1_000.0;
+        let engine = Arc::new(WorkflowEngine::new(cached)?);
+        let started = Instant::now();
+        engine.load(&bytes)?;
+        let cached_ms = started.elapsed().as_secs_f64() * 1_000.0;
+
+        let store = Arc::new(RedbStore::open(dir.join(format!("{language}.redb")))?);
+        let config = RuntimeConfig {
+            cache_capacity: n * 2,
+            ..RuntimeConfig::default()
+        };
+        let runtime =
+            Runtime::start(store, engine, activities(), Arc::new(SystemClock), config).await?;
+        runtime.deploy(language, bytes.clone()).await?;
+        let input =
+            serde_json::to_vec(&json!({"account": "a", "amount_cents": 1, "currency": "EUR"}))?;
+        let (rss_before, _) = rss_kib();
+        let started = Instant::now();
+        for i in 0..n {
+            let id = format!("{language}-{i}");
+            runtime
+                .start_workflow(StartWorkflow {
+                    workflow_id: id.clone(),
+                    workflow_type: language.into(),
+                    input: input.clone(),
+                    task_queue: Some("nobody-serves-this".into()),
+                    ..Default::default()
+                })
+                .await?;
+            // Its first workflow task: instantiated, run to its first
+            // wait, committed.
+            while runtime.history(&id).await?.len() < 2 {
+                tokio::task::yield_now().await;
+            }
+        }
+        let first_task_ms = started.elapsed().as_secs_f64() * 1_000.0 / n as f64;
+        let (rss_after, _) = rss_kib();
+        let cached_executions = runtime.stats().cached;
+        let per_execution_kib = rss_after.saturating_sub(rss_before) as f64 / n as f64;
+        runtime.shutdown().await;
+        println!(
+            "{language:<10} {:>6.1} MB component, compile {compile_ms:>7.0} ms (cached {cached_ms:>5.0} ms), \
+             first task {first_task_ms:>6.2} ms, {per_execution_kib:>7.0} KiB per cached execution ({cached_executions} cached)",
+            bytes.len() as f64 / 1e6
+        );
+        println!(
+            "{}",
+            json!({
+                "scenario": "languages", "language": language, "component_bytes": bytes.len(),
+                "compile_ms": compile_ms, "cached_compile_ms": cached_ms,
+                "first_task_ms": first_task_ms, "kib_per_cached_execution": per_execution_kib,
+                "cached_executions": cached_executions, "n": n,
+            })
+        );
+    }
+    Ok(())
+}

@@ -89,8 +89,10 @@ enum Command {
         /// (in the bench process) instead of the server's own.
         #[arg(long, requires = "grpc")]
         remote_workers: bool,
-        /// `payment` (the peers' workload) or `replay` (histories of 10 to
-        /// 10,000 events replayed through the guest).
+        /// `payment` (the peers' workload), `replay` (histories of 10 to
+        /// 10,000 events replayed through the guest) or `languages` (the
+        /// payment example in Rust, Python and JavaScript: size, compile,
+        /// first task, memory per cached execution; `--n` executions).
         #[arg(long, default_value = "payment")]
         scenario: String,
     },
@@ -254,9 +256,12 @@ async fn run_cli() -> Result<()> {
             };
             return match (scenario.as_str(), *grpc) {
                 ("replay", _) => bench::run_replay(bench).await,
+                ("languages", _) => bench::run_languages(bench).await,
                 ("payment", true) => bench::run_grpc(bench).await,
                 ("payment", false) => bench::run(bench).await,
-                (other, _) => bail!("unknown scenario `{other}`: use payment or replay"),
+                (other, _) => {
+                    bail!("unknown scenario `{other}`: use payment, replay or languages")
+                }
             };
         }
         Command::BenchServer { cache } => {

@@ -93,9 +93,11 @@ class Failure(Exception):
         return Failure(f.message, f.error_type, f.non_retryable, details)
 
 
-class SandboxViolation(Failure):
+class SandboxViolation(Failure, PermissionError):
     """A workflow tried something that is not recorded in history (a file,
-    a socket): do it in an activity."""
+    a socket): do it in an activity. Also a ``PermissionError``, so library
+    code that copes with an unreadable file (``linecache``, say) copes with
+    this too."""
 
     def __init__(self, message: str):
         super().__init__(message, error_type="SandboxViolation", non_retryable=True)

@@ -92,7 +92,9 @@ enum Command {
         /// `payment` (the peers' workload), `replay` (histories of 10 to
         /// 10,000 events replayed through the guest) or `languages` (the
         /// payment example in Rust, Python and JavaScript: size, compile,
-        /// first task, memory per cached execution; `--n` executions).
+        /// first task, memory per cached execution; `--n` executions) or
+        /// `timers` (`--n` sleeping executions: disk per execution, firing
+        /// lateness).
         #[arg(long, default_value = "payment")]
         scenario: String,
     },
@@ -257,10 +259,11 @@ async fn run_cli() -> Result<()> {
             return match (scenario.as_str(), *grpc) {
                 ("replay", _) => bench::run_replay(bench).await,
                 ("languages", _) => bench::run_languages(bench).await,
+                ("timers", _) => bench::run_timers(bench).await,
                 ("payment", true) => bench::run_grpc(bench).await,
                 ("payment", false) => bench::run(bench).await,
                 (other, _) => {
-                    bail!("unknown scenario `{other}`: use payment, replay or languages")
+                    bail!("unknown scenario `{other}`: use payment, replay, languages or timers")
                 }
             };
         }

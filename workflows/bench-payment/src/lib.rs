@@ -17,9 +17,15 @@ struct Input {
     /// Run the two activities as local activities.
     #[serde(default)]
     local: bool,
+    /// Timers scenario: sleep this long, then return.
+    sleep_ms: Option<u64>,
 }
 
 fn payment(ctx: &Ctx, input: Input) -> Result<serde_json::Value, Failure> {
+    if let Some(ms) = input.sleep_ms {
+        ctx.sleep(Duration::from_millis(ms))?;
+        return Ok(serde_json::json!({"slept_ms": ms}));
+    }
     if let Some(steps) = input.steps {
         for _ in 0..steps {
             ctx.sleep(Duration::ZERO)?;

@@ -48,8 +48,9 @@ const JS_GUESTS: &[(&str, &str)] = &[
     ("tests/guests/js-sandbox/sandbox.js", "guest_js_sandbox"),
 ];
 
-/// The custom section that marks an interpreter's component (see
-/// `weft_engine::INTERPRETER_SECTION`; the xtask does not link the engine).
+/// The custom section that marks an interpreter's component; the engine
+/// reads it (`weft_engine::INTERPRETER_SECTION`, `interpreter_of`). The
+/// xtask does not link the engine, so this is its only writer.
 const INTERPRETER_SECTION: &str = "weft:interpreter";
 
 fn main() -> Result<()> {

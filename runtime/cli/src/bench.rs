@@ -199,22 +199,40 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1_000.0
 }
 
-pub async fn run(bench: Bench<'_>) -> Result<()> {
-    let dir = bench.data_dir.join("bench");
+/// A runtime on a fresh database in `<data-dir>/<name>`, serving the
+/// workload's activities, with the bench component deployed as
+/// `bench-payment`. Also returns its engine and database path.
+async fn fresh_runtime(
+    bench: &Bench<'_>,
+    name: &str,
+    config: RuntimeConfig,
+) -> Result<(Runtime, Arc<WorkflowEngine>, std::path::PathBuf)> {
+    let dir = bench.data_dir.join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let db = dir.join("weft.redb");
     let store = Arc::new(RedbStore::open(&db)?);
     let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
+    let runtime = Runtime::start(
+        store,
+        engine.clone(),
+        activities(),
+        Arc::new(SystemClock),
+        config,
+    )
+    .await?;
+    let bytes = std::fs::read(bench.component)
+        .with_context(|| format!("reading {}", bench.component.display()))?;
+    runtime.deploy("bench-payment", bytes).await?;
+    Ok((runtime, engine, db))
+}
+
+pub async fn run(bench: Bench<'_>) -> Result<()> {
     let config = RuntimeConfig {
         cache_capacity: bench.concurrency.max(64) * 2,
         ..RuntimeConfig::default()
     };
-    let runtime =
-        Runtime::start(store, engine, activities(), Arc::new(SystemClock), config).await?;
-    let bytes = std::fs::read(bench.component)
-        .with_context(|| format!("reading {}", bench.component.display()))?;
-    runtime.deploy("bench-payment", bytes).await?;
+    let (runtime, _, db) = fresh_runtime(&bench, "bench", config).await?;
 
     let input = bench.input()?;
     load(
@@ -455,22 +473,8 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
 /// the guest, as rebuilding an evicted execution does, and report events
 /// per second and the time per rebuild.
 pub async fn run_replay(bench: Bench<'_>) -> Result<()> {
-    let dir = bench.data_dir.join("bench-replay");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let store = Arc::new(RedbStore::open(dir.join("weft.redb"))?);
-    let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
-    let runtime = Runtime::start(
-        store,
-        engine.clone(),
-        activities(),
-        Arc::new(SystemClock),
-        RuntimeConfig::default(),
-    )
-    .await?;
-    let bytes = std::fs::read(bench.component)
-        .with_context(|| format!("reading {}", bench.component.display()))?;
-    runtime.deploy("bench-payment", bytes).await?;
+    let (runtime, engine, _) =
+        fresh_runtime(&bench, "bench-replay", RuntimeConfig::default()).await?;
     println!("scenario   replay (sequential timers, through the guest)");
     for steps in [4u32, 500, 5_000] {
         let id = format!("replay-{steps}");
@@ -615,27 +619,13 @@ pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
 /// when it was due), through evictions and replays.
 pub async fn run_timers(bench: Bench<'_>) -> Result<()> {
     const WINDOW_MS: u64 = 60_000;
-    let dir = bench.data_dir.join("bench-timers");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let db = dir.join("weft.redb");
-    let store = Arc::new(RedbStore::open(&db)?);
-    let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
-    let runtime = Runtime::start(
-        store,
-        engine,
-        activities(),
-        Arc::new(SystemClock),
-        RuntimeConfig::default(),
-    )
-    .await?;
-    let bytes = std::fs::read(bench.component)
-        .with_context(|| format!("reading {}", bench.component.display()))?;
-    runtime.deploy("bench-payment", bytes).await?;
+    let (runtime, _, db) = fresh_runtime(&bench, "bench-timers", RuntimeConfig::default()).await?;
     let n = bench.executions.max(1);
     let clock = SystemClock;
-    // Starts run at well over 1,000/s; leave room for them all.
-    let lead_ms = 5_000 + n as u64;
+    // The window opens once every execution can have started (starts run
+    // at well over 400/s even while the cache evicts), so firings are
+    // measured without starts competing with them.
+    let lead_ms = 5_000 + n as u64 * 5 / 2;
     let first_due = weft_server::Clock::now(&clock).0 + lead_ms;
     let disk_before = std::fs::metadata(&db).map_or(0, |m| m.len());
     let started = Instant::now();

@@ -20,7 +20,5 @@ pub use config::EngineConfig;
 pub use error::EngineError;
 pub use replay::{QueryError, ReplayError, ReplayReport};
 pub use run::{Driver, DriverStop, RunEnd, WorkflowEngine};
-pub use validate::{
-    ComponentReport, INTERPRETER_SECTION, allowed_imports, interpreter_of, mark_interpreter,
-};
+pub use validate::{ComponentReport, INTERPRETER_SECTION, allowed_imports, interpreter_of};
 pub use weft_core::ExecutionState;

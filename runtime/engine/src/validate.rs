@@ -96,30 +96,6 @@ pub fn interpreter_of(bytes: &[u8]) -> Option<String> {
     None
 }
 
-/// `bytes` with an [`INTERPRETER_SECTION`] naming `language` appended.
-pub fn mark_interpreter(bytes: &[u8], language: &str) -> Vec<u8> {
-    fn leb128(mut n: usize, out: &mut Vec<u8>) {
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                out.push(byte);
-                return;
-            }
-            out.push(byte | 0x80);
-        }
-    }
-    let mut body = Vec::new();
-    leb128(INTERPRETER_SECTION.len(), &mut body);
-    body.extend_from_slice(INTERPRETER_SECTION.as_bytes());
-    body.extend_from_slice(language.as_bytes());
-    let mut out = bytes.to_vec();
-    out.push(0);
-    leb128(body.len(), &mut out);
-    out.extend(body);
-    out
-}
-
 /// What a valid component imports and exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentReport {
@@ -184,20 +160,31 @@ pub fn allowed_imports() -> impl Iterator<Item = (&'static str, &'static str)> {
 mod tests {
     use super::*;
 
+    /// A custom section: id 0, size, name length, name, payload.
+    fn custom(name: &str, payload: &[u8]) -> Vec<u8> {
+        let size = 1 + name.len() + payload.len();
+        let mut out = vec![0, u8::try_from(size).unwrap_or(u8::MAX)];
+        out.push(u8::try_from(name.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
     #[test]
-    fn the_interpreter_mark_round_trips_and_is_absent_by_default() {
+    fn the_interpreter_mark_is_found_and_absent_by_default() {
         // A minimal component: magic, version 0x0d, layer 1, no sections.
         let empty = b"\0asm\x0d\x00\x01\x00".to_vec();
         assert_eq!(interpreter_of(&empty), None);
-        let marked = mark_interpreter(&empty, "python");
+        let mut marked = empty.clone();
+        marked.extend(custom(INTERPRETER_SECTION, b"python"));
         assert_eq!(interpreter_of(&marked).as_deref(), Some("python"));
         // Another custom section first is skipped over.
         let mut other = empty.clone();
-        other.extend([0, 4, 3, b'a', b'b', b'c']);
-        let marked = mark_interpreter(&other, "javascript");
-        assert_eq!(interpreter_of(&marked).as_deref(), Some("javascript"));
+        other.extend(custom("abc", b""));
         assert_eq!(interpreter_of(&other), None);
+        other.extend(custom(INTERPRETER_SECTION, b"javascript"));
+        assert_eq!(interpreter_of(&other).as_deref(), Some("javascript"));
         // Truncated input is not a mark.
-        assert_eq!(interpreter_of(&marked[..marked.len() - 3]), None);
+        assert_eq!(interpreter_of(&other[..other.len() - 3]), None);
     }
 }

@@ -392,25 +392,17 @@ impl Weft for WeftService {
     ) -> Reply<pb::GetResultResponse> {
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
-        let outcome = self
-            .unless_draining(self.runtime.result(&id))
-            .await
-            .ok_or_else(draining)?
-            .map_err(status)?;
-        let run_id = self.runtime.describe(&id).await.map_err(status)?.id.run_id;
-        let outcome = match outcome {
-            WorkflowOutcome::Completed(value) => pb::get_result_response::Outcome::Completed(value),
-            WorkflowOutcome::Failed(f) => {
-                pb::get_result_response::Outcome::Failed(convert::failure(&f))
-            }
-            WorkflowOutcome::Terminated(reason) => {
-                pb::get_result_response::Outcome::Terminated(reason)
-            }
-        };
-        Ok(Response::new(pb::GetResultResponse {
-            outcome: Some(outcome),
-            run_id,
-        }))
+        self.wait_for_result(&id).await.map(Response::new)
+    }
+
+    async fn execute_workflow(
+        &self,
+        request: Request<pb::StartWorkflowRequest>,
+    ) -> Reply<pb::GetResultResponse> {
+        let start = self.start_request(request.into_inner()).await?;
+        let id = start.workflow_id.clone();
+        self.runtime.start_workflow(start).await.map_err(status)?;
+        self.wait_for_result(&id).await.map(Response::new)
     }
 
     async fn describe_task_queue(
@@ -524,6 +516,30 @@ impl Weft for WeftService {
 }
 
 impl WeftService {
+    /// Wait for the execution `id` (a runtime id) to close, following
+    /// continue-as-new; its outcome and the run that produced it.
+    async fn wait_for_result(&self, id: &str) -> Result<pb::GetResultResponse, Status> {
+        let outcome = self
+            .unless_draining(self.runtime.result(id))
+            .await
+            .ok_or_else(draining)?
+            .map_err(status)?;
+        let run_id = self.runtime.describe(id).await.map_err(status)?.id.run_id;
+        let outcome = match outcome {
+            WorkflowOutcome::Completed(value) => pb::get_result_response::Outcome::Completed(value),
+            WorkflowOutcome::Failed(f) => {
+                pb::get_result_response::Outcome::Failed(convert::failure(&f))
+            }
+            WorkflowOutcome::Terminated(reason) => {
+                pb::get_result_response::Outcome::Terminated(reason)
+            }
+        };
+        Ok(pb::GetResultResponse {
+            outcome: Some(outcome),
+            run_id,
+        })
+    }
+
     async fn filter(&self, r: pb::ListWorkflowsRequest) -> Result<ListFilter, Status> {
         self.namespace(&r.namespace).await?;
         let namespace = if r.namespace.is_empty() {

@@ -327,8 +327,8 @@ fn report(r: Report) {
 
 /// The same workload with the load from this process over gRPC, against
 /// a `weft bench-server` child process (a real server: the API, the
-/// runtime, its workers). CPU counts both processes; memory is the
-/// server's.
+/// runtime, its workers), one `ExecuteWorkflow` call per execution. CPU
+/// counts both processes; memory is the server's.
 pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     use tokio::io::AsyncBufReadExt;
     use weft_api::pb::{self, weft_client::WeftClient};
@@ -399,18 +399,12 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
                     let mut latencies = Vec::with_capacity(ids.len());
                     for id in ids {
                         let started = Instant::now();
-                        client
-                            .start_workflow(pb::StartWorkflowRequest {
+                        let result = client
+                            .execute_workflow(pb::StartWorkflowRequest {
                                 workflow_id: id.clone(),
                                 workflow_type: "bench-payment".into(),
                                 input: input.clone(),
                                 task_queue: task_queue.into(),
-                                ..Default::default()
-                            })
-                            .await?;
-                        let result = client
-                            .get_result(pb::GetResultRequest {
-                                workflow_id: id.clone(),
                                 ..Default::default()
                             })
                             .await?

@@ -102,6 +102,21 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
     );
     assert!(out.contains("\"charge_id\":\"ch_000001_acc-1\""), "{out}");
 
+    // ExecuteWorkflow: start and result in one call.
+    let executed = client
+        .execute_workflow(start("pay-exec", "payment", payment("acc-x")))
+        .await
+        .unwrap()
+        .into_inner();
+    match executed.outcome {
+        Some(pb::get_result_response::Outcome::Completed(v)) => {
+            let receipt: Value = serde_json::from_slice(&v).unwrap();
+            assert_eq!(receipt["holder"], "Holder of acc-x");
+        }
+        other => panic!("pay-exec did not complete: {other:?}"),
+    }
+    assert!(!executed.run_id.is_empty());
+
     // A loan waits for approval: describe, query, follow, list, signal.
     let mut req = start("loan-1", "loan-approval", loan("loan-1"));
     req.search_attributes.insert("region".into(), "eu".into());
@@ -246,8 +261,8 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
     assert!(ok && out.trim() == "1", "{out}");
     let (ok, out, _) = dev.cli(&["workflow", "count", "--type", "payment"]).await;
     assert!(
-        ok && out.trim() == "1",
-        "the default namespace still has one: {out}"
+        ok && out.trim() == "2",
+        "the default namespace keeps its two (pay-1, pay-exec): {out}"
     );
 
     // Task queue.

@@ -316,4 +316,23 @@ mod tests {
         let err = format!("{:#}", Config::load(None, env).unwrap_err());
         assert!(err.contains("cache_capacity"), "{err}");
     }
+
+    #[test]
+    fn queue_rate_limits_reach_the_runtime_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("weft.toml");
+        std::fs::write(
+            &path,
+            "[runtime.queue_rate_limits]\n\"batch-reporting\" = 5.0\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), []).unwrap();
+        let runtime = c.runtime_config();
+        assert_eq!(runtime.queue_rate_limits.get("batch-reporting"), Some(&5.0));
+        assert_eq!(runtime.queue_rate_limits.len(), 1);
+        assert_eq!(
+            c.engine_config().compile_cache_dir,
+            Some(compile_cache(&c.server.data_dir))
+        );
+    }
 }

@@ -549,16 +549,24 @@ pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
         let started = Instant::now();
         WorkflowEngine::new(cached.clone())?.load(&bytes)?;
         let compile_ms = started.elapsed().as_secs_f64() * 1_000.0;
-        let engine = Arc::new(WorkflowEngine::new(cached)?);
+        let engine = Arc::new(WorkflowEngine::new(cached.clone())?);
         let started = Instant::now();
         engine.load(&bytes)?;
         let cached_ms = started.elapsed().as_secs_f64() * 1_000.0;
+        // Instantiation: replaying a history that holds only its start
+        // instantiates the component and runs it to its first command.
+        let pooled = Arc::new(WorkflowEngine::new(EngineConfig {
+            pooling_slots: 64,
+            ..cached
+        })?);
+        pooled.load(&bytes)?;
 
         let store = Arc::new(RedbStore::open(dir.join(format!("{language}.redb")))?);
         let config = RuntimeConfig {
             cache_capacity: n * 2,
             ..RuntimeConfig::default()
         };
+        let engine_for_probe = engine.clone();
         let runtime =
             Runtime::start(store, engine, activities(), Arc::new(SystemClock), config).await?;
         runtime.deploy(language, bytes.clone()).await?;
@@ -584,14 +592,28 @@ pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
             }
         }
         let first_task_ms = started.elapsed().as_secs_f64() * 1_000.0 / n as f64;
+        let start = runtime.history(&format!("{language}-0")).await?[..1].to_vec();
+        let record = runtime.describe(&format!("{language}-0")).await?;
+        let mut instantiate_us = [0.0f64; 2];
+        for (slot, engine) in [&engine_for_probe, &pooled].into_iter().enumerate() {
+            let rounds = 200;
+            let started = Instant::now();
+            for _ in 0..rounds {
+                engine.replay(record.id.clone(), start.clone()).await?;
+            }
+            instantiate_us[slot] = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+        }
         let (rss_after, _) = rss_kib();
         let cached_executions = runtime.stats().cached;
         let per_execution_kib = rss_after.saturating_sub(rss_before) as f64 / n as f64;
         runtime.shutdown().await;
         println!(
             "{language:<10} {:>6.1} MB component, compile {compile_ms:>7.0} ms (cached {cached_ms:>5.0} ms), \
-             first task {first_task_ms:>6.2} ms, {per_execution_kib:>7.0} KiB per cached execution ({cached_executions} cached)",
-            bytes.len() as f64 / 1e6
+             instantiate+start {:>7.1} us ({:>7.1} us pooled), first task {first_task_ms:>6.2} ms, \
+             {per_execution_kib:>7.0} KiB per cached execution ({cached_executions} cached)",
+            bytes.len() as f64 / 1e6,
+            instantiate_us[0],
+            instantiate_us[1],
         );
         println!(
             "{}",
@@ -599,6 +621,7 @@ pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
                 "scenario": "languages", "language": language, "component_bytes": bytes.len(),
                 "compile_ms": compile_ms, "cached_compile_ms": cached_ms,
                 "first_task_ms": first_task_ms, "kib_per_cached_execution": per_execution_kib,
+                "instantiate_start_us": instantiate_us[0], "instantiate_start_pooled_us": instantiate_us[1],
                 "cached_executions": cached_executions, "n": n,
             })
         );

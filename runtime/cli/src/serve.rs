@@ -80,6 +80,9 @@ pub struct EngineSection {
     pub history_warn_events: usize,
     /// History length that fails the execution.
     pub history_max_events: usize,
+    /// Instance slots of the pooling allocator (0: off). Set it above
+    /// `runtime.cache_capacity` plus concurrent queries.
+    pub pooling_slots: u32,
 }
 
 impl Default for ServerSection {
@@ -119,6 +122,7 @@ impl Default for EngineSection {
             max_payload_bytes: d.limits.max_payload_bytes,
             history_warn_events: d.limits.history_warn_events,
             history_max_events: d.limits.history_max_events,
+            pooling_slots: d.pooling_slots,
         }
     }
 }
@@ -194,6 +198,7 @@ impl Config {
                 history_max_events: self.engine.history_max_events,
             },
             compile_cache_dir: Some(compile_cache(&self.server.data_dir)),
+            pooling_slots: self.engine.pooling_slots,
         }
     }
 }

@@ -24,6 +24,11 @@ pub struct EngineConfig {
     /// wasmtime version). `None`: compile on every start. Compiling a
     /// Python or JavaScript component takes seconds; loading it, a few ms.
     pub compile_cache_dir: Option<std::path::PathBuf>,
+    /// Instances the pooling allocator preallocates slots for (0: off, each
+    /// instance allocates its memory on demand). Pooling makes
+    /// instantiation cheaper; more live instances than slots fail to
+    /// instantiate, so size it above the execution cache plus queries.
+    pub pooling_slots: u32,
 }
 
 impl Default for EngineConfig {
@@ -36,6 +41,7 @@ impl Default for EngineConfig {
             fuel_yield_interval: 10_000_000,
             limits: weft_core::Limits::default(),
             compile_cache_dir: None,
+            pooling_slots: 0,
         }
     }
 }
@@ -52,6 +58,21 @@ pub(crate) fn engine(config: &EngineConfig) -> Result<Engine, EngineError> {
         c.cache(Some(cache));
     }
     c.wasm_component_model(true);
+    if config.pooling_slots > 0 {
+        let slots = config.pooling_slots;
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        // An interpreter's component links several core modules.
+        pool.total_component_instances(slots)
+            .total_core_instances(slots.saturating_mul(8))
+            .total_memories(slots.saturating_mul(2))
+            .total_tables(slots.saturating_mul(8))
+            .total_stacks(slots)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(4)
+            .max_tables_per_component(32)
+            .max_memory_size(config.max_memory_bytes);
+        c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
     // Floats: NaN bit patterns are canonicalized, and relaxed SIMD gives
     // the same answer on every CPU.
     c.cranelift_nan_canonicalization(true);

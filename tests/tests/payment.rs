@@ -145,3 +145,35 @@ async fn malformed_input_fails_that_execution_only() {
         WorkflowOutcome::Completed(_)
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn payments_run_on_the_pooling_allocator_even_when_its_pool_runs_out() {
+    let (activities, processor) = payment_activities();
+    // Two instance slots for six executions waiting at once: an
+    // activation that finds the pool full fails, is retried after a
+    // backoff, and runs once a slot is free. Nothing is lost.
+    let engine = weft_engine::EngineConfig {
+        pooling_slots: 2,
+        ..weft_engine::EngineConfig::default()
+    };
+    let t =
+        TestRuntime::with_engine(activities, weft_server::RuntimeConfig::default(), engine).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let input = json!({"account": format!("acct-{i}"), "amount_cents": 100, "currency": "EUR"});
+        ids.push(
+            t.start_guest("payment-workflow", "payment", &format!("pooled-{i}"), input)
+                .await,
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let outcome = t.runtime.result(id).await.unwrap();
+        assert!(
+            matches!(outcome, WorkflowOutcome::Completed(_)),
+            "{id}: {outcome:?}"
+        );
+        let receipt = completed_result(&t.runtime.history(id).await.unwrap());
+        assert_eq!(receipt["holder"], format!("Holder of acct-{i}"));
+    }
+    assert_eq!(processor.charge_count(), 6);
+}

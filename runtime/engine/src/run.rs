@@ -240,7 +240,10 @@ impl WorkflowEngine {
             Ok(workflow) => (workflow.call_run(&mut store, &input).await, Some(workflow)),
             // A full instance pool is the host's condition, not the
             // workflow's: never recorded, the caller retries later.
-            Err(e) if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() => {
+            Err(e)
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some() =>
+            {
                 return Err(EngineError::Engine(format!("{e:#}")));
             }
             Err(e) => (Err(e), None),

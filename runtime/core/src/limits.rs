@@ -48,6 +48,25 @@ impl Limits {
         .non_retryable()
     }
 
+    /// An activity attempt's outcome within the limits: an oversized result
+    /// becomes a final `PayloadTooLarge` failure (every attempt would fail
+    /// the same way), an oversized failure is bounded. `result_what` and
+    /// `failure_what` name them in the messages.
+    pub fn bound_attempt(
+        &self,
+        result_what: &str,
+        failure_what: &str,
+        result: Result<Vec<u8>, Failure>,
+    ) -> Result<Vec<u8>, Failure> {
+        match result {
+            Ok(value) => match self.check_payload(result_what, &value) {
+                Ok(()) => Ok(value),
+                Err(reason) => Err(Failure::new("PayloadTooLarge", reason).non_retryable()),
+            },
+            Err(failure) => Err(self.bound_failure(failure_what, failure)),
+        }
+    }
+
     /// `Err` with a readable reason if `payload` is over the limit.
     pub fn check_payload(&self, what: &str, payload: &[u8]) -> Result<(), String> {
         if payload.len() > self.max_payload_bytes {

@@ -109,20 +109,23 @@ impl Heartbeats {
         let Some(timeout) = self.timeout_ms else {
             return;
         };
-        let due = crate::runtime::lock(&self.last_written)
-            .is_none_or(|last| last.elapsed() >= std::time::Duration::from_millis(timeout / 3));
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
-        if due {
-            *crate::runtime::lock(&self.last_written) = Some(tokio::time::Instant::now());
-            let this = self.clone();
-            runtime.spawn(async move {
-                if let Err(e) = this.write(None).await {
-                    tracing::warn!(task = ?this, "heartbeat not recorded: {e}");
-                }
-            });
+        {
+            let mut last = crate::runtime::lock(&self.last_written);
+            let throttle = std::time::Duration::from_millis(timeout / 3);
+            if last.is_some_and(|at| at.elapsed() < throttle) {
+                return;
+            }
+            *last = Some(tokio::time::Instant::now());
         }
+        let this = self.clone();
+        runtime.spawn(async move {
+            if let Err(e) = this.write(None).await {
+                tracing::warn!(task = ?this, "heartbeat not recorded: {e}");
+            }
+        });
     }
 }
 

@@ -148,6 +148,23 @@ impl Inner {
         Ok((polled.tasks, polled.next_due))
     }
 
+    /// Record how an attempt ended (in-process or remote): deliver the
+    /// report to its execution, and tell the queue about a retry. `false`
+    /// if the attempt is no longer current (the report is ignored).
+    pub(crate) async fn record_attempt(
+        self: &Arc<Self>,
+        report: AttemptResult,
+    ) -> Result<bool, weft_store::StoreError> {
+        let Some(reported) = self.store.report_attempt(report, self.clock.now()).await? else {
+            return Ok(false);
+        };
+        self.deliver(reported.entry);
+        if let Some(queue) = reported.requeued {
+            self.requeued(&queue);
+        }
+        Ok(true)
+    }
+
     /// Remote pollers of `queue` seen in the last minute.
     pub(crate) fn pollers(&self, queue: &str) -> Vec<(String, Timestamp)> {
         let state = self.queue(queue);
@@ -278,12 +295,7 @@ impl Runtime {
         token: TaskToken,
         result: Payload,
     ) -> Result<(), RuntimeError> {
-        let limits = self.inner.engine.config().limits;
-        let result = match limits.check_payload("activity result", &result) {
-            Ok(()) => Ok(result),
-            Err(reason) => Err(Failure::new("PayloadTooLarge", reason).non_retryable()),
-        };
-        self.report(token, result).await
+        self.report(token, Ok(result)).await
     }
 
     /// A remote worker's report that its attempt failed.
@@ -292,8 +304,6 @@ impl Runtime {
         token: TaskToken,
         failure: Failure,
     ) -> Result<(), RuntimeError> {
-        let limits = self.inner.engine.config().limits;
-        let failure = limits.bound_failure("activity failure", failure);
         self.report(token, Err(failure)).await
     }
 
@@ -302,21 +312,15 @@ impl Runtime {
         token: TaskToken,
         result: Result<Payload, Failure>,
     ) -> Result<(), RuntimeError> {
-        let inner = &self.inner;
+        let limits = self.inner.engine.config().limits;
         let report = AttemptResult {
             key: token.key,
             seq: token.seq,
             attempt: token.attempt,
-            result,
+            result: limits.bound_attempt("activity result", "activity failure", result),
         };
-        let reported = inner
-            .store
-            .report_attempt(report, inner.clock.now())
-            .await?;
-        let reported = reported.ok_or_else(|| stale(token))?;
-        inner.deliver(reported.entry);
-        if let Some(queue) = reported.requeued {
-            inner.requeued(&queue);
+        if !self.inner.record_attempt(report).await? {
+            return Err(stale(token));
         }
         Ok(())
     }

@@ -13,8 +13,9 @@
 
 use crate::activity::{ActivityContext, AttemptSignal};
 use crate::runtime::Inner;
+use crate::worker::AttemptRegistration;
 use std::sync::Arc;
-use weft_core::{ActivityReport, AttemptOutcome, ExecutionId, TimeoutKind, Timestamp};
+use weft_core::{ActivityReport, AttemptOutcome, ExecutionId, Timestamp};
 use weft_store::{ExecKey, NewActivityTask};
 
 /// What running a local activity produced.
@@ -42,18 +43,14 @@ pub(crate) async fn run(
         return run;
     }
     let idempotency_key = execution.idempotency_key(task.seq);
-    let close_deadline = task
-        .timeouts
-        .schedule_to_close_ms
-        .map(|ms| task.scheduled_at.plus_ms(ms));
+    let close_deadline = task.timeouts.close_deadline(task.scheduled_at);
     loop {
         let started_at = inner.clock.now();
-        let mut deadline = started_at.plus_ms(task.timeouts.start_to_close_ms);
-        if let Some(close) = close_deadline {
-            deadline = deadline.min(close);
-        }
+        let deadline = task
+            .timeouts
+            .attempt_deadline(task.scheduled_at, started_at);
         let (switch, signal) = tokio::sync::watch::channel(AttemptSignal::Running);
-        crate::runtime::lock(&inner.attempts).insert((key, task.seq, task.attempt), switch);
+        let registered = AttemptRegistration::new(&inner, (key, task.seq, task.attempt), switch);
         let ctx = ActivityContext {
             execution: execution.clone(),
             name: task.name.clone(),
@@ -64,15 +61,14 @@ pub(crate) async fn run(
             last_details: None,
         };
         let result = crate::worker::execute(&inner, ctx, task.input.clone(), deadline).await;
-        crate::runtime::lock(&inner.attempts).remove(&(key, task.seq, task.attempt));
+        drop(registered);
         let now = inner.clock.now();
         let outcome = match result {
             Some(Ok(value)) => AttemptOutcome::Completed(value),
             Some(Err(failure)) => AttemptOutcome::Failed(failure),
-            None if close_deadline == Some(deadline) => {
-                AttemptOutcome::TimedOut(TimeoutKind::ScheduleToClose)
+            None => {
+                AttemptOutcome::TimedOut(task.timeouts.attempt_timeout(task.scheduled_at, deadline))
             }
-            None => AttemptOutcome::TimedOut(TimeoutKind::StartToClose),
         };
         let retry_at = task.retry.next_attempt_at(
             task.attempt,

@@ -89,13 +89,17 @@ impl Drop for AbortOnDrop {
 
 /// An attempt's switch, registered with the runtime while the attempt
 /// runs (cancellation requests and timeouts reach it there).
-struct AttemptRegistration<'a> {
+pub(crate) struct AttemptRegistration<'a> {
     inner: &'a Inner,
     id: (weft_store::ExecKey, u32, u32),
 }
 
 impl<'a> AttemptRegistration<'a> {
-    fn new(inner: &'a Inner, id: (weft_store::ExecKey, u32, u32), switch: AttemptSwitch) -> Self {
+    pub(crate) fn new(
+        inner: &'a Inner,
+        id: (weft_store::ExecKey, u32, u32),
+        switch: AttemptSwitch,
+    ) -> Self {
         crate::runtime::lock(&inner.attempts).insert(id, switch);
         AttemptRegistration { inner, id }
     }
@@ -148,14 +152,9 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         attempt: task.attempt,
         result,
     };
-    match inner.store.report_attempt(report, inner.clock.now()).await {
-        Ok(Some(reported)) => {
-            inner.deliver(reported.entry);
-            if let Some(queue) = reported.requeued {
-                inner.requeued(&queue);
-            }
-        }
-        Ok(None) => tracing::debug!(activity = task.name, "stale attempt report ignored"),
+    match inner.record_attempt(report).await {
+        Ok(true) => {}
+        Ok(false) => tracing::debug!(activity = task.name, "stale attempt report ignored"),
         Err(e) => tracing::error!(
             activity = task.name,
             "cannot record attempt; it will time out and retry: {e}"
@@ -202,15 +201,9 @@ pub(crate) async fn execute(
         _ = tokio::time::sleep(until(inner.clock.now(), deadline)) => return None,
         _ = superseded => return None,
     };
-    // An oversized result would fail every attempt the same way: final.
-    let limits = inner.engine.config().limits;
-    Some(match result {
-        Ok(value) => match limits.check_payload(&format!("result of activity `{name}`"), &value) {
-            Ok(()) => Ok(value),
-            Err(reason) => Err(Failure::new("PayloadTooLarge", reason).non_retryable()),
-        },
-        Err(failure) => {
-            Err(limits.bound_failure(&format!("failure of activity `{name}`"), failure))
-        }
-    })
+    Some(inner.engine.config().limits.bound_attempt(
+        &format!("result of activity `{name}`"),
+        &format!("failure of activity `{name}`"),
+        result,
+    ))
 }

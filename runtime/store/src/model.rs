@@ -1,7 +1,8 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use weft_core::{
-    ComponentId, Event, ExecutionId, Failure, InboxMessage, Payload, RetryPolicy, Timestamp,
+    ComponentId, Event, ExecutionId, Failure, InboxMessage, Payload, RetryPolicy, TimeoutKind,
+    Timestamp,
 };
 
 /// Internal, compact key of an execution (history keys are `(ExecKey, index)`).
@@ -272,6 +273,31 @@ impl ActivityTimeouts {
     pub fn arms_due(&self) -> bool {
         self.schedule_to_start_ms.is_some() || self.schedule_to_close_ms.is_some()
     }
+
+    /// When an activity scheduled at `scheduled_at` times out as a whole,
+    /// if it has a schedule-to-close timeout.
+    pub fn close_deadline(&self, scheduled_at: Timestamp) -> Option<Timestamp> {
+        self.schedule_to_close_ms.map(|ms| scheduled_at.plus_ms(ms))
+    }
+
+    /// When an attempt started at `started_at` times out: its
+    /// start-to-close deadline, cut to the activity's schedule-to-close one.
+    pub fn attempt_deadline(&self, scheduled_at: Timestamp, started_at: Timestamp) -> Timestamp {
+        let deadline = started_at.plus_ms(self.start_to_close_ms);
+        self.close_deadline(scheduled_at)
+            .map_or(deadline, |close| deadline.min(close))
+    }
+
+    /// Which timeout an attempt exceeded when it reached its `deadline`
+    /// (from [`ActivityTimeouts::attempt_deadline`]): a deadline cut short
+    /// by schedule-to-close is that timeout.
+    pub fn attempt_timeout(&self, scheduled_at: Timestamp, deadline: Timestamp) -> TimeoutKind {
+        if self.close_deadline(scheduled_at) == Some(deadline) {
+            TimeoutKind::ScheduleToClose
+        } else {
+            TimeoutKind::StartToClose
+        }
+    }
 }
 
 /// An activity task to create, derived from an `ActivityScheduled` event.
@@ -387,9 +413,7 @@ impl ActivityTask {
     /// When the whole activity times out, if it has a schedule-to-close
     /// timeout.
     pub fn close_deadline(&self) -> Option<Timestamp> {
-        self.timeouts
-            .schedule_to_close_ms
-            .map(|ms| self.scheduled_at.plus_ms(ms))
+        self.timeouts.close_deadline(self.scheduled_at)
     }
 }
 

@@ -667,10 +667,7 @@ pub(crate) fn poll_activities(
             continue;
         };
         unindex_state(txn, &task)?;
-        let mut deadline = now.plus_ms(task.timeouts.start_to_close_ms);
-        if let Some(close) = task.close_deadline() {
-            deadline = deadline.min(close);
-        }
+        let deadline = task.timeouts.attempt_deadline(task.scheduled_at, now);
         let heartbeat_deadline = task.timeouts.heartbeat_ms.map(|ms| now.plus_ms(ms));
         task.state = TaskState::Running {
             started_at: now,
@@ -820,12 +817,7 @@ fn due_timeout(task: &ActivityTask, at: u64, kind: u8) -> Option<TimeoutKind> {
             .filter(|ms| due.plus_ms(*ms).0 == at)
             .map(|_| TimeoutKind::ScheduleToStart),
         (DUE_DEADLINE, TaskState::Running { deadline, .. }) if deadline.0 == at => {
-            // A deadline cut short by schedule-to-close is that timeout.
-            Some(if close == Some(at) {
-                TimeoutKind::ScheduleToClose
-            } else {
-                TimeoutKind::StartToClose
-            })
+            Some(task.timeouts.attempt_timeout(task.scheduled_at, deadline))
         }
         (
             DUE_HEARTBEAT,

@@ -992,3 +992,78 @@ async fn a_child_started_in_the_parents_last_task_still_starts() {
         WorkflowOutcome::Terminated(_)
     ));
 }
+
+#[tokio::test(start_paused = true)]
+async fn start_and_watch_answers_from_the_closing_run_and_follows_continue_as_new() {
+    let t = TestRuntime::new(echo_activities()).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    let req = |id: &str, input: Value| StartWorkflow {
+        workflow_id: id.into(),
+        workflow_type: "messages".into(),
+        input: serde_json::to_vec(&input).unwrap(),
+        ..Default::default()
+    };
+
+    // Continue-as-new: the wait follows the id to the run that completes.
+    let closed = t
+        .runtime
+        .start_and_watch(req(
+            "watched-counter",
+            json!({"mode": "counter", "count": 0, "until": 2}),
+        ))
+        .await
+        .unwrap();
+    let (run, outcome) = closed.await.unwrap();
+    let WorkflowOutcome::Completed(bytes) = outcome else {
+        panic!("expected completion, got {outcome:?}")
+    };
+    assert_eq!(
+        serde_json::from_slice::<Value>(&bytes).unwrap(),
+        json!({"count": 2})
+    );
+    assert_eq!(run, t.runtime.describe("watched-counter").await.unwrap().id);
+
+    // Terminated while watched: the terminate call hands over its reason.
+    let closed = t
+        .runtime
+        .start_and_watch(req(
+            "watched-signals",
+            json!({"mode": "signals", "count": 1}),
+        ))
+        .await
+        .unwrap();
+    let closed = tokio::spawn(closed);
+    history_with(&t.runtime, "watched-signals", "SignalAwaited").await;
+    t.runtime
+        .terminate("watched-signals", "operator: stop")
+        .await
+        .unwrap();
+    let (run, outcome) = closed.await.unwrap().unwrap();
+    assert_eq!(
+        outcome,
+        WorkflowOutcome::Terminated("operator: stop".into())
+    );
+    assert_eq!(run, t.runtime.describe("watched-signals").await.unwrap().id);
+
+    // The closing actor hands over the result, the same one the store has.
+    let closed = t
+        .runtime
+        .start_and_watch(req(
+            "watched-signal",
+            json!({"mode": "signals", "count": 1}),
+        ))
+        .await
+        .unwrap();
+    let closed = tokio::spawn(closed);
+    history_with(&t.runtime, "watched-signal", "SignalAwaited").await;
+    t.runtime
+        .signal("watched-signal", "item", text("x"))
+        .await
+        .unwrap();
+    let (_, outcome) = closed.await.unwrap().unwrap();
+    assert_eq!(outcome, t.runtime.result("watched-signal").await.unwrap());
+    assert_eq!(json_result(&t, "watched-signal").await, json!(["x"]));
+}

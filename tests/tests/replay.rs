@@ -85,7 +85,7 @@ async fn tampered_result_is_caught_at_the_end() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn divergence_points_at_the_guest_source_and_survives_a_json_round_trip() {
+async fn divergence_names_the_guest_functions_and_survives_a_json_round_trip() {
     let (t, history) = completed_payment().await;
     // Export as `weft workflow show --output json` does, and read it back.
     let json = serde_json::to_string_pretty(&history).unwrap();
@@ -110,13 +110,14 @@ async fn divergence_points_at_the_guest_source_and_survives_a_json_round_trip() 
         .location
         .clone()
         .expect("divergence carries a guest location");
-    // Line tables are in the guest build: the workflow function and the
-    // exact source line of the diverging call are named.
-    assert!(location.contains("- payment\n"), "{location}");
+    // The guest's functions on the stack are named (from the name section;
+    // the workflow function itself is inlined into `run`): here, the
+    // activity call that diverged.
     assert!(
-        location.contains("tests/guests/payment-reordered/src/lib.rs:16"),
+        location.contains("guest_payment_reordered.wasm!run"),
         "{location}"
     );
+    assert!(location.contains("ActivityBuilder"), "{location}");
     assert!(
         n.to_string()
             .contains("where the workflow code made that call"),

@@ -400,9 +400,13 @@ impl Weft for WeftService {
         request: Request<pb::StartWorkflowRequest>,
     ) -> Reply<pb::GetResultResponse> {
         let start = self.start_request(request.into_inner()).await?;
-        let id = start.workflow_id.clone();
-        self.runtime.start_workflow(start).await.map_err(status)?;
-        self.wait_for_result(&id).await.map(Response::new)
+        let closed = self.runtime.start_and_watch(start).await.map_err(status)?;
+        let (run, outcome) = self
+            .unless_draining(closed)
+            .await
+            .ok_or_else(draining)?
+            .map_err(status)?;
+        Ok(Response::new(result_response(run.run_id, outcome)))
     }
 
     async fn describe_task_queue(
@@ -525,19 +529,7 @@ impl WeftService {
             .ok_or_else(draining)?
             .map_err(status)?;
         let run_id = self.runtime.describe(id).await.map_err(status)?.id.run_id;
-        let outcome = match outcome {
-            WorkflowOutcome::Completed(value) => pb::get_result_response::Outcome::Completed(value),
-            WorkflowOutcome::Failed(f) => {
-                pb::get_result_response::Outcome::Failed(convert::failure(&f))
-            }
-            WorkflowOutcome::Terminated(reason) => {
-                pb::get_result_response::Outcome::Terminated(reason)
-            }
-        };
-        Ok(pb::GetResultResponse {
-            outcome: Some(outcome),
-            run_id,
-        })
+        Ok(result_response(run_id, outcome))
     }
 
     async fn filter(&self, r: pb::ListWorkflowsRequest) -> Result<ListFilter, Status> {
@@ -563,6 +555,21 @@ impl WeftService {
                 .then_some(weft_core::Timestamp(r.closed_before_ms)),
             limit: r.limit as usize,
         })
+    }
+}
+
+/// How run `run_id` ended, as the API answers it.
+fn result_response(run_id: String, outcome: WorkflowOutcome) -> pb::GetResultResponse {
+    let outcome = match outcome {
+        WorkflowOutcome::Completed(value) => pb::get_result_response::Outcome::Completed(value),
+        WorkflowOutcome::Failed(f) => {
+            pb::get_result_response::Outcome::Failed(convert::failure(&f))
+        }
+        WorkflowOutcome::Terminated(reason) => pb::get_result_response::Outcome::Terminated(reason),
+    };
+    pb::GetResultResponse {
+        outcome: Some(outcome),
+        run_id,
     }
 }
 

@@ -220,7 +220,11 @@ async fn fresh_runtime(
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let db = dir.join("weft.redb");
     let store = Arc::new(RedbStore::open(&db)?);
-    let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
+    // The engine a server with this cache would have.
+    let engine = Arc::new(WorkflowEngine::new(EngineConfig {
+        pooling_slots: weft_engine::pooling_slots_for(config.cache_capacity),
+        ..EngineConfig::default()
+    })?);
     let runtime = Runtime::start(
         store,
         engine.clone(),

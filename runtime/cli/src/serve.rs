@@ -80,8 +80,14 @@ pub struct EngineSection {
     pub history_warn_events: usize,
     /// History length that fails the execution.
     pub history_max_events: usize,
-    /// Instance slots of the pooling allocator (0: off). Set it above
-    /// `runtime.cache_capacity` plus concurrent queries.
+    /// Preallocate instance slots (wasmtime's pooling allocator): a new
+    /// execution reuses a slot instead of mapping fresh memory and stack,
+    /// which is cheaper and spares the other threads a TLB shootdown.
+    pub pooling: bool,
+    /// Slots of the pooling allocator; 0: `runtime.cache_capacity` plus
+    /// 256 for queries and rebuilds in flight. Each slot reserves (not
+    /// commits) ~8 GiB of address space, so past 7,680 slots the
+    /// allocator is left off unless this is set.
     pub pooling_slots: u32,
 }
 
@@ -122,7 +128,8 @@ impl Default for EngineSection {
             max_payload_bytes: d.limits.max_payload_bytes,
             history_warn_events: d.limits.history_warn_events,
             history_max_events: d.limits.history_max_events,
-            pooling_slots: d.pooling_slots,
+            pooling: true,
+            pooling_slots: 0,
         }
     }
 }
@@ -198,8 +205,29 @@ impl Config {
                 history_max_events: self.engine.history_max_events,
             },
             compile_cache_dir: Some(compile_cache(&self.server.data_dir)),
-            pooling_slots: self.engine.pooling_slots,
+            pooling_slots: self.pooling_slots(),
         }
+    }
+
+    /// Slots for the pooling allocator (0: off): the configured number, or
+    /// enough for every cached execution plus those in flight.
+    fn pooling_slots(&self) -> u32 {
+        if !self.engine.pooling {
+            return 0;
+        }
+        if self.engine.pooling_slots > 0 {
+            return self.engine.pooling_slots;
+        }
+        let slots = weft_engine::pooling_slots_for(self.runtime.cache_capacity);
+        if slots == 0 {
+            tracing::info!(
+                "pooling allocator off: runtime.cache_capacity {} needs more than {} slots; \
+                 set engine.pooling_slots to use it anyway",
+                self.runtime.cache_capacity,
+                weft_engine::MAX_AUTO_POOLING_SLOTS
+            );
+        }
+        slots
     }
 }
 

@@ -80,8 +80,8 @@ pub struct Nondeterminism {
     pub recorded: String,
     /// What the code did instead.
     pub actual: String,
-    /// Where in the guest the diverging call was made (a wasm backtrace,
-    /// with file:line when the component has debug info); set by the engine.
+    /// Where in the guest the diverging call was made (a wasm backtrace
+    /// naming the guest's functions); set by the engine.
     pub location: Option<String>,
 }
 

@@ -46,6 +46,27 @@ impl Default for EngineConfig {
     }
 }
 
+/// Slots of the pooling allocator beyond the execution cache: queries on
+/// closed executions and rebuilds in flight hold instances too.
+const POOLING_HEADROOM: usize = 256;
+
+/// Most slots [`pooling_slots_for`] gives: each slot reserves (without
+/// committing) about 8 GiB of address space, and this keeps the pool near
+/// 60 TiB, under half of what x86-64 gives a process.
+pub const MAX_AUTO_POOLING_SLOTS: usize = 7_680;
+
+/// Pooling allocator slots for a runtime caching `cache_capacity`
+/// executions: the cache plus headroom, or 0 (allocator off) if that is
+/// more than [`MAX_AUTO_POOLING_SLOTS`].
+pub fn pooling_slots_for(cache_capacity: usize) -> u32 {
+    let slots = cache_capacity.saturating_add(POOLING_HEADROOM);
+    if slots > MAX_AUTO_POOLING_SLOTS {
+        0
+    } else {
+        slots as u32
+    }
+}
+
 /// The wasmtime configuration every weft component runs under. Each switch
 /// removes a source of nondeterminism or a way for a guest to hurt the host.
 pub(crate) fn engine(config: &EngineConfig) -> Result<Engine, EngineError> {
@@ -84,7 +105,11 @@ pub(crate) fn engine(config: &EngineConfig) -> Result<Engine, EngineError> {
     // Fuel, not wall-clock epochs, bounds a step: it counts the same on
     // every run, so a runaway guest fails at the same point on replay.
     c.consume_fuel(true);
-    // Traps name the guest function (and file:line when debug info is there).
-    c.wasm_backtrace_details(WasmBacktraceDetails::Enable);
+    // Traps name the guest functions (from the name section), not file:line:
+    // wasmtime builds a DWARF context per frame to find a line, about 1 ms
+    // per trap, and every driver stop (an eviction, a query on a running
+    // execution) unwinds the guest as a trap. A Rust panic message still
+    // carries its file:line.
+    c.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     Engine::new(&c).map_err(|e| EngineError::Engine(e.to_string()))
 }

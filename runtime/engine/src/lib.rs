@@ -16,7 +16,7 @@ mod run;
 mod validate;
 mod wasi;
 
-pub use config::EngineConfig;
+pub use config::{EngineConfig, MAX_AUTO_POOLING_SLOTS, pooling_slots_for};
 pub use error::EngineError;
 pub use replay::{QueryError, ReplayError, ReplayReport};
 pub use run::{Driver, DriverStop, RunEnd, WorkflowEngine};

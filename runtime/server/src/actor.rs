@@ -6,7 +6,7 @@
 //! consumed inbox entries, new activity tasks and timers) in one
 //! transaction, and only then makes the tasks and timers visible.
 
-use crate::runtime::{Inner, StartWorkflow};
+use crate::runtime::{Inner, StartWorkflow, WorkflowOutcome};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -69,7 +69,7 @@ async fn run_once(
         .await
         .map_err(|e| e.to_string())?;
     if loaded.record.status != ExecutionStatus::Running {
-        inner.closed(key);
+        inner.closed(key, None);
         return Ok(false);
     }
     let id = loaded.record.id.clone();
@@ -152,7 +152,8 @@ async fn run_once(
                 Ok(done) => {
                     tracing::debug!(execution = %id, ?status, "execution closed");
                     inner.updates_answered(key, &events);
-                    inner.closed(key);
+                    let outcome = events.last().and_then(|e| WorkflowOutcome::of(&e.kind));
+                    inner.closed(key, outcome.flatten());
                     inner.committed(done);
                     Ok(false)
                 }

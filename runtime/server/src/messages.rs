@@ -2,7 +2,7 @@
 //! termination.
 
 use crate::RuntimeError;
-use crate::runtime::{Runtime, StartWorkflow};
+use crate::runtime::{Runtime, StartWorkflow, WorkflowOutcome};
 use weft_core::{Event, EventKind, ExecutionId, InboxMessage, Payload};
 use weft_store::{ExecutionRecord, ExecutionStatus, ListFilter};
 
@@ -116,7 +116,10 @@ impl Runtime {
             .append(workflow_id, events, Some(ExecutionStatus::Terminated))
             .await?;
         self.inner.cancel_attempts(record.key);
-        self.inner.closed(record.key);
+        self.inner.closed(
+            record.key,
+            Some(WorkflowOutcome::Terminated(reason.to_owned())),
+        );
         Ok(())
     }
 

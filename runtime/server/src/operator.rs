@@ -1,7 +1,7 @@
 //! What an operator does to running executions: look, fail, upgrade.
 
 use crate::RuntimeError;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, WorkflowOutcome};
 use weft_core::{ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage};
 use weft_engine::ReplayReport;
 use weft_store::{
@@ -84,7 +84,8 @@ impl Runtime {
         let record = self
             .append(workflow_id, events, Some(ExecutionStatus::Failed))
             .await?;
-        self.inner.closed(record.key);
+        self.inner
+            .closed(record.key, Some(WorkflowOutcome::Failed(failure)));
         Ok(())
     }
 

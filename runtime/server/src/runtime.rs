@@ -88,6 +88,29 @@ pub enum WorkflowOutcome {
     Terminated(String),
 }
 
+impl WorkflowOutcome {
+    /// The outcome a terminal event records: `Some(None)` for a run that
+    /// continued as new, `None` for an event that does not close a run.
+    pub(crate) fn of(kind: &EventKind) -> Option<Option<WorkflowOutcome>> {
+        Some(match kind {
+            EventKind::ExecutionCompleted { result } => {
+                Some(WorkflowOutcome::Completed(result.clone()))
+            }
+            EventKind::ExecutionFailed { failure } => {
+                Some(WorkflowOutcome::Failed(failure.clone()))
+            }
+            EventKind::ExecutionTerminated { reason } => {
+                Some(WorkflowOutcome::Terminated(reason.clone()))
+            }
+            EventKind::ExecutionContinuedAsNew { .. } => None,
+            EventKind::ExecutionTimedOut { timeout } => Some(WorkflowOutcome::Failed(
+                Failure::new("Timeout", format!("the {timeout} timeout passed")).non_retryable(),
+            )),
+            _ => return None,
+        })
+    }
+}
+
 /// A running weft node: store, engine, actors, workers, timers.
 #[derive(Clone)]
 pub struct Runtime {
@@ -106,7 +129,7 @@ pub(crate) struct Inner {
     pub(crate) timers_changed: Notify,
     /// Woken on every commit: history followers re-read.
     pub(crate) history_changed: Notify,
-    waiters: Mutex<HashMap<ExecKey, Vec<oneshot::Sender<()>>>>,
+    waiters: Mutex<HashMap<ExecKey, Vec<CloseWaiter>>>,
     /// Queues (namespaced) an in-process worker serves.
     served_queues: Mutex<std::collections::BTreeSet<String>>,
     /// Clients waiting for the answer to an update, by execution and id.
@@ -122,6 +145,11 @@ pub(crate) struct Inner {
     shutdown_tx: watch::Sender<bool>,
     tasks: Mutex<JoinSet<()>>,
 }
+
+/// Where a client waiting for a run to close is told how it ended: the
+/// outcome, or `None` when the closer did not have it at hand or the run
+/// continued as new (the client then reads the store).
+type CloseWaiter = oneshot::Sender<Option<WorkflowOutcome>>;
 
 /// Where the answer to one update goes.
 pub(crate) type UpdateWaiter = oneshot::Sender<Result<Payload, Failure>>;
@@ -263,6 +291,34 @@ impl Runtime {
         Ok(id)
     }
 
+    /// Start an execution; returns once `ExecutionStarted` is durable, with
+    /// a future that resolves when the run closes: its id and outcome (a
+    /// run that continued as new is followed to the run it started). Like
+    /// [`Runtime::start_workflow`] then [`Runtime::result`], but the wait is
+    /// registered before the execution can run, so the outcome comes
+    /// straight from the closing actor, with no store reads.
+    pub async fn start_and_watch(
+        &self,
+        req: StartWorkflow,
+    ) -> Result<
+        impl Future<Output = Result<(ExecutionId, WorkflowOutcome), RuntimeError>> + Send + use<>,
+        RuntimeError,
+    > {
+        let new = self.inner.new_execution(req)?;
+        let id = new.id.clone();
+        let record = self.inner.store.start_execution(new).await?;
+        let closed = self.inner.wait_close(record.key);
+        self.inner.activate(record.key);
+        let runtime = self.clone();
+        Ok(async move {
+            if let Some(outcome) = runtime.closed(closed).await? {
+                return Ok((id, outcome));
+            }
+            let outcome = runtime.result(&id.workflow_id).await?;
+            Ok((runtime.find(&id.workflow_id).await?.id, outcome))
+        })
+    }
+
     /// Wait until the latest run of `workflow_id` closes; its outcome. A
     /// run that continued as new is followed to the run it started.
     pub async fn result(&self, workflow_id: &str) -> Result<WorkflowOutcome, RuntimeError> {
@@ -278,27 +334,32 @@ impl Runtime {
     async fn run_result(&self, workflow_id: &str) -> Result<Option<WorkflowOutcome>, RuntimeError> {
         let record = self.find(workflow_id).await?;
         // Subscribe before checking, so a close in between is not missed.
-        let (tx, rx) = oneshot::channel();
-        lock(&self.inner.waiters)
-            .entry(record.key)
-            .or_default()
-            .push(tx);
+        let closed = self.inner.wait_close(record.key);
         if let Some(outcome) = self.outcome(workflow_id, record.key).await? {
             return Ok(outcome);
         }
-        let mut shutdown = self.inner.shutdown.clone();
-        // Decide first, await after: the watch guard must not live across
-        // an await, or this future would not be `Send`.
-        let closed = tokio::select! {
-            _ = rx => true,
-            _ = shutdown.wait_for(|s| *s) => false,
-        };
-        if !closed {
-            return Err(RuntimeError::ShuttingDown);
+        if let Some(outcome) = self.closed(closed).await? {
+            return Ok(Some(outcome));
         }
         self.outcome(workflow_id, record.key)
             .await?
             .ok_or(RuntimeError::ShuttingDown)
+    }
+
+    /// Wait for the close `rx` was registered for: its outcome if the
+    /// closer sent it, `None` if the store must be read for it.
+    async fn closed(
+        &self,
+        rx: oneshot::Receiver<Option<WorkflowOutcome>>,
+    ) -> Result<Option<WorkflowOutcome>, RuntimeError> {
+        let mut shutdown = self.inner.shutdown.clone();
+        // Decide first, await after: the watch guard must not live across
+        // an await, or this future would not be `Send`.
+        let closed = tokio::select! {
+            closed = rx => Some(closed.ok().flatten()),
+            _ = shutdown.wait_for(|s| *s) => None,
+        };
+        closed.ok_or(RuntimeError::ShuttingDown)
     }
 
     /// The outcome of run `key` of `workflow_id`, or `None` while it runs.
@@ -318,20 +379,11 @@ impl Runtime {
         if loaded.record.status == ExecutionStatus::Running {
             return Ok(None);
         }
-        Ok(loaded.history.into_iter().rev().find_map(|e| match e.kind {
-            EventKind::ExecutionCompleted { result } => {
-                Some(Some(WorkflowOutcome::Completed(result)))
-            }
-            EventKind::ExecutionFailed { failure } => Some(Some(WorkflowOutcome::Failed(failure))),
-            EventKind::ExecutionTerminated { reason } => {
-                Some(Some(WorkflowOutcome::Terminated(reason)))
-            }
-            EventKind::ExecutionContinuedAsNew { .. } => Some(None),
-            EventKind::ExecutionTimedOut { timeout } => Some(Some(WorkflowOutcome::Failed(
-                Failure::new("Timeout", format!("the {timeout} timeout passed")).non_retryable(),
-            ))),
-            _ => None,
-        }))
+        Ok(loaded
+            .history
+            .iter()
+            .rev()
+            .find_map(|e| WorkflowOutcome::of(&e.kind)))
     }
 
     async fn find(&self, workflow_id: &str) -> Result<weft_store::ExecutionRecord, RuntimeError> {
@@ -627,16 +679,24 @@ impl Inner {
         for key in keys {
             self.evict(key);
             self.cancel_attempts(key);
-            self.closed(key);
+            self.closed(key, None);
         }
     }
 
-    /// Wake everyone waiting for `key` to close, and fail the updates it
-    /// will never answer.
-    pub(crate) fn closed(&self, key: ExecKey) {
+    /// Register for the close of `key` (before checking whether it has
+    /// closed, so a close in between is not missed).
+    pub(crate) fn wait_close(&self, key: ExecKey) -> oneshot::Receiver<Option<WorkflowOutcome>> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.waiters).entry(key).or_default().push(tx);
+        rx
+    }
+
+    /// Wake everyone waiting for `key` to close (with its `outcome`, if the
+    /// caller has it), and fail the updates it will never answer.
+    pub(crate) fn closed(&self, key: ExecKey, outcome: Option<WorkflowOutcome>) {
         self.history_changed.notify_waiters();
         for waiter in lock(&self.waiters).remove(&key).unwrap_or_default() {
-            let _ = waiter.send(());
+            let _ = waiter.send(outcome.clone());
         }
         let mut updates = lock(&self.update_waiters);
         let unanswered: Vec<_> = updates.keys().filter(|(k, _)| *k == key).cloned().collect();

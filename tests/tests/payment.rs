@@ -177,3 +177,48 @@ async fn payments_run_on_the_pooling_allocator_even_when_its_pool_runs_out() {
     }
     assert_eq!(processor.charge_count(), 6);
 }
+
+#[tokio::test]
+async fn the_cold_start_probe_instantiates_loaded_components_only() {
+    // `WorkflowEngine::instantiate` is what `weft bench` times as a cold
+    // start: the same store and instance an activation starts from.
+    for pooling_slots in [0, 4] {
+        let engine = weft_engine::WorkflowEngine::new(weft_engine::EngineConfig {
+            pooling_slots,
+            ..weft_engine::EngineConfig::default()
+        })
+        .unwrap();
+        let started = |component| {
+            let event = weft_core::Event::new(
+                weft_core::Timestamp(1),
+                weft_core::EventKind::ExecutionStarted {
+                    workflow_type: "payment".into(),
+                    component,
+                    input: b"{}".to_vec(),
+                    random_seed: [7; 32],
+                    task_queue: "q".into(),
+                },
+            );
+            weft_core::ExecutionState::from_history(
+                weft_core::ExecutionId::new("probe", "r"),
+                vec![event],
+            )
+            .unwrap()
+        };
+        let bytes = weft_tests::guest("payment-workflow");
+        let missing = engine.instantiate(started(weft_core::ComponentId::of(&bytes)));
+        assert!(
+            missing
+                .await
+                .unwrap_err()
+                .to_string()
+                .contains("not loaded"),
+            "pooling {pooling_slots}"
+        );
+        let id = engine.load(&bytes).unwrap();
+        // More rounds than slots: each probe gives its slot back.
+        for _ in 0..8 {
+            engine.instantiate(started(id)).await.unwrap();
+        }
+    }
+}

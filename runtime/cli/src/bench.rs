@@ -535,7 +535,7 @@ pub async fn run_replay(bench: Bench<'_>) -> Result<()> {
 /// (cold, and from the compile cache), the first workflow task of a new
 /// execution (instantiate, run to the first wait, commit), and memory per
 /// cached suspended execution (each waits on an activity nobody serves).
-pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
+pub async fn run_languages(bench: Bench<'_>, only: Option<&str>) -> Result<()> {
     let guests = bench
         .component
         .parent()
@@ -549,7 +549,10 @@ pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
         ("rust", "payment_workflow.wasm"),
         ("python", "payment_py.wasm"),
         ("javascript", "payment_js.wasm"),
-    ] {
+    ]
+    .into_iter()
+    .filter(|(language, _)| only.is_none_or(|only| only == *language))
+    {
         let path = guests.join(file);
         let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         // Cold compile, then the same through a fresh engine and the cache.
@@ -600,21 +603,33 @@ pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
                 .await?;
             // Its first workflow task: instantiated, run to its first
             // wait, committed.
-            while runtime.history(&id).await?.len() < 2 {
-                tokio::task::yield_now().await;
-            }
+            runtime
+                .history_page(&id, 1, 1, Some(Duration::from_secs(60)))
+                .await?;
         }
         let first_task_ms = started.elapsed().as_secs_f64() * 1_000.0 / n as f64;
         let start = runtime.history(&format!("{language}-0")).await?[..1].to_vec();
         let record = runtime.describe(&format!("{language}-0")).await?;
+        // Per engine (on demand, pooled): instantiate alone (a fresh store
+        // and instance, dropped), then instantiate, run and stop.
         let mut instantiate_us = [0.0f64; 2];
+        let mut start_us = [0.0f64; 2];
         for (slot, engine) in [&engine_for_probe, &pooled].into_iter().enumerate() {
-            let rounds = 200;
+            let rounds = 1_000;
+            let states = (0..rounds)
+                .map(|_| weft_core::ExecutionState::from_history(record.id.clone(), start.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let started = Instant::now();
+            for state in states {
+                engine.instantiate(state).await?;
+            }
+            instantiate_us[slot] = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
             let started = Instant::now();
             for _ in 0..rounds {
                 engine.replay(record.id.clone(), start.clone()).await?;
             }
-            instantiate_us[slot] = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
+            start_us[slot] = started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds);
         }
         let (rss_after, _) = rss_kib();
         let cached_executions = runtime.stats().cached;
@@ -622,11 +637,14 @@ pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
         runtime.shutdown().await;
         println!(
             "{language:<10} {:>6.1} MB component, compile {compile_ms:>7.0} ms (cached {cached_ms:>5.0} ms), \
-             instantiate-run-stop {:>7.1} us ({:>7.1} us pooled), first task {first_task_ms:>6.2} ms, \
+             instantiate {:>6.1} us ({:>6.1} us pooled), instantiate-run-stop {:>7.1} us \
+             ({:>7.1} us pooled), first task {first_task_ms:>6.2} ms, \
              {per_execution_kib:>7.0} KiB per cached execution ({cached_executions} cached)",
             bytes.len() as f64 / 1e6,
             instantiate_us[0],
             instantiate_us[1],
+            start_us[0],
+            start_us[1],
         );
         println!(
             "{}",
@@ -634,7 +652,8 @@ pub async fn run_languages(bench: Bench<'_>) -> Result<()> {
                 "scenario": "languages", "language": language, "component_bytes": bytes.len(),
                 "compile_ms": compile_ms, "cached_compile_ms": cached_ms,
                 "first_task_ms": first_task_ms, "kib_per_cached_execution": per_execution_kib,
-                "instantiate_start_us": instantiate_us[0], "instantiate_start_pooled_us": instantiate_us[1],
+                "instantiate_us": instantiate_us[0], "instantiate_pooled_us": instantiate_us[1],
+                "instantiate_start_us": start_us[0], "instantiate_start_pooled_us": start_us[1],
                 "cached_executions": cached_executions, "n": n,
             })
         );

@@ -97,6 +97,10 @@ enum Command {
         /// lateness).
         #[arg(long, default_value = "payment")]
         scenario: String,
+        /// With `--scenario languages`: only this language (rust, python
+        /// or javascript).
+        #[arg(long)]
+        language: Option<String>,
     },
     /// The server `weft bench --grpc` drives (the benchmark's activities).
     #[command(hide = true)]
@@ -246,6 +250,7 @@ async fn run_cli() -> Result<()> {
             local,
             remote_workers,
             scenario,
+            language,
         } => {
             let bench = bench::Bench {
                 component,
@@ -258,7 +263,7 @@ async fn run_cli() -> Result<()> {
             };
             return match (scenario.as_str(), *grpc) {
                 ("replay", _) => bench::run_replay(bench).await,
-                ("languages", _) => bench::run_languages(bench).await,
+                ("languages", _) => bench::run_languages(bench, language.as_deref()).await,
                 ("timers", _) => bench::run_timers(bench).await,
                 ("payment", true) => bench::run_grpc(bench).await,
                 ("payment", false) => bench::run(bench).await,

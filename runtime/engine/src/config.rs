@@ -92,6 +92,14 @@ pub(crate) fn engine(config: &EngineConfig) -> Result<Engine, EngineError> {
             .max_memories_per_component(4)
             .max_tables_per_component(32)
             .max_memory_size(config.max_memory_bytes);
+        // A freed slot zeroes its first 64 KiB in place rather than handing
+        // the pages back: a Rust execution's working set (~72 KiB) is not
+        // faulted in again on the next instantiation. Measured: +5%
+        // payment throughput, -8% CPU, +7 MiB RSS. wasmtime reuses warm
+        // slots first and keeps at most 100 unused warm ones, so the RSS
+        // this holds is bounded by the peak of live instances plus 100.
+        pool.linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(64 << 10);
         c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
     // Floats: NaN bit patterns are canonicalized, and relaxed SIMD gives

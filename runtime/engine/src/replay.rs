@@ -55,10 +55,21 @@ pub enum QueryError {
 
 /// Feeds the guest nothing beyond its history: when it blocks, the history
 /// is used up. With a query, answers it at the first block first.
-struct ReplayDriver {
+pub(crate) struct ReplayDriver {
     now: Timestamp,
     query: Option<(String, Vec<u8>)>,
     answer: Arc<Mutex<Option<Result<Payload, Failure>>>>,
+}
+
+impl ReplayDriver {
+    /// Events it creates are stamped `now`; no query.
+    pub(crate) fn new(now: Timestamp) -> Self {
+        ReplayDriver {
+            now,
+            query: None,
+            answer: Arc::default(),
+        }
+    }
 }
 
 #[async_trait]
@@ -138,16 +149,7 @@ impl WorkflowEngine {
         let now = history.last().map_or(Timestamp(0), |e| e.at);
         let state =
             ExecutionState::from_history(id, history).map_err(ReplayError::InvalidHistory)?;
-        let (state, end) = self
-            .run(
-                state,
-                Box::new(ReplayDriver {
-                    now,
-                    query: None,
-                    answer: Arc::default(),
-                }),
-            )
-            .await?;
+        let (state, end) = self.run(state, Box::new(ReplayDriver::new(now))).await?;
         let seq = state.commands_issued();
         match (end, recorded_close) {
             (RunEnd::Closed, Some(_)) => Ok(ReplayReport {

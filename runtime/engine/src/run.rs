@@ -166,76 +166,9 @@ impl WorkflowEngine {
         driver: Box<dyn Driver>,
         closed_query: Option<(String, Vec<u8>)>,
     ) -> Result<(ExecutionState, RunEnd), EngineError> {
-        let component = exec.component();
-        let (input, seed) = {
-            let (input, seed) = exec.input_and_seed();
-            (input.to_vec(), *seed)
-        };
-        let pre = self.cache().get(&component).cloned().ok_or_else(|| {
-            EngineError::InvalidModule(format!("component {component} is not loaded"))
-        })?;
-
-        let time = WorkflowTime::default();
-        let start_ms = exec.history()[0].at.0;
-        time.set_ms(exec.time().0);
-        let random = SharedRandom(Arc::new(Mutex::new(RandomStream::new(&seed))));
-        let output = MemoryOutputPipe::new(self.config.max_output_bytes);
-        // No preopens, environment, arguments or network: only the
-        // virtual clocks and random below, and captured output.
-        let wasi = WasiCtxBuilder::new()
-            .wall_clock(WallClock(time.clone()))
-            .monotonic_clock(MonotonicClock {
-                time: time.clone(),
-                start_ns: start_ms.saturating_mul(1_000_000),
-            })
-            .secure_random(random.clone())
-            .insecure_random(random.clone())
-            .insecure_random_seed(RandomStream::insecure_seed(&seed))
-            .stdout(output.clone())
-            .stderr(output.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.config.max_memory_bytes)
-            .trap_on_grow_failure(true)
-            .build();
-        let state = HostState {
-            wasi,
-            table: ResourceTable::new(),
-            limits,
-            exec,
-            driver,
-            time,
-            random,
-            output: output.clone(),
-            max_random_bytes: self.config.max_random_bytes,
-            stop: None,
-            step_ended: false,
-            size_limits: self.config.limits,
-            guest_failure: None,
-            query: None,
-            random_before_query: None,
-            continue_as_new: None,
-            children_started: 0,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        let input = exec.input_and_seed().0.to_vec();
+        let (pre, mut store) = self.store(exec, driver)?;
         let fuel_per_step = self.config.fuel_per_step;
-        let setup = store.set_fuel(fuel_per_step).and_then(|()| {
-            store.fuel_async_yield_interval(Some(self.config.fuel_yield_interval.max(1)))
-        });
-        setup.map_err(|e| EngineError::Engine(format!("fuel setup: {e:#}")))?;
-        store.call_hook(move |mut ctx, hook| {
-            if matches!(hook, CallHook::ReturningFromHost)
-                && std::mem::take(&mut ctx.data_mut().step_ended)
-            {
-                ctx.set_fuel(fuel_per_step)?;
-            }
-            Ok(())
-        });
-
         let (result, workflow) = match pre.instantiate_async(&mut store).await {
             Ok(workflow) => (workflow.call_run(&mut store, &input).await, Some(workflow)),
             // A full instance pool is the host's condition, not the
@@ -309,6 +242,94 @@ impl WorkflowEngine {
             Ok(()) => Ok((host.exec, RunEnd::Closed)),
             Err(n) => Ok((host.exec, RunEnd::Nondeterminism(n))),
         }
+    }
+    /// The instance template of `exec`'s component and a fresh store for
+    /// one activation of `exec`: virtual clocks and random from its
+    /// history, fuel, memory limits, captured output.
+    fn store(
+        &self,
+        exec: ExecutionState,
+        driver: Box<dyn Driver>,
+    ) -> Result<(WorkflowPre<HostState>, Store<HostState>), EngineError> {
+        let component = exec.component();
+        let seed = *exec.input_and_seed().1;
+        let pre = self.cache().get(&component).cloned().ok_or_else(|| {
+            EngineError::InvalidModule(format!("component {component} is not loaded"))
+        })?;
+        let time = WorkflowTime::default();
+        let start_ms = exec.history()[0].at.0;
+        time.set_ms(exec.time().0);
+        let random = SharedRandom(Arc::new(Mutex::new(RandomStream::new(&seed))));
+        let output = MemoryOutputPipe::new(self.config.max_output_bytes);
+        // No preopens, environment, arguments or network: only the
+        // virtual clocks and random below, and captured output.
+        let wasi = WasiCtxBuilder::new()
+            .wall_clock(WallClock(time.clone()))
+            .monotonic_clock(MonotonicClock {
+                time: time.clone(),
+                start_ns: start_ms.saturating_mul(1_000_000),
+            })
+            .secure_random(random.clone())
+            .insecure_random(random.clone())
+            .insecure_random_seed(RandomStream::insecure_seed(&seed))
+            .stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.config.max_memory_bytes)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = HostState {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            exec,
+            driver,
+            time,
+            random,
+            output: output.clone(),
+            max_random_bytes: self.config.max_random_bytes,
+            stop: None,
+            step_ended: false,
+            size_limits: self.config.limits,
+            guest_failure: None,
+            query: None,
+            random_before_query: None,
+            continue_as_new: None,
+            children_started: 0,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let fuel_per_step = self.config.fuel_per_step;
+        let setup = store.set_fuel(fuel_per_step).and_then(|()| {
+            store.fuel_async_yield_interval(Some(self.config.fuel_yield_interval.max(1)))
+        });
+        setup.map_err(|e| EngineError::Engine(format!("fuel setup: {e:#}")))?;
+        store.call_hook(move |mut ctx, hook| {
+            if matches!(hook, CallHook::ReturningFromHost)
+                && std::mem::take(&mut ctx.data_mut().step_ended)
+            {
+                ctx.set_fuel(fuel_per_step)?;
+            }
+            Ok(())
+        });
+
+        Ok((pre, store))
+    }
+
+    /// Create the store and instance an activation of `exec` starts from,
+    /// and drop them, running no guest code: what every new or rebuilt
+    /// execution pays before its first instruction (`weft bench`).
+    pub async fn instantiate(&self, exec: ExecutionState) -> Result<(), EngineError> {
+        let driver = crate::replay::ReplayDriver::new(exec.time());
+        let (pre, mut store) = self.store(exec, Box::new(driver))?;
+        pre.instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| EngineError::Engine(format!("{e:#}")))
     }
 }
 

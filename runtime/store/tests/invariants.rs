@@ -612,3 +612,76 @@ async fn a_cancel_request_reaches_tasks_through_heartbeats_and_leases() {
     let ack = store.record_heartbeat(key, 0, 1, None, T0).await.unwrap();
     assert!(ack.current && ack.cancel_requested);
 }
+
+#[tokio::test]
+async fn a_closed_history_is_sealed_and_reads_back_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "sealed").await;
+    store
+        .commit(schedule(key, 1, 0, RetryPolicy::default(), 1_000))
+        .await
+        .unwrap();
+    let open = store.load_execution(key).await.unwrap().history;
+    assert_eq!(open.len(), 2);
+    let completed = Event::new(
+        T0.plus_ms(5),
+        EventKind::ExecutionCompleted {
+            result: b"\"done\"".to_vec(),
+        },
+    );
+    let close = |first_index| Transition {
+        key,
+        first_index,
+        events: vec![completed.clone()],
+        close: Some(ExecutionStatus::Completed),
+        ..Transition::default()
+    };
+    // A closing commit that missed an event is refused, as any other.
+    assert!(matches!(
+        store.commit(close(1)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store.commit(close(2)).await.unwrap();
+    let mut expected = open.clone();
+    expected.push(completed.clone());
+    assert_eq!(store.load_execution(key).await.unwrap().history, expected);
+
+    // Closed from outside (its execution deadline passes): sealed in the
+    // closing transaction instead.
+    let key2 = {
+        let mut new = weft_store::NewExecution {
+            id: ExecutionId::new("deadline", "run"),
+            workflow_type: "t".into(),
+            component: ComponentId::default(),
+            task_queue: "q".into(),
+            started: expected[0].clone(),
+            parent: None,
+            id_reuse: Default::default(),
+            run_timeout_ms: None,
+            execution_deadline: Some(T0.plus_ms(10)),
+            search_attributes: Default::default(),
+            memo: Default::default(),
+        };
+        new.started.at = T0;
+        store.start_execution(new).await.unwrap().key
+    };
+    let due = store.fire_due(T0.plus_ms(10), 10).await.unwrap();
+    assert_eq!(due.closed, vec![key2]);
+    let timed_out = store.load_execution(key2).await.unwrap();
+    assert_eq!(timed_out.record.status, ExecutionStatus::TimedOut);
+    assert_eq!(
+        timed_out
+            .history
+            .iter()
+            .map(|e| e.kind.name())
+            .collect::<Vec<_>>(),
+        ["ExecutionStarted", "ExecutionTimedOut"]
+    );
+
+    // Both survive a reopen, and the first reads back the same.
+    store.close().await;
+    drop(store);
+    let store = RedbStore::open(dir.path().join("weft.redb")).unwrap();
+    assert_eq!(store.load_execution(key).await.unwrap().history, expected);
+    assert_eq!(store.load_execution(key2).await.unwrap().history.len(), 2);
+}

@@ -10,7 +10,7 @@ use crate::{InboxEntry, StoreError};
 use redb::{ReadableTable, WriteTransaction};
 use weft_core::{
     ActivityReport, AttemptOutcome, ComponentId, Event, EventKind, ExecutionState, Failure,
-    InboxMessage, ParentClosePolicy, TimeoutKind, Timestamp, decode_event, encode_event,
+    InboxMessage, ParentClosePolicy, TimeoutKind, Timestamp, encode_event,
 };
 
 pub(crate) fn put_component(
@@ -110,7 +110,19 @@ fn save_record(txn: &WriteTransaction, record: &ExecutionRecord) -> Result<(), S
     Ok(())
 }
 
-pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Committed, StoreError> {
+/// A closing run's whole history, sealed ahead of its commit.
+pub(crate) struct Sealed {
+    /// How many events it holds.
+    pub(crate) events: u64,
+    /// The sealed row (`super::seal`).
+    pub(crate) blob: Vec<u8>,
+}
+
+pub(crate) fn commit(
+    txn: &WriteTransaction,
+    mut t: Transition,
+    sealed: Option<Sealed>,
+) -> Result<Committed, StoreError> {
     let Some(mut record) = load_record(txn, t.key)? else {
         return Err(StoreError::NotFound(format!("execution key {}", t.key)));
     };
@@ -169,7 +181,11 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
             _ => {}
         }
     }
-    {
+    // A sealed history prepared for exactly this commit replaces the rows;
+    // otherwise the events go in as rows (and are sealed below at a close).
+    let sealed = sealed
+        .filter(|s| t.close.is_some() && s.events == record.next_event + t.events.len() as u64);
+    if sealed.is_none() {
         let mut history = txn.open_table(HISTORY)?;
         for (i, event) in t.events.iter().enumerate() {
             history.insert(
@@ -202,6 +218,15 @@ pub(crate) fn commit(txn: &WriteTransaction, mut t: Transition) -> Result<Commit
         record.status = status;
         record.closed_at = t.events.last().map(|e| e.at);
         txn.open_table(RUNNING)?.remove(t.key)?;
+        match sealed {
+            Some(sealed) => {
+                txn.open_table(HISTORY)?
+                    .retain_in((t.key, 0)..=(t.key, u64::MAX), |_, _| false)?;
+                txn.open_table(SEALED_HISTORY)?
+                    .insert(t.key, sealed.blob.as_slice())?;
+            }
+            None => seal_history(txn, t.key)?,
+        }
         // Activities still queued for a closed execution are abandoned;
         // their queue and due index entries are swept lazily on sight.
         txn.open_table(TASKS)?
@@ -292,9 +317,28 @@ fn close_from_outside(
         close: Some(status),
         ..Transition::default()
     };
-    let mut done = commit(txn, transition)?;
+    let mut done = commit(txn, transition, None)?;
     done.closed.insert(0, record.key);
     Ok(done)
+}
+
+/// Move the history rows of execution `key`, which just closed, into one
+/// sealed row. Its history no longer grows (a closed run takes no events),
+/// and readers take the sealed part first, then any rows.
+fn seal_history(txn: &WriteTransaction, key: ExecKey) -> Result<(), StoreError> {
+    let mut history = txn.open_table(HISTORY)?;
+    let mut sealed = txn.open_table(SEALED_HISTORY)?;
+    let range = (key, 0)..=(key, u64::MAX);
+    let mut rows = match sealed.get(key)? {
+        Some(earlier) => super::unseal(earlier.value())?,
+        None => Vec::new(),
+    };
+    for row in history.range(range.clone())? {
+        rows.push(row?.1.value().to_vec());
+    }
+    history.retain_in(range, |_, _| false)?;
+    sealed.insert(key, super::seal(&rows)?.as_slice())?;
+    Ok(())
 }
 
 fn has_children(events: &[Event]) -> bool {
@@ -310,18 +354,12 @@ fn open_children(
     record: &ExecutionRecord,
     new_events: &[Event],
 ) -> Result<Vec<(String, ParentClosePolicy)>, StoreError> {
-    let mut history = Vec::new();
-    for row in txn
-        .open_table(HISTORY)?
-        .range((record.key, 0)..=(record.key, u64::MAX))?
-    {
-        history.push(
-            decode_event(row?.1.value()).map_err(|e| StoreError::Corrupt {
-                table: "history",
-                reason: e.to_string(),
-            })?,
-        );
-    }
+    let mut history = super::read_history(
+        &txn.open_table(SEALED_HISTORY)?,
+        &txn.open_table(HISTORY)?,
+        record.key,
+        new_events.len(),
+    )?;
     history.extend_from_slice(new_events);
     let state = ExecutionState::from_history(record.id.clone(), history).map_err(|reason| {
         StoreError::Corrupt {
@@ -405,7 +443,7 @@ pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, S
         new_timers: timers,
         ..Transition::default()
     };
-    let started = commit(txn, prefix)?;
+    let started = commit(txn, prefix, None)?;
     done.delivered.extend(started.delivered);
     done.started.push(new_key);
     for message in reapply {
@@ -450,10 +488,12 @@ pub(crate) fn purge_closed(
     let mut execs = txn.open_table(EXECUTIONS)?;
     let mut ids = txn.open_table(WORKFLOW_IDS)?;
     let mut history = txn.open_table(HISTORY)?;
+    let mut sealed = txn.open_table(SEALED_HISTORY)?;
     let mut inbox = txn.open_table(INBOX)?;
     for record in &victims {
         execs.remove(record.key)?;
         history.retain_in((record.key, 0)..=(record.key, u64::MAX), |_, _| false)?;
+        sealed.remove(record.key)?;
         inbox.retain_in((record.key, 0)..=(record.key, u64::MAX), |_, _| false)?;
         let latest = ids.get(record.id.workflow_id.as_str())?.map(|v| v.value());
         if latest == Some(record.key) {

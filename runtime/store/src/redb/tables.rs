@@ -20,6 +20,11 @@ pub(crate) const WORKFLOW_IDS: TableDefinition<&str, u64> = TableDefinition::new
 pub(crate) const RUNNING: TableDefinition<u64, ()> = TableDefinition::new("running");
 /// (exec key, event index) -> encoded event.
 pub(crate) const HISTORY: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("history");
+/// A closed run's history, sealed into one row at its close (see
+/// `seal_history`): per-row overhead and half-empty pages add up to more
+/// than the events themselves for short histories.
+pub(crate) const SEALED_HISTORY: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("sealed_history");
 /// (exec key, inbox seq) -> `InboxMessage`.
 pub(crate) const INBOX: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("inbox");
 /// (exec key, command seq) -> `ActivityTask`.
@@ -51,6 +56,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(WORKFLOW_IDS)?;
     txn.open_table(RUNNING)?;
     txn.open_table(HISTORY)?;
+    txn.open_table(SEALED_HISTORY)?;
     txn.open_table(INBOX)?;
     txn.open_table(TASKS)?;
     txn.open_table(READY)?;

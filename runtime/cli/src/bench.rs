@@ -564,10 +564,17 @@ pub async fn run_languages(bench: Bench<'_>, only: Option<&str>) -> Result<()> {
         let started = Instant::now();
         WorkflowEngine::new(cached.clone())?.load(&bytes)?;
         let compile_ms = started.elapsed().as_secs_f64() * 1_000.0;
+        // The engine a server caching these executions has (pooled), and
+        // the same without the pool.
+        let server_engine = Arc::new(WorkflowEngine::new(EngineConfig {
+            pooling_slots: weft_engine::pooling_slots_for(n * 2),
+            ..cached.clone()
+        })?);
         let engine = Arc::new(WorkflowEngine::new(cached.clone())?);
         let started = Instant::now();
         engine.load(&bytes)?;
         let cached_ms = started.elapsed().as_secs_f64() * 1_000.0;
+        server_engine.load(&bytes)?;
         // Instantiate and start: replaying a history that holds only its
         // start instantiates the component, runs it to its first wait and
         // stops it there (a trap: its cost includes the trap's backtrace).
@@ -583,8 +590,14 @@ pub async fn run_languages(bench: Bench<'_>, only: Option<&str>) -> Result<()> {
             ..RuntimeConfig::default()
         };
         let engine_for_probe = engine.clone();
-        let runtime =
-            Runtime::start(store, engine, activities(), Arc::new(SystemClock), config).await?;
+        let runtime = Runtime::start(
+            store,
+            server_engine,
+            activities(),
+            Arc::new(SystemClock),
+            config,
+        )
+        .await?;
         runtime.deploy(language, bytes.clone()).await?;
         let input =
             serde_json::to_vec(&json!({"account": "a", "amount_cents": 1, "currency": "EUR"}))?;

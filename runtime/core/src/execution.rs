@@ -150,7 +150,9 @@ impl ExecutionState {
             commands: Vec::new(),
             next_seq: 0,
             resolutions: BTreeMap::new(),
-            history: Vec::with_capacity(history.len() + 8),
+            // Grown as events come (an event is ~220 bytes, and a cached
+            // execution keeps its history).
+            history: Vec::with_capacity(history.len()),
             closed: false,
             component: ComponentId::default(),
             signals: BTreeMap::new(),

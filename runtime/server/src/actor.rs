@@ -20,8 +20,10 @@ use weft_store::{
 
 /// What the runtime tells an actor.
 pub(crate) enum ActorMsg {
-    /// A committed inbox entry of this execution.
-    Inbox(InboxEntry),
+    /// A committed inbox entry of this execution. Boxed: a channel
+    /// allocates its slots up front (32 at a time), and every cached
+    /// execution has one.
+    Inbox(Box<InboxEntry>),
     /// Leave the cache: stop at the next wait point without committing.
     Evict,
 }
@@ -325,6 +327,7 @@ impl Driver for ActorDriver {
             }
             match self.rx.recv().await {
                 Some(ActorMsg::Inbox(entry)) if entry.seq >= self.next_inbox => {
+                    let entry = *entry;
                     self.buffered.insert(entry.seq, entry.message);
                 }
                 Some(ActorMsg::Inbox(_)) => {} // already loaded from the store

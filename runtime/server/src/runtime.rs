@@ -591,7 +591,7 @@ impl Inner {
         let tick = cache.tick;
         if let Some(actor) = cache.actors.get_mut(&key) {
             actor.last_used = tick;
-            if actor.tx.send(ActorMsg::Inbox(entry)).is_ok() {
+            if actor.tx.send(ActorMsg::Inbox(Box::new(entry))).is_ok() {
                 return;
             }
         }

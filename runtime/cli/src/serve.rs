@@ -234,7 +234,9 @@ impl Config {
 /// Where compiled components are cached: under the data directory, so a
 /// restart reloads them instead of compiling again.
 pub fn compile_cache(data_dir: &std::path::Path) -> std::path::PathBuf {
-    data_dir.join("compile-cache")
+    // wasmtime's cache refuses a relative directory (`--data-dir .weft`).
+    let dir = data_dir.join("compile-cache");
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// The native activities this binary ships: those of the examples, so
@@ -313,6 +315,35 @@ async fn shutdown_signal() {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_relative_data_dir_gets_an_engine_with_a_compile_cache() {
+        // wasmtime refused a relative cache directory, so `--data-dir .weft`
+        // could not start.
+        let cache = compile_cache(std::path::Path::new("relative/.weft"));
+        assert!(cache.is_absolute(), "{}", cache.display());
+        assert!(cache.ends_with("relative/.weft/compile-cache"));
+        let config = EngineConfig {
+            compile_cache_dir: Some(cache),
+            ..EngineConfig::default()
+        };
+        weft_engine::WorkflowEngine::new(config).unwrap();
+    }
+
+    #[test]
+    fn the_pooling_allocator_is_sized_from_the_cache_unless_set_or_off() {
+        let mut config = Config::default();
+        config.runtime.cache_capacity = 1_000;
+        assert_eq!(config.engine_config().pooling_slots, 1_256);
+        config.engine.pooling_slots = 50;
+        assert_eq!(config.engine_config().pooling_slots, 50);
+        config.engine.pooling = false;
+        assert_eq!(config.engine_config().pooling_slots, 0);
+        // Too many slots for the address space it would reserve: off.
+        let mut config = Config::default();
+        config.runtime.cache_capacity = 100_000;
+        assert_eq!(config.engine_config().pooling_slots, 0);
+    }
 
     #[test]
     fn file_then_environment_override_defaults() {

@@ -599,7 +599,9 @@ pub async fn serve(
     let service = pb::weft_server::WeftServer::new(WeftService { runtime, draining })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    // No Nagle: a small response would wait for the client's delayed ACK
+    // (40 ms on Linux) whenever the connection is not busy.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
         .add_service(reflection)
         .add_service(service)

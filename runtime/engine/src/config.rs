@@ -92,13 +92,25 @@ pub(crate) fn engine(config: &EngineConfig) -> Result<Engine, EngineError> {
             .max_memories_per_component(4)
             .max_tables_per_component(32)
             .max_memory_size(config.max_memory_bytes);
-        // A freed slot zeroes its first 64 KiB in place rather than handing
-        // the pages back: a Rust execution's working set (~72 KiB) is not
-        // faulted in again on the next instantiation. Measured: +5%
-        // payment throughput, -8% CPU, +7 MiB RSS. wasmtime reuses warm
-        // slots first and keeps at most 100 unused warm ones, so the RSS
-        // this holds is bounded by the peak of live instances plus 100.
-        pool.linear_memory_keep_resident(64 << 10)
+        // A freed slot resets the pages its instance dirtied in place
+        // (zeroed, or copied back from the component's data image) instead
+        // of handing them back with madvise: the next instance takes no
+        // page faults and no copy-on-write faults, and the other core no
+        // TLB shootdown. With the PAGEMAP_SCAN ioctl (Linux 6.7+) wasmtime
+        // finds the dirty pages anywhere in memory, so 256 KiB covers a
+        // Rust execution (~72 KiB, around its stack top at 1 MiB). Measured:
+        // 1.3-1.5x gRPC payment throughput, 30% less CPU, instantiation
+        // 8 us. Without the ioctl only the lowest addresses can be kept,
+        // which a Rust guest hardly touches: 64 KiB then. wasmtime reuses
+        // warm slots first and keeps at most 100 idle ones, so what this
+        // holds is bounded by the peak of live instances plus 100.
+        let keep = if pagemap_scan_supported() {
+            pool.pagemap_scan(wasmtime::Enabled::Auto);
+            256 << 10
+        } else {
+            64 << 10
+        };
+        pool.linear_memory_keep_resident(keep)
             .table_keep_resident(64 << 10);
         c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
     }
@@ -120,4 +132,38 @@ pub(crate) fn engine(config: &EngineConfig) -> Result<Engine, EngineError> {
     // carries its file:line.
     c.wasm_backtrace_details(WasmBacktraceDetails::Disable);
     Engine::new(&c).map_err(|e| EngineError::Engine(e.to_string()))
+}
+
+/// Whether this kernel has the PAGEMAP_SCAN ioctl (Linux 6.7 and later),
+/// which lets the pooling allocator reset only the pages an instance
+/// dirtied. Read once, at engine creation; never on a replay path.
+fn pagemap_scan_supported() -> bool {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .is_ok_and(|release| linux_at_least(&release, (6, 7)))
+}
+
+/// Whether a kernel release string (`6.18.44-fc`) is at least `version`.
+fn linux_at_least(release: &str, version: (u32, u32)) -> bool {
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let major = parts.next().unwrap_or(0);
+    let minor = parts.next().unwrap_or(0);
+    (major, minor) >= version
+}
+
+#[cfg(test)]
+mod tests {
+    use super::linux_at_least;
+
+    #[test]
+    fn kernel_releases_compare_by_major_then_minor() {
+        assert!(linux_at_least("6.18.44-fc-v669\n", (6, 7)));
+        assert!(linux_at_least("6.7.0", (6, 7)));
+        assert!(!linux_at_least("6.6.87-generic", (6, 7)));
+        assert!(!linux_at_least("5.15.0", (6, 7)));
+        assert!(linux_at_least("7.0", (6, 7)));
+        assert!(!linux_at_least("garbage", (6, 7)));
+    }
 }

@@ -311,7 +311,7 @@ impl Runtime {
         self.inner.activate(record.key);
         let runtime = self.clone();
         Ok(async move {
-            if let Some(outcome) = runtime.closed(closed).await? {
+            if let Some(outcome) = runtime.await_close(closed).await? {
                 return Ok((id, outcome));
             }
             let outcome = runtime.result(&id.workflow_id).await?;
@@ -338,7 +338,7 @@ impl Runtime {
         if let Some(outcome) = self.outcome(workflow_id, record.key).await? {
             return Ok(outcome);
         }
-        if let Some(outcome) = self.closed(closed).await? {
+        if let Some(outcome) = self.await_close(closed).await? {
             return Ok(Some(outcome));
         }
         self.outcome(workflow_id, record.key)
@@ -348,7 +348,7 @@ impl Runtime {
 
     /// Wait for the close `rx` was registered for: its outcome if the
     /// closer sent it, `None` if the store must be read for it.
-    async fn closed(
+    async fn await_close(
         &self,
         rx: oneshot::Receiver<Option<WorkflowOutcome>>,
     ) -> Result<Option<WorkflowOutcome>, RuntimeError> {

@@ -47,9 +47,11 @@ impl RedbStore {
     }
 
     /// The sealed history of the execution `t` closes: its durable events
-    /// (read now) followed by `t`'s. `None` if the durable history is not
-    /// the `t.first_index` events `t` extends: the commit then fails its
-    /// conflict check, or seals in the transaction.
+    /// (read now, in a snapshot) followed by `t`'s. `None` if the snapshot
+    /// does not hold the `t.first_index` events `t` extends. A history only
+    /// ever grows by appends, so if the commit's conflict check then finds
+    /// the same length, the snapshot was the history; if not, the commit
+    /// is refused anyway.
     fn seal_closing(&self, t: &Transition) -> Result<Option<ops::Sealed>, StoreError> {
         let txn = self.db.begin_read()?;
         let mut rows = match txn.open_table(SEALED_HISTORY)?.get(t.key)? {
@@ -408,8 +410,8 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(
 const SEALED_V1: u8 = 1;
 
 thread_local! {
-    // A zstd context allocates about a megabyte: one per writer thread,
-    // not one per sealed history.
+    // A zstd context allocates about a megabyte: one per thread that seals
+    // or reads sealed histories, not one per history.
     static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
         const { std::cell::RefCell::new(None) };
     static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
@@ -425,8 +427,7 @@ pub(crate) fn seal(rows: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
         let mut c = c.borrow_mut();
         if c.is_none() {
             // Level 1: as small as level 3 on these histories (315 against
-            // 307 bytes a payment), and cheaper: sealing runs in the
-            // group-commit transaction.
+            // 307 bytes a payment), and cheaper.
             *c = Some(zstd::bulk::Compressor::new(1)?);
         }
         c.as_mut()

@@ -29,7 +29,7 @@ mod error;
 mod model;
 mod redb;
 
-pub use crate::redb::RedbStore;
+pub use crate::redb::{RedbStore, TableUsage};
 pub use error::StoreError;
 pub use model::{
     ActivityTask, ActivityTimeouts, AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord,

@@ -678,9 +678,14 @@ async fn a_closed_history_is_sealed_and_reads_back_unchanged() {
         ["ExecutionStarted", "ExecutionTimedOut"]
     );
 
-    // Both survive a reopen, and the first reads back the same.
+    // Both closed runs left their rows for one sealed row each.
     store.close().await;
     drop(store);
+    let usage = RedbStore::table_usage(dir.path().join("weft.redb")).unwrap();
+    let rows = |name: &str| usage.iter().find(|t| t.name == name).unwrap().rows;
+    assert_eq!(rows("history"), 0, "{usage:?}");
+    assert_eq!(rows("sealed_history"), 2, "{usage:?}");
+    // Both survive a reopen, and the first reads back the same.
     let store = RedbStore::open(dir.path().join("weft.redb")).unwrap();
     assert_eq!(store.load_execution(key).await.unwrap().history, expected);
     assert_eq!(store.load_execution(key2).await.unwrap().history.len(), 2);

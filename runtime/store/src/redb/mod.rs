@@ -22,6 +22,20 @@ use tables::*;
 use weft_core::{ComponentId, Event, InboxMessage, Timestamp, decode_event};
 use writer::Writer;
 
+/// The space one table of a database takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableUsage {
+    /// Table name.
+    pub name: String,
+    /// Rows.
+    pub rows: u64,
+    /// Bytes of the pages it holds: its data, redb's per-entry metadata,
+    /// and the unused space in those pages.
+    pub allocated_bytes: u64,
+    /// Bytes of keys and values alone.
+    pub stored_bytes: u64,
+}
+
 /// A [`Store`] in one redb file.
 pub struct RedbStore {
     db: Arc<Database>,
@@ -44,6 +58,31 @@ impl RedbStore {
         txn.commit()?;
         let writer = Writer::start(db.clone());
         Ok(RedbStore { db, writer })
+    }
+
+    /// The space each table of the database at `path` takes. The database
+    /// must not be open elsewhere (redb locks the file).
+    pub fn table_usage(path: impl AsRef<Path>) -> Result<Vec<TableUsage>, StoreError> {
+        use redb::{ReadableTableMetadata, TableHandle};
+        let path = path.as_ref();
+        let db = Database::open(path).map_err(|e| {
+            StoreError::Storage(format!("cannot open database {}: {e}", path.display()))
+        })?;
+        let txn = db.begin_read()?;
+        let mut usage = Vec::new();
+        for handle in txn.list_tables()? {
+            let table = txn.open_untyped_table(handle.clone())?;
+            let stats = table.stats()?;
+            usage.push(TableUsage {
+                name: handle.name().to_owned(),
+                rows: table.len()?,
+                allocated_bytes: stats.stored_bytes()
+                    + stats.metadata_bytes()
+                    + stats.fragmented_bytes(),
+                stored_bytes: stats.stored_bytes(),
+            });
+        }
+        Ok(usage)
     }
 
     /// The sealed history of the execution `t` closes: its durable events

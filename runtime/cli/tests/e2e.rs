@@ -452,5 +452,8 @@ async fn bench_smoke_in_process_and_over_grpc() {
         let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
         assert_eq!(json["n"], 20, "{mode:?}: {stdout}");
         assert!(json["throughput_per_s"].as_f64().unwrap() > 0.0);
+        // Read from the closed database: its executions' pages.
+        let in_use = json["disk_in_use_bytes_per_exec"].as_f64();
+        assert!(in_use.is_some_and(|b| b > 0.0), "{mode:?}: {stdout}");
     }
 }

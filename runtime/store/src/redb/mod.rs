@@ -93,16 +93,11 @@ impl RedbStore {
     /// is refused anyway.
     fn seal_closing(&self, t: &Transition) -> Result<Option<ops::Sealed>, StoreError> {
         let txn = self.db.begin_read()?;
-        let mut rows = match txn.open_table(SEALED_HISTORY)?.get(t.key)? {
-            Some(blob) => unseal(blob.value())?,
-            None => Vec::new(),
-        };
-        for row in txn
-            .open_table(HISTORY)?
-            .range((t.key, 0)..=(t.key, u64::MAX))?
-        {
-            rows.push(row?.1.value().to_vec());
-        }
+        let mut rows = encoded_history(
+            &txn.open_table(SEALED_HISTORY)?,
+            &txn.open_table(HISTORY)?,
+            t.key,
+        )?;
         if rows.len() as u64 != t.first_index {
             return Ok(None);
         }
@@ -451,10 +446,10 @@ const SEALED_V1: u8 = 1;
 thread_local! {
     // A zstd context allocates about a megabyte: one per thread that seals
     // or reads sealed histories, not one per history.
-    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
-    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::RefCell::new(None) };
+    static COMPRESSOR: std::cell::Cell<Option<zstd::bulk::Compressor<'static>>> =
+        const { std::cell::Cell::new(None) };
+    static DECOMPRESSOR: std::cell::Cell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { std::cell::Cell::new(None) };
 }
 
 /// Seal a closed run's encoded events into one row.
@@ -462,15 +457,16 @@ pub(crate) fn seal(rows: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
     let plain = encode(&rows);
     let len = u32::try_from(plain.len())
         .map_err(|_| StoreError::Storage("a history over 4 GiB cannot be sealed".into()))?;
-    let frame = COMPRESSOR.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.is_none() {
-            // Level 1: as small as level 3 on these histories (315 against
-            // 307 bytes a payment), and cheaper.
-            *c = Some(zstd::bulk::Compressor::new(1)?);
-        }
-        c.as_mut()
-            .map_or_else(|| Ok(Vec::new()), |c| c.compress(&plain))
+    let frame = COMPRESSOR.with(|slot| {
+        // Level 1: as small as level 3 on these histories (315 against 307
+        // bytes a payment), and cheaper.
+        let mut c = match slot.take() {
+            Some(c) => c,
+            None => zstd::bulk::Compressor::new(1)?,
+        };
+        let frame = c.compress(&plain);
+        slot.set(Some(c));
+        frame
     });
     let frame = frame.map_err(|e| StoreError::Storage(format!("sealing a history: {e}")))?;
     let mut out = Vec::with_capacity(5 + frame.len());
@@ -493,16 +489,34 @@ pub(crate) fn unseal(bytes: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
         .split_first_chunk::<4>()
         .ok_or_else(|| corrupt("truncated row".into()))?;
     let len = u32::from_le_bytes(*len) as usize;
-    let plain = DECOMPRESSOR.with(|d| {
-        let mut d = d.borrow_mut();
-        if d.is_none() {
-            *d = Some(zstd::bulk::Decompressor::new()?);
-        }
-        d.as_mut()
-            .map_or_else(|| Ok(Vec::new()), |d| d.decompress(frame, len))
+    let plain = DECOMPRESSOR.with(|slot| {
+        let mut d = match slot.take() {
+            Some(d) => d,
+            None => zstd::bulk::Decompressor::new()?,
+        };
+        let plain = d.decompress(frame, len);
+        slot.set(Some(d));
+        plain
     });
     let plain = plain.map_err(|e| corrupt(e.to_string()))?;
     decode("sealed_history", &plain)
+}
+
+/// The encoded events of execution `key`, undecoded: its sealed part (if
+/// it closed), then its rows. What sealing starts from.
+pub(crate) fn encoded_history(
+    sealed: &impl ReadableTable<u64, &'static [u8]>,
+    rows: &impl ReadableTable<(u64, u64), &'static [u8]>,
+    key: ExecKey,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let mut events = match sealed.get(key)? {
+        Some(blob) => unseal(blob.value())?,
+        None => Vec::new(),
+    };
+    for row in rows.range((key, 0)..=(key, u64::MAX))? {
+        events.push(row?.1.value().to_vec());
+    }
+    Ok(events)
 }
 
 /// The history of execution `key`: its sealed part (if it closed), then

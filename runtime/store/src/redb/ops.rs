@@ -328,15 +328,8 @@ fn close_from_outside(
 fn seal_history(txn: &WriteTransaction, key: ExecKey) -> Result<(), StoreError> {
     let mut history = txn.open_table(HISTORY)?;
     let mut sealed = txn.open_table(SEALED_HISTORY)?;
-    let range = (key, 0)..=(key, u64::MAX);
-    let mut rows = match sealed.get(key)? {
-        Some(earlier) => super::unseal(earlier.value())?,
-        None => Vec::new(),
-    };
-    for row in history.range(range.clone())? {
-        rows.push(row?.1.value().to_vec());
-    }
-    history.retain_in(range, |_, _| false)?;
+    let rows = super::encoded_history(&sealed, &history, key)?;
+    history.retain_in((key, 0)..=(key, u64::MAX), |_, _| false)?;
     sealed.insert(key, super::seal(&rows)?.as_slice())?;
     Ok(())
 }

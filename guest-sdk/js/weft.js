@@ -252,12 +252,23 @@ export class Ctx {
     return host.patched(changeId);
   }
 
-  // Compute a value once and record it; replays return the record.
+  // Compute a value once and record it; later runs (replays) return the
+  // record, even if `fn` changed since. `fn` runs in every run, so state it
+  // touches (Math.random's generator, say) evolves the same way each time;
+  // its random draws come from a stream of its own. It must only compute:
+  // a command or a wait inside it fails the execution.
   sideEffect(fn) {
-    const recorded = host.recordedValue();
+    const recorded = host.beginSideEffect();
+    let encoded;
+    let value;
+    try {
+      value = fn();
+      encoded = encode(value);
+    } finally {
+      // Threw, or not encodable: nothing is recorded, in every run.
+      host.endSideEffect(encoded);
+    }
     if (recorded !== undefined && recorded !== null) return decode(recorded);
-    const value = fn();
-    host.recordValue(encode(value));
     return value;
   }
 

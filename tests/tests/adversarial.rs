@@ -4,9 +4,9 @@
 #![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
 
 use serde_json::json;
-use weft_core::{ExecutionId, Failure};
+use weft_core::{EventKind, ExecutionId, Failure};
 use weft_engine::EngineConfig;
-use weft_server::{RuntimeConfig, WorkflowOutcome};
+use weft_server::{RuntimeConfig, RuntimeError, WorkflowOutcome};
 use weft_tests::{StartGuest, TestRuntime, echo_activities};
 
 /// Run guest `adversarial` in `mode` next to a well-behaved workflow;
@@ -184,6 +184,184 @@ async fn real_time_sleep_is_refused_with_a_pointer_to_ctx_sleep() {
     assert_eq!(failure.error_type, "NonDurableSleep");
     assert!(
         failure.message.contains("use ctx.sleep"),
+        "{}",
+        failure.message
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn side_effects_that_draw_randomness_replay_identically() {
+    let t = TestRuntime::new(echo_activities()).await;
+    let id = t
+        .start_guest(
+            "guest-adversarial",
+            "adversarial",
+            "se-random",
+            json!("side-effect-random"),
+        )
+        .await;
+    let outcome = t.runtime.result(&id).await.unwrap();
+    assert!(
+        matches!(outcome, WorkflowOutcome::Completed(_)),
+        "{outcome:?}"
+    );
+    // A rebuild (after a restart or an eviction) replays the history: the
+    // side effect's code runs again on its own stream, so the activity
+    // input and the result drawn after it come out the same.
+    let history = t.runtime.history(&id).await.unwrap();
+    let report = t
+        .engine
+        .replay(ExecutionId::new(&id, "r"), history)
+        .await
+        .unwrap();
+    assert!(report.closed);
+    assert_eq!(report.commands, 3, "echo, the side effect, echo");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_command_inside_a_side_effect_fails_the_execution() {
+    let failure = misbehave("side-effect-command", EngineConfig::default()).await;
+    assert_eq!(failure.error_type, "InvalidSideEffect");
+    assert!(
+        failure
+            .message
+            .contains("a side effect's code called start-timer"),
+        "{}",
+        failure.message
+    );
+}
+
+fn small_history(max_events: usize, max_bytes: u64) -> EngineConfig {
+    EngineConfig {
+        limits: weft_core::Limits {
+            history_warn_events: max_events / 2,
+            history_max_events: max_events,
+            history_warn_bytes: max_bytes / 2,
+            history_max_bytes: max_bytes,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// The execution's terminal event, after checking that its history stayed
+/// within the limits of `engine` and replays to the same end.
+async fn over_the_limit(t: &TestRuntime, id: &str, engine: &EngineConfig) -> EventKind {
+    let history = t.runtime.history(id).await.unwrap();
+    let limits = engine.limits;
+    assert!(
+        history.len() <= limits.history_max_events,
+        "{} events",
+        history.len()
+    );
+    let bytes: usize = history
+        .iter()
+        .map(|e| weft_core::encode_event(e).len())
+        .sum();
+    assert!(bytes as u64 <= limits.history_max_bytes, "{bytes} bytes");
+    let report = t
+        .engine
+        .replay(ExecutionId::new(id, "r"), history.clone())
+        .await
+        .unwrap();
+    assert!(report.closed);
+    history.last().unwrap().kind.clone()
+}
+
+#[tokio::test(start_paused = true)]
+async fn deliveries_cannot_carry_a_history_past_its_event_limit() {
+    let engine = small_history(100, 50 << 20);
+    let t =
+        TestRuntime::with_engine(echo_activities(), RuntimeConfig::default(), engine.clone()).await;
+    let id = t
+        .start_guest(
+            "guest-adversarial",
+            "adversarial",
+            "fan",
+            json!("timer-fan"),
+        )
+        .await;
+    let outcome = t.runtime.result(&id).await.unwrap();
+    let WorkflowOutcome::Terminated(reason) = outcome else {
+        panic!("expected termination, got {outcome:?}")
+    };
+    assert!(
+        reason.starts_with("HistoryLimitExceeded: history reached its limit of 100 events"),
+        "{reason}"
+    );
+    assert!(reason.contains("the firing of timer"), "{reason}");
+    let last = over_the_limit(&t, &id, &engine).await;
+    assert_eq!(last.name(), "ExecutionTerminated");
+}
+
+#[tokio::test(start_paused = true)]
+async fn signals_to_a_full_history_are_refused_and_big_ones_terminate_it() {
+    // By count: the signal that would leave no room is refused, the
+    // execution runs on.
+    let engine = small_history(20, 3 << 20);
+    let t =
+        TestRuntime::with_engine(echo_activities(), RuntimeConfig::default(), engine.clone()).await;
+    let id = t
+        .start_guest(
+            "guest-adversarial",
+            "adversarial",
+            "full",
+            json!("await-signal"),
+        )
+        .await;
+    let mut refused = None;
+    for n in 0..40 {
+        match t.runtime.signal(&id, "other", b"\"x\"".to_vec()).await {
+            Ok(()) => {}
+            Err(e) => {
+                refused = Some((n, e));
+                break;
+            }
+        }
+    }
+    let (n, e) = refused.expect("a full history refuses signals");
+    assert!(matches!(e, RuntimeError::HistoryFull(_)), "{e}");
+    assert!(e.to_string().contains("its limit is 20 events"), "{e}");
+    assert!(n > 5, "refused only when full: after {n}");
+    assert_eq!(
+        t.runtime.describe(&id).await.unwrap().status,
+        weft_store::ExecutionStatus::Running
+    );
+
+    // By bytes: 1 MiB signals fit the count; the one that would pass the
+    // 3 MiB limit terminates the execution when delivered, naming bytes.
+    let big = serde_json::to_vec(&"s".repeat(1 << 20)).unwrap();
+    let id = t
+        .start_guest(
+            "guest-adversarial",
+            "adversarial",
+            "heavy",
+            json!("await-signal"),
+        )
+        .await;
+    for _ in 0..3 {
+        t.runtime.signal(&id, "other", big.clone()).await.unwrap();
+    }
+    let outcome = t.runtime.result(&id).await.unwrap();
+    let WorkflowOutcome::Terminated(reason) = outcome else {
+        panic!("expected termination, got {outcome:?}")
+    };
+    assert!(
+        reason.contains("limit of 3145728 bytes") && reason.contains("signal `other`"),
+        "{reason}"
+    );
+    over_the_limit(&t, &id, &engine).await;
+    let late = t.runtime.signal(&id, "other", b"1".to_vec()).await;
+    assert!(matches!(late, Err(RuntimeError::NotRunning(_))), "{late:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_cannot_carry_a_history_past_its_byte_limit() {
+    let engine = small_history(51_200, 5 << 20);
+    let failure = misbehave("value-bomb", engine.clone()).await;
+    assert_eq!(failure.error_type, "HistoryLimitExceeded");
+    assert!(
+        failure.message.contains("limit of 5242880 bytes"),
         "{}",
         failure.message
     );

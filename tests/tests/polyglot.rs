@@ -219,6 +219,30 @@ async fn python_and_javascript_clocks_and_randomness_come_from_history() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn python_and_javascript_side_effects_that_draw_randomness_replay_identically() {
+    let t = TestRuntime::new(ActivityRegistry::new()).await;
+    for (guest_name, workflow_type) in [
+        ("guest-py-sandbox", "py-sandbox"),
+        ("guest-js-sandbox", "js-sandbox"),
+    ] {
+        let id = format!("{workflow_type}-side-effect");
+        t.start_guest(guest_name, workflow_type, &id, json!("side-effect-random"))
+            .await;
+        let out = completed(&t, &id).await;
+        assert_ne!(out["inside"], out["after"], "{workflow_type}: {out}");
+        // The language's own generator was first used inside the side
+        // effect: a replay that skipped its code would draw `after` anew.
+        let history = t.runtime.history(&id).await.unwrap();
+        let report = t
+            .engine
+            .replay(ExecutionId::new(&id, "r"), history)
+            .await
+            .unwrap();
+        assert!(report.closed, "{workflow_type} replays");
+    }
+}
+
+#[tokio::test(start_paused = true)]
 async fn python_and_javascript_workflows_cannot_leave_the_sandbox() {
     let t = TestRuntime::new(ActivityRegistry::new()).await;
     let cases = [

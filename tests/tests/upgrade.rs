@@ -5,7 +5,7 @@
 
 use serde_json::json;
 use weft_core::EventKind;
-use weft_server::WorkflowOutcome;
+use weft_server::{RuntimeConfig, RuntimeError, WorkflowOutcome};
 use weft_tests::{StartGuest, TestRuntime, completed_result, echo_activities, guest, history_with};
 
 #[tokio::test(start_paused = true)]
@@ -129,4 +129,46 @@ async fn a_bad_forced_upgrade_parks_executions_until_fixed_or_failed() {
         completed_result(&t.runtime.history(&fixed).await.unwrap()),
         json!(["a", "b"])
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn clients_waiting_on_a_parked_execution_are_told_why_and_what_to_do() {
+    let t = TestRuntime::new(echo_activities()).await;
+    let id = t
+        .start_guest("guest-versioned-v1", "versioned", "waited-on", json!(null))
+        .await;
+    history_with(&t.runtime, &id, "TimerStarted").await;
+    // A client waits for the result before the execution parks...
+    let runtime = t.runtime.clone();
+    let waiter = tokio::spawn({
+        let id = id.clone();
+        async move { runtime.result(&id).await }
+    });
+    t.runtime
+        .upgrade("versioned", guest("guest-concurrent"), true)
+        .await
+        .unwrap();
+    let check = |e: RuntimeError| {
+        let RuntimeError::Parked {
+            workflow_id,
+            reason,
+        } = &e
+        else {
+            panic!("expected Parked, got {e}")
+        };
+        assert_eq!(workflow_id, "waited-on");
+        assert!(reason.contains("nondeterminism at command #0"), "{reason}");
+        let message = e.to_string();
+        assert!(message.contains("weft upgrade"), "{message}");
+        assert!(
+            message.contains("weft workflow fail waited-on"),
+            "{message}"
+        );
+    };
+    // ...and is woken by the parking, with the divergence.
+    check(waiter.await.unwrap().unwrap_err());
+    // After a restart, a new wait (what `weft run` and `workflow result`
+    // do) reports the parked state at once instead of blocking.
+    let t = t.restart(echo_activities(), RuntimeConfig::default()).await;
+    check(t.runtime.result(&id).await.unwrap_err());
 }

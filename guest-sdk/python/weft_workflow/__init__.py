@@ -318,12 +318,22 @@ class Ctx:
         return host.patched(change_id)
 
     def side_effect(self, fn: Callable[[], Any]) -> Any:
-        """Compute a value once and record it; replays return the record."""
-        recorded = host.recorded_value()
+        """Compute a value once and record it; later runs (replays) return
+        the record, even if ``fn`` changed since. ``fn`` runs in every run,
+        so state it touches (``random``'s generator, say) evolves the same
+        way each time; its random draws come from a stream of its own. It
+        must only compute: a command or a wait inside it fails the
+        execution."""
+        recorded = host.begin_side_effect()
+        encoded = None
+        try:
+            value = fn()
+            encoded = _encode(value)
+        finally:
+            # Raised, or not encodable: nothing is recorded, in every run.
+            host.end_side_effect(encoded)
         if recorded is not None:
             return _decode(recorded)
-        value = fn()
-        host.record_value(_encode(value))
         return value
 
     def now(self) -> datetime:

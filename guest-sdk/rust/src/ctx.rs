@@ -194,22 +194,33 @@ impl Ctx {
         host::patched(change_id)
     }
 
-    /// Compute a value once and record it: on replay the recorded value is
-    /// returned and `f` is not run. For values that must not change when
-    /// the code does, such as a generated id.
+    /// Compute a value once and record it: every later run (a replay)
+    /// returns the recorded value, even if the code of `f` changed since.
+    /// For values that must not change when the code does, such as a
+    /// generated id.
+    ///
+    /// `f` runs in every run, replays included, so whatever state it
+    /// touches (a `HashMap`'s seed counter, a generator seeded inside it)
+    /// evolves identically each time; its random draws come from a stream
+    /// of the side effect's own and never shift `ctx.random()` after it.
+    /// `f` must only compute: a command or a wait inside it fails the
+    /// execution.
     pub fn side_effect<T: Serialize + DeserializeOwned>(
         &self,
         f: impl FnOnce() -> T,
     ) -> Result<T, Failure> {
-        if let Some(bytes) = host::recorded_value() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| Failure::codec("side-effect value", e));
-        }
+        let recorded = host::begin_side_effect();
         let value = f();
-        let bytes =
-            serde_json::to_vec(&value).map_err(|e| Failure::codec("side-effect value", e))?;
-        host::record_value(&bytes);
-        Ok(value)
+        let encoded = serde_json::to_vec(&value);
+        // A value that cannot be encoded records nothing, in every run.
+        host::end_side_effect(encoded.as_deref().ok());
+        encoded.map_err(|e| Failure::codec("side-effect value", e))?;
+        match recorded {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| Failure::codec("side-effect value", e))
+            }
+            None => Ok(value),
+        }
     }
 
     /// Workflow time (the same as `SystemTime::now()` inside a workflow).

@@ -26,6 +26,7 @@ pub(crate) fn status(e: RuntimeError) -> Status {
             Status::invalid_argument(message)
         }
         RuntimeError::NotRunning(_)
+        | RuntimeError::Parked { .. }
         | RuntimeError::UpdateRejected(_)
         | RuntimeError::Query(QueryError::Fault(_))
         | RuntimeError::Query(QueryError::Unavailable(_))
@@ -33,7 +34,9 @@ pub(crate) fn status(e: RuntimeError) -> Status {
             Status::failed_precondition(message)
         }
         RuntimeError::QueryFailed(_) | RuntimeError::UpdateFailed(_) => Status::aborted(message),
-        RuntimeError::PayloadTooLarge(_) => Status::resource_exhausted(message),
+        RuntimeError::PayloadTooLarge(_) | RuntimeError::HistoryFull(_) => {
+            Status::resource_exhausted(message)
+        }
         RuntimeError::Busy(_) | RuntimeError::ShuttingDown => Status::unavailable(message),
         _ => Status::internal(message),
     }

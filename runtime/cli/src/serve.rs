@@ -80,6 +80,10 @@ pub struct EngineSection {
     pub history_warn_events: usize,
     /// History length that fails the execution.
     pub history_max_events: usize,
+    /// History size that logs a warning, in bytes.
+    pub history_warn_bytes: u64,
+    /// History size that fails (or terminates) the execution, in bytes.
+    pub history_max_bytes: u64,
     /// Preallocate instance slots (wasmtime's pooling allocator): a new
     /// execution reuses a slot instead of mapping fresh memory and stack,
     /// which is cheaper and spares the other threads a TLB shootdown.
@@ -128,6 +132,8 @@ impl Default for EngineSection {
             max_payload_bytes: d.limits.max_payload_bytes,
             history_warn_events: d.limits.history_warn_events,
             history_max_events: d.limits.history_max_events,
+            history_warn_bytes: d.limits.history_warn_bytes,
+            history_max_bytes: d.limits.history_max_bytes,
             pooling: true,
             pooling_slots: 0,
         }
@@ -203,6 +209,8 @@ impl Config {
                 max_payload_bytes: self.engine.max_payload_bytes,
                 history_warn_events: self.engine.history_warn_events,
                 history_max_events: self.engine.history_max_events,
+                history_warn_bytes: self.engine.history_warn_bytes,
+                history_max_bytes: self.engine.history_max_bytes,
             },
             compile_cache_dir: Some(compile_cache(&self.server.data_dir)),
             pooling_slots: self.pooling_slots(),

@@ -29,6 +29,20 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
     out
 }
 
+/// The length of [`encode_event`]'s output, without encoding: what an
+/// event adds to a history's size.
+pub fn encoded_len(event: &Event) -> u64 {
+    encoded_parts_len(event.at, &event.kind)
+}
+
+/// [`encoded_len`] of the event `(at, kind)`, without building it (postcard
+/// writes a struct as its fields in order, as it writes a tuple).
+pub(crate) fn encoded_parts_len(at: crate::Timestamp, kind: &crate::EventKind) -> u64 {
+    let body = postcard::serialize_with_flavor(&(at, kind), postcard::ser_flavors::Size::default());
+    // Counting the bytes of plain data cannot fail.
+    1 + body.map_or(0, |n: usize| n as u64)
+}
+
 /// Decode an event written by [`encode_event`].
 pub fn decode_event(bytes: &[u8]) -> Result<Event, CodecError> {
     match bytes.split_first() {
@@ -56,6 +70,7 @@ mod tests {
         );
         let bytes = encode_event(&e);
         assert_eq!(decode_event(&bytes).unwrap(), e);
+        assert_eq!(encoded_len(&e), bytes.len() as u64);
         let mut future = bytes.clone();
         future[0] = FORMAT_VERSION + 1;
         assert!(matches!(

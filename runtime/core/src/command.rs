@@ -49,7 +49,9 @@ pub struct ChildOptions {
 
 /// What a guest asks the runtime to do. Each command gets the next sequence
 /// number of its execution, which is also the guest's handle for it.
-#[derive(Debug, Clone, PartialEq)]
+/// (`Serialize` only to measure a command against the history's byte limit;
+/// commands are never stored as such.)
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Command {
     /// Run an activity.
     ScheduleActivity {

@@ -313,7 +313,19 @@ impl EventKind {
         }
     }
 
-    /// True for the events that close an execution.
+    /// True for the closing events the workflow's code did not make (it
+    /// was waiting when its history was closed): a replay that waits at
+    /// the end of such a history reproduces it.
+    pub fn is_closed_from_outside(&self) -> bool {
+        match self {
+            EventKind::ExecutionTerminated { .. } | EventKind::ExecutionTimedOut { .. } => true,
+            // An operator's `fail` (operator.rs) closes from outside too.
+            EventKind::ExecutionFailed { failure } => failure.error_type == "FailedByOperator",
+            _ => false,
+        }
+    }
+
+    /// True for the events that close a run.
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,

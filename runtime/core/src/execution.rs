@@ -15,10 +15,11 @@
 //! picks the same handle. Workflow time only moves when the guest wakes on
 //! an event (to that event's recorded time), so it replays identically too.
 
+use crate::codec::{encoded_len, encoded_parts_len};
 use crate::inbox::AttemptOutcome;
 use crate::{
-    Command, ComponentId, Event, EventKind, ExecutionId, Exit, Failure, InboxMessage, Payload,
-    Timestamp,
+    Command, ComponentId, Event, EventKind, ExecutionId, Exit, Failure, InboxMessage, Limits,
+    Payload, Timestamp,
 };
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -127,7 +128,15 @@ pub struct ExecutionState {
     cancel_requested: Option<usize>,
     /// True once a `wait-any` has returned the cancellation.
     cancel_delivered: bool,
+    /// Size of `history` as stored (sum of `encoded_len`).
+    bytes: u64,
+    /// The history limits every append is held to.
+    limits: Limits,
 }
+
+/// Bytes kept free for the event that closes a history over its limit:
+/// the termination (or failure) that says so is about 300 bytes.
+const CLOSING_RESERVE: u64 = 1_024;
 
 impl ExecutionState {
     /// Rebuild the state of an execution from its history. The first event
@@ -159,11 +168,48 @@ impl ExecutionState {
             signal_waiters: BTreeMap::new(),
             cancel_requested: None,
             cancel_delivered: false,
+            bytes: 0,
+            limits: Limits::default(),
         };
         for event in history {
             state.push(event);
         }
         Ok(state)
+    }
+
+    /// Hold every later append to `limits` (the engine's; the default
+    /// until set).
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+
+    /// The history's size as stored, in bytes.
+    pub fn history_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Events and bytes of the history before its closing event (all of it
+    /// while it is open). A limit check made where the history ends live
+    /// uses these, so a replay of the closed history, which sees the
+    /// closing event too, decides the same.
+    fn size_before_close(&self) -> (usize, u64) {
+        match self.history.last() {
+            Some(last) if last.kind.is_terminal() => {
+                (self.history.len() - 1, self.bytes - encoded_len(last))
+            }
+            _ => (self.history.len(), self.bytes),
+        }
+    }
+
+    /// Why the guest's next command, `cmd`, may not be recorded (the
+    /// history would leave no room to close), or `None` if it may.
+    pub fn command_room(&self, cmd: &Command) -> Option<String> {
+        // The command's encoding stands for its event's: the same fields,
+        // plus a sequence number and a time.
+        let body = postcard::serialize_with_flavor(cmd, postcard::ser_flavors::Size::default());
+        let estimate = body.map_or(0, |n: usize| n as u64) + 16;
+        self.limits
+            .history_room(self.size_before_close(), (1, estimate), CLOSING_RESERVE)
     }
 
     /// The execution's id.
@@ -272,6 +318,7 @@ impl ExecutionState {
 
     fn push(&mut self, event: Event) {
         let index = self.history.len();
+        self.bytes += encoded_len(&event);
         match &event.kind {
             EventKind::ActivityScheduled { .. }
             | EventKind::TimerStarted { .. }
@@ -458,24 +505,18 @@ impl ExecutionState {
         Ok(true)
     }
 
-    /// The side-effect value recorded at this point, if history has one
-    /// (and then the guest must not compute it again).
-    pub fn recorded_value(&mut self) -> Result<Option<Vec<u8>>, Nondeterminism> {
+    /// The side-effect value recorded at this point, if history has one.
+    /// Only a look: the guest runs the side effect's code either way, and
+    /// its `RecordValue` command, matched like any other, takes the
+    /// sequence number. A different recorded command here is not an error
+    /// yet (a side effect whose code raised records nothing); the next
+    /// command finds any divergence.
+    pub fn recorded_value(&mut self) -> Option<&[u8]> {
         self.skip_markers(None);
-        let Some(&index) = self.commands.get(self.next_seq as usize) else {
-            return Ok(None);
-        };
+        let &index = self.commands.get(self.next_seq as usize)?;
         match &self.history[index].kind {
-            EventKind::SideEffectRecorded { value, .. } => {
-                self.next_seq += 1;
-                Ok(Some(value.clone()))
-            }
-            other => Err(Nondeterminism {
-                seq: self.next_seq,
-                recorded: describe_event(other),
-                actual: "asked for a side-effect value".into(),
-                location: None,
-            }),
+            EventKind::SideEffectRecorded { value, .. } => Some(value),
+            _ => None,
         }
     }
 
@@ -533,10 +574,40 @@ impl ExecutionState {
     /// Append an inbox message to history. Returns false (and appends
     /// nothing) for a message about a handle that is already resolved or
     /// unknown, which a redelivery after a crash can produce.
+    ///
+    /// A message whose events would leave the history no room to close
+    /// (see [`Limits`]) terminates the execution instead, with the reason:
+    /// the limit holds for every append, and the decision is in history,
+    /// so replays read it rather than make it again.
     pub fn deliver(&mut self, message: &InboxMessage, now: Timestamp) -> bool {
         if self.closed {
             return false;
         }
+        let Some(events) = self.delivery_events(message, now) else {
+            return false;
+        };
+        let more = events.iter().map(encoded_len).sum();
+        let room = self.limits.history_room(
+            self.size_before_close(),
+            (events.len(), more),
+            CLOSING_RESERVE,
+        );
+        if let Some(reason) = room {
+            let reason = format!(
+                "HistoryLimitExceeded: {reason} (a delivery, {}, would have passed the limit)",
+                message.describe()
+            );
+            self.push(Event::new(now, EventKind::ExecutionTerminated { reason }));
+            return true;
+        }
+        for event in events {
+            self.push(event);
+        }
+        true
+    }
+
+    /// The events `message` appends, or `None` if it appends nothing.
+    fn delivery_events(&self, message: &InboxMessage, now: Timestamp) -> Option<Vec<Event>> {
         let seq = match message {
             InboxMessage::Activity(report) => report.seq,
             InboxMessage::TimerFired { seq } | InboxMessage::ChildClosed { seq, .. } => *seq,
@@ -545,8 +616,7 @@ impl ExecutionState {
                     name: name.clone(),
                     payload: payload.clone(),
                 };
-                self.push(Event::new(now, kind));
-                return true;
+                return Some(vec![Event::new(now, kind)]);
             }
             InboxMessage::Update {
                 update_id,
@@ -558,18 +628,16 @@ impl ExecutionState {
                     name: name.clone(),
                     args: args.clone(),
                 };
-                self.push(Event::new(now, kind));
-                return true;
+                return Some(vec![Event::new(now, kind)]);
             }
             InboxMessage::CancelRequested { reason } => {
                 if self.cancel_requested.is_some() {
-                    return false;
+                    return None;
                 }
                 let kind = EventKind::CancelRequested {
                     reason: reason.clone(),
                 };
-                self.push(Event::new(now, kind));
-                return true;
+                return Some(vec![Event::new(now, kind)]);
             }
         };
         let expected = self
@@ -590,8 +658,9 @@ impl ExecutionState {
             )
         );
         if !matches_kind || self.resolutions.contains_key(&seq) {
-            return false;
+            return None;
         }
+        let mut events = Vec::with_capacity(2);
         match message {
             InboxMessage::Signal { .. }
             | InboxMessage::Update { .. }
@@ -607,15 +676,15 @@ impl ExecutionState {
                         failure: failure.clone(),
                     },
                 };
-                self.push(Event::new(now, kind));
+                events.push(Event::new(now, kind));
             }
             InboxMessage::TimerFired { seq } => {
-                self.push(Event::new(now, EventKind::TimerFired { seq: *seq }))
+                events.push(Event::new(now, EventKind::TimerFired { seq: *seq }))
             }
             InboxMessage::Activity(r) => {
                 let (seq, attempt, retry_at) = (r.seq, r.attempt, r.retry_at);
                 if let Some(started_at) = r.started_at {
-                    self.push(Event::new(
+                    events.push(Event::new(
                         started_at,
                         EventKind::ActivityStarted { seq, attempt },
                     ));
@@ -639,10 +708,10 @@ impl ExecutionState {
                         retry_at,
                     },
                 };
-                self.push(Event::new(now, kind));
+                events.push(Event::new(now, kind));
             }
         }
-        true
+        Some(events)
     }
 
     /// The guest returned (or trapped). Appends the terminal event, or,
@@ -656,11 +725,25 @@ impl ExecutionState {
                 location: None,
             });
         }
-        let kind = match exit {
+        let mut kind = match exit {
             Exit::Completed(result) => EventKind::ExecutionCompleted { result },
             Exit::Failed(failure) => EventKind::ExecutionFailed { failure },
             Exit::ContinueAsNew(input) => EventKind::ExecutionContinuedAsNew { input },
         };
+        // The closing event counts too: a result that would take the
+        // history past its byte limit fails the execution instead (decided
+        // on the history before the close, so a replay decides the same).
+        let (events, bytes) = self.size_before_close();
+        let size = encoded_parts_len(now, &kind);
+        if let Some(reason) = self.limits.history_room((events, bytes), (0, 0), size) {
+            let failure = Failure::new(
+                "HistoryLimitExceeded",
+                format!("the workflow's closing event ({size} bytes) does not fit: {reason}"),
+            );
+            kind = EventKind::ExecutionFailed {
+                failure: failure.non_retryable(),
+            };
+        }
         if let Some(recorded) = self.history.iter().rev().find(|e| e.kind.is_terminal()) {
             if recorded.kind != kind {
                 return Err(Nondeterminism {
@@ -1053,23 +1136,25 @@ mod tests {
 
     #[test]
     fn side_effect_values_come_back_on_replay() {
+        let record = |value: &[u8]| Command::RecordValue {
+            value: value.to_vec(),
+        };
         let mut s = fresh();
-        assert_eq!(s.recorded_value().unwrap(), None);
-        s.command(
-            Command::RecordValue {
-                value: b"uuid-1".to_vec(),
-            },
-            Timestamp(1),
-        )
-        .unwrap();
+        assert_eq!(s.recorded_value(), None);
+        s.command(record(b"uuid-1"), Timestamp(1)).unwrap();
         let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
-        assert_eq!(r.recorded_value().unwrap(), Some(b"uuid-1".to_vec()));
-        assert_eq!(r.recorded_value().unwrap(), None);
-        // Code that asks for a value where history has an activity diverges.
+        // A look does not consume: the replayed side effect's own command
+        // (its value is not compared) does.
+        assert_eq!(r.recorded_value(), Some(&b"uuid-1"[..]));
+        assert_eq!(r.recorded_value(), Some(&b"uuid-1"[..]));
+        r.command(record(b"uuid-2"), Timestamp(1)).unwrap();
+        assert_eq!(r.recorded_value(), None);
+        // Code that records a value where history has an activity diverges.
         let mut a = fresh();
         a.command(activity("a"), Timestamp(1)).unwrap();
         let mut r = ExecutionState::from_history(a.id().clone(), a.history().to_vec()).unwrap();
-        assert!(r.recorded_value().is_err());
+        assert_eq!(r.recorded_value(), None);
+        assert!(r.command(record(b"v"), Timestamp(1)).is_err());
     }
 
     fn signal(name: &str, payload: &[u8]) -> InboxMessage {

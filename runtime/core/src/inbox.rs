@@ -69,3 +69,20 @@ pub enum AttemptOutcome {
     /// Exceeded a timeout.
     TimedOut(TimeoutKind),
 }
+
+impl InboxMessage {
+    /// What the message is, for an operator: "the result of activity #3
+    /// (attempt 1)", "signal `approve`".
+    pub fn describe(&self) -> String {
+        match self {
+            InboxMessage::Activity(r) => {
+                format!("the outcome of activity #{} (attempt {})", r.seq, r.attempt)
+            }
+            InboxMessage::TimerFired { seq } => format!("the firing of timer #{seq}"),
+            InboxMessage::Signal { name, .. } => format!("signal `{name}`"),
+            InboxMessage::CancelRequested { .. } => "a cancellation request".to_owned(),
+            InboxMessage::Update { name, .. } => format!("update `{name}`"),
+            InboxMessage::ChildClosed { seq, .. } => format!("the outcome of child #{seq}"),
+        }
+    }
+}

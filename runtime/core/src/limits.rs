@@ -9,9 +9,18 @@ pub struct Limits {
     /// History length at which a warning is logged. Default 10,240 events
     /// (Temporal's warning point): time to continue-as-new.
     pub history_warn_events: usize,
-    /// History length at which the execution fails with
-    /// `HistoryLimitExceeded`. Default 51,200 events (Temporal's limit).
+    /// Most events a history may hold, its closing event included. A
+    /// command past it fails the execution with `HistoryLimitExceeded`; a
+    /// delivery past it (an activity result, a timer, a signal) terminates
+    /// it with that reason. Default 51,200 events (Temporal's limit).
     pub history_max_events: usize,
+    /// History size (stored encoding) at which a warning is logged.
+    /// Default 10 MiB (Temporal's warning point).
+    pub history_warn_bytes: u64,
+    /// Most bytes a history may take, counted as stored, on every append,
+    /// with the same consequences as `history_max_events`. Default 50 MiB
+    /// (Temporal's limit).
+    pub history_max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -20,11 +29,41 @@ impl Default for Limits {
             max_payload_bytes: 2 << 20,
             history_warn_events: 10_240,
             history_max_events: 51_200,
+            history_warn_bytes: 10 << 20,
+            history_max_bytes: 50 << 20,
         }
     }
 }
 
 impl Limits {
+    /// Why a history of `events` events and `bytes` bytes may not grow by
+    /// `more_events` events of `more_bytes` bytes and still close (one more
+    /// event, of `closing_bytes`), or `None` if it may.
+    pub fn history_room(
+        &self,
+        (events, bytes): (usize, u64),
+        (more_events, more_bytes): (usize, u64),
+        closing_bytes: u64,
+    ) -> Option<String> {
+        let (events_after, bytes_after) = (events + more_events, bytes + more_bytes);
+        if events_after + 1 > self.history_max_events {
+            return Some(format!(
+                "history reached its limit of {} events (it has {events}); \
+                 use continue-as-new for long-running workflows",
+                self.history_max_events
+            ));
+        }
+        if bytes_after + closing_bytes > self.history_max_bytes {
+            return Some(format!(
+                "history reached its limit of {} bytes (it has {bytes} bytes, and {more_bytes} \
+                 more were to be added); use continue-as-new for long-running workflows, and \
+                 keep large values out of history (pass a reference)",
+                self.history_max_bytes
+            ));
+        }
+        None
+    }
+
     /// `failure` itself if within the payload limit, else a
     /// `PayloadTooLarge` failure that keeps its type and the start of its
     /// message, so a huge error cannot bloat a history.

@@ -23,6 +23,20 @@ impl RandomStream {
         self.reader.fill(out);
     }
 
+    /// The stream the `n`-th side effect of a run (0-based, counted in
+    /// the guest's call order) draws from while its code runs: derived
+    /// from, but independent of, the main stream, so the side effect's
+    /// draws never move the main stream's position (a replay that returns
+    /// its recorded value draws the same, and changed side-effect code may
+    /// draw more or less without shifting anything after it).
+    pub fn for_side_effect(seed: &[u8; 32], n: u32) -> Self {
+        let mut material = [0u8; 36];
+        material[..32].copy_from_slice(seed);
+        material[32..].copy_from_slice(&n.to_le_bytes());
+        let key = blake3::derive_key("weft 2026 side-effect random stream", &material);
+        RandomStream::new(&key)
+    }
+
     /// Seed for the guest's "insecure" random (hash-map seeds and the like),
     /// derived from, but independent of, the main stream.
     pub fn insecure_seed(seed: &[u8; 32]) -> u128 {
@@ -52,5 +66,20 @@ mod tests {
         let mut other = [0u8; 48];
         c.fill(&mut other);
         assert_ne!(whole, other);
+    }
+
+    #[test]
+    fn side_effect_streams_are_their_own() {
+        let draw = |mut s: RandomStream| {
+            let mut out = [0u8; 32];
+            s.fill(&mut out);
+            out
+        };
+        let main = draw(RandomStream::new(&[1; 32]));
+        let first = draw(RandomStream::for_side_effect(&[1; 32], 0));
+        assert_eq!(first, draw(RandomStream::for_side_effect(&[1; 32], 0)));
+        assert_ne!(first, main);
+        assert_ne!(first, draw(RandomStream::for_side_effect(&[1; 32], 1)));
+        assert_ne!(first, draw(RandomStream::for_side_effect(&[2; 32], 0)));
     }
 }

@@ -22,6 +22,9 @@ pub(crate) enum Stop {
     /// A query handler broke the read-only rule; the query fails, the
     /// execution does not.
     QueryFault(String),
+    /// The driver closed the history while the guest waited (a delivery
+    /// past the history limits terminated it).
+    Closed,
 }
 
 /// Per-execution store data.
@@ -48,6 +51,13 @@ pub(crate) struct HostState {
     /// The random stream as it was when the query began: a handler's
     /// draws (a hash map's seed, say) must not shift the workflow's.
     pub(crate) random_before_query: Option<RandomStream>,
+    /// The main random stream, set aside while a side effect's code runs
+    /// (it draws from a stream of its own): the guest is in a side effect.
+    pub(crate) random_before_side_effect: Option<RandomStream>,
+    /// Set once this activation warned that the history is large.
+    pub(crate) warned_bytes: bool,
+    /// Side effects this run of the guest began (numbers their streams).
+    pub(crate) side_effects_begun: u32,
     /// Set by `continue-as-new`: the input of the next run.
     pub(crate) continue_as_new: Option<Vec<u8>>,
     /// Children this run of the guest started (for default child ids).
@@ -69,6 +79,7 @@ impl HostState {
             Stop::Nondeterminism(n) => n.to_string(),
             Stop::Driver(d) => d.to_string(),
             Stop::QueryFault(m) => m.clone(),
+            Stop::Closed => "the history was closed while the workflow waited".to_owned(),
         };
         self.stop = Some(stop);
         wasmtime::Error::msg(message)
@@ -82,18 +93,25 @@ impl HostState {
         error
     }
 
-    /// Refuse `what` inside a query handler: queries are read-only.
+    /// Refuse `what` inside a query handler (queries are read-only) and
+    /// inside a side effect's code (it only computes a value; a command
+    /// there would sit between the side effect's begin and its record).
     fn not_in_query(&mut self, what: &str) -> wasmtime::Result<()> {
-        match &self.query {
-            None => Ok(()),
-            Some(name) => {
-                let message = format!(
-                    "query handler `{name}` called {what}; query handlers are read-only: \
-                     they cannot issue commands or wait"
-                );
-                Err(self.stop(Stop::QueryFault(message)))
-            }
+        if let Some(name) = &self.query {
+            let message = format!(
+                "query handler `{name}` called {what}; query handlers are read-only: \
+                 they cannot issue commands or wait"
+            );
+            return Err(self.stop(Stop::QueryFault(message)));
         }
+        if self.random_before_side_effect.is_some() {
+            let message = format!(
+                "a side effect's code called {what}; side effects only compute a value: \
+                 issue commands, wait and start other side effects outside them"
+            );
+            return Err(self.guest_fault("InvalidSideEffect", message));
+        }
+        Ok(())
     }
 
     /// Search attributes and memo share the payload limit.
@@ -108,24 +126,26 @@ impl HostState {
     }
 
     fn command(&mut self, cmd: Command) -> wasmtime::Result<u32> {
-        // Only for new commands: recorded ones were within the limit when
-        // they were issued (the length here is the whole recorded history,
-        // not the length at this point of the original run).
+        // Only for new commands: recorded ones were within the limits when
+        // they were issued (and the history here is the whole recorded one,
+        // not what it was at this point of the original run).
         if self.exec.next_command_is_new() {
-            let len = self.exec.history().len();
-            let limits = self.size_limits;
-            if len >= limits.history_max_events {
-                let message = format!(
-                    "history reached its limit of {} events; \
-                     use continue-as-new for long-running workflows",
-                    limits.history_max_events
-                );
-                return Err(self.guest_fault("HistoryLimitExceeded", message));
+            if let Some(reason) = self.exec.command_room(&cmd) {
+                return Err(self.guest_fault("HistoryLimitExceeded", reason));
             }
+            let (len, bytes) = (self.exec.history().len(), self.exec.history_bytes());
+            let limits = self.size_limits;
             if len == limits.history_warn_events {
                 tracing::warn!(
                     execution = %self.exec.id(),
                     "history has {len} events; it fails at {}", limits.history_max_events
+                );
+            }
+            if !self.warned_bytes && bytes >= limits.history_warn_bytes {
+                self.warned_bytes = true;
+                tracing::warn!(
+                    execution = %self.exec.id(),
+                    "history takes {bytes} bytes; it fails at {}", limits.history_max_bytes
                 );
             }
         }
@@ -224,6 +244,11 @@ impl Host for HostState {
                     }
                     if let Err(stop) = self.driver.block(&mut self.exec).await {
                         return Err(self.stop(Stop::Driver(stop)));
+                    }
+                    // A delivery that would pass the history limits closes
+                    // the history instead: the guest has nothing to wait for.
+                    if self.exec.is_closed() {
+                        return Err(self.stop(Stop::Closed));
                     }
                 }
                 Err(WaitError::Nondeterminism(n)) => return Err(self.stop(Stop::Nondeterminism(n))),
@@ -350,15 +375,26 @@ impl Host for HostState {
             .map_err(|n| self.stop(Stop::Nondeterminism(n)))
     }
 
-    async fn recorded_value(&mut self) -> wasmtime::Result<Option<wit::Payload>> {
-        self.not_in_query("side-effect (recorded-value)")?;
-        self.exec
-            .recorded_value()
-            .map_err(|n| self.stop(Stop::Nondeterminism(n)))
+    async fn begin_side_effect(&mut self) -> wasmtime::Result<Option<wit::Payload>> {
+        self.not_in_query("begin-side-effect")?;
+        let n = self.side_effects_begun;
+        self.side_effects_begun += 1;
+        let own = RandomStream::for_side_effect(self.exec.input_and_seed().1, n);
+        self.random_before_side_effect = Some(self.random.snapshot());
+        self.random.restore(own);
+        Ok(self.exec.recorded_value().map(<[u8]>::to_vec))
     }
 
-    async fn record_value(&mut self, value: wit::Payload) -> wasmtime::Result<()> {
-        self.not_in_query("side-effect (record-value)")?;
+    async fn end_side_effect(&mut self, value: Option<wit::Payload>) -> wasmtime::Result<()> {
+        let Some(main) = self.random_before_side_effect.take() else {
+            return Err(wasmtime::Error::msg(
+                "end-side-effect called with no side effect begun",
+            ));
+        };
+        self.random.restore(main);
+        let Some(value) = value else {
+            return Ok(());
+        };
         if let Err(reason) = self.size_limits.check_payload("side-effect value", &value) {
             return Err(self.guest_fault("PayloadTooLarge", reason));
         }

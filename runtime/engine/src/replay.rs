@@ -145,7 +145,7 @@ impl WorkflowEngine {
             .iter()
             .rev()
             .find(|e| e.kind.is_terminal())
-            .map(|e| e.kind.name());
+            .map(|e| (e.kind.name(), e.kind.is_closed_from_outside()));
         let now = history.last().map_or(Timestamp(0), |e| e.at);
         let state =
             ExecutionState::from_history(id, history).map_err(ReplayError::InvalidHistory)?;
@@ -168,13 +168,26 @@ impl WorkflowEngine {
                 location: None,
             }
             .into()),
-            (RunEnd::Stopped(DriverStop::HistoryExhausted), Some(close)) => Err(Nondeterminism {
-                seq,
-                recorded: close.to_owned(),
-                actual: "waits for something history never resolves".into(),
-                location: None,
+            // Closed while the workflow waited (terminated, timed out,
+            // failed by an operator, or over the history limits): the code
+            // waits there too, having issued every recorded command.
+            (RunEnd::Stopped(DriverStop::HistoryExhausted), Some((_, true)))
+                if state.next_command_is_new() =>
+            {
+                Ok(ReplayReport {
+                    commands: seq,
+                    closed: true,
+                })
             }
-            .into()),
+            (RunEnd::Stopped(DriverStop::HistoryExhausted), Some((close, _))) => {
+                Err(Nondeterminism {
+                    seq,
+                    recorded: close.to_owned(),
+                    actual: "waits for something history never resolves".into(),
+                    location: None,
+                }
+                .into())
+            }
             (RunEnd::QueryFault(m), _) => Err(EngineError::Engine(m).into()),
             (RunEnd::Stopped(other), _) => {
                 Err(EngineError::Engine(format!("replay stopped: {other}")).into())

@@ -60,7 +60,9 @@ pub enum DriverStop {
 #[derive(Debug)]
 pub enum RunEnd {
     /// The guest returned or trapped: the terminal event is in the state
-    /// (pending if new, or checked against history on replay).
+    /// (pending if new, or checked against history on replay). Also: the
+    /// driver closed the history while the guest waited (its terminal
+    /// event is pending).
     Closed,
     /// The guest diverged from its history; park the execution.
     Nondeterminism(Nondeterminism),
@@ -225,6 +227,7 @@ impl WorkflowEngine {
                 }
                 Some(Stop::Driver(d)) => return Ok((host.exec, RunEnd::Stopped(d))),
                 Some(Stop::QueryFault(m)) => return Ok((host.exec, RunEnd::QueryFault(m))),
+                Some(Stop::Closed) => return Ok((host.exec, RunEnd::Closed)),
                 None if host.query.is_some() => {
                     let failure = trap_failure(&trap, &host.output, self.config.fuel_per_step);
                     return Ok((host.exec, RunEnd::QueryFault(failure.message)));
@@ -248,9 +251,10 @@ impl WorkflowEngine {
     /// history, fuel, memory limits, captured output.
     fn store(
         &self,
-        exec: ExecutionState,
+        mut exec: ExecutionState,
         driver: Box<dyn Driver>,
     ) -> Result<(WorkflowPre<HostState>, Store<HostState>), EngineError> {
+        exec.set_limits(self.config.limits);
         let component = exec.component();
         let seed = *exec.input_and_seed().1;
         let pre = self.cache().get(&component).cloned().ok_or_else(|| {
@@ -298,6 +302,9 @@ impl WorkflowEngine {
             guest_failure: None,
             query: None,
             random_before_query: None,
+            random_before_side_effect: None,
+            side_effects_begun: 0,
+            warned_bytes: false,
             continue_as_new: None,
             children_started: 0,
         };

@@ -107,15 +107,23 @@ async fn run_once(
     for entry in loaded.inbox {
         driver.buffered.insert(entry.seq, entry.message);
     }
+    state.set_limits(inner.engine.config().limits);
     // Inbox entries that arrived while the execution was not in memory go
     // into history before the guest runs.
     driver.drain(&mut state);
 
-    let engine = inner.engine.clone();
-    let (state, end) = engine
-        .run(state, Box::new(driver))
-        .await
-        .map_err(|e| format!("{id}: {e}"))?;
+    let (state, end) = if state.is_closed() {
+        // One of them would have passed the history limits, and terminated
+        // the execution: there is nothing left for the guest to do.
+        (state, RunEnd::Closed)
+    } else {
+        inner
+            .engine
+            .clone()
+            .run(state, Box::new(driver))
+            .await
+            .map_err(|e| format!("{id}: {e}"))?
+    };
     match end {
         RunEnd::Closed => {
             let (status, next_input) = match state.history().last().map(|e| &e.kind) {
@@ -123,6 +131,7 @@ async fn run_once(
                 Some(EventKind::ExecutionContinuedAsNew { input }) => {
                     (ExecutionStatus::ContinuedAsNew, Some(input.clone()))
                 }
+                Some(EventKind::ExecutionTerminated { .. }) => (ExecutionStatus::Terminated, None),
                 Some(EventKind::ExecutionFailed { failure })
                     if failure.error_type == "Cancelled" && state.cancel_requested() =>
                 {
@@ -180,7 +189,10 @@ async fn run_once(
                 ..Transition::default()
             };
             match inner.store.commit(park).await {
-                Ok(_) => Ok(false),
+                Ok(_) => {
+                    inner.parked(key);
+                    Ok(false)
+                }
                 Err(StoreError::Conflict { .. }) => Ok(true),
                 Err(e) => Err(format!("{id}: cannot record parking: {e}")),
             }

@@ -20,6 +20,23 @@ pub enum RuntimeError {
     /// The execution has closed; the action needs a running one.
     #[error("execution `{0}` is not running")]
     NotRunning(String),
+    /// The execution's code no longer replays its history: it waits for an
+    /// operator, and will not close until one acts.
+    #[error(
+        "execution `{workflow_id}` is parked: {reason}\n\
+         It waits for an operator: deploy a component that replays its history and move it \
+         there with `weft upgrade --type <type> --component <fixed.wasm>`, or end it with \
+         `weft workflow fail {workflow_id} --reason <why>`."
+    )]
+    Parked {
+        /// The execution's workflow id.
+        workflow_id: String,
+        /// The divergence that parked it.
+        reason: String,
+    },
+    /// The execution's history has no room for the message.
+    #[error("history full: {0}")]
+    HistoryFull(String),
     /// The execution kept committing; try again.
     #[error("execution `{0}` is busy; try again")]
     Busy(String),

@@ -19,6 +19,7 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let record = self.running(workflow_id).await?;
         self.check_payload(&format!("payload of signal `{name}`"), &payload)?;
+        self.check_history_room(&record, &format!("signal `{name}`"))?;
         let message = InboxMessage::Signal {
             name: name.to_owned(),
             payload,
@@ -160,6 +161,7 @@ impl Runtime {
     ) -> Result<Payload, RuntimeError> {
         self.check_payload(&format!("arguments of update `{name}`"), &args)?;
         let record = self.running(workflow_id).await?;
+        self.check_history_room(&record, &format!("update `{name}`"))?;
         let validator = format!("__weft_update_validator/{name}");
         match self.query(workflow_id, &validator, args.clone()).await {
             Ok(_) => {}
@@ -216,6 +218,24 @@ impl Runtime {
             // Closed between the lookup and the write.
             None => Err(RuntimeError::NotRunning(workflow_id.to_owned())),
         }
+    }
+
+    /// Refuse a message to an execution whose history has no room for it:
+    /// its events, plus one for each message already waiting in its inbox,
+    /// plus this one, plus its closing event. (A message that passes this
+    /// but would still not fit, by its bytes, terminates the execution
+    /// when it is delivered, naming the limit.)
+    fn check_history_room(&self, record: &ExecutionRecord, what: &str) -> Result<(), RuntimeError> {
+        let max = self.inner.engine.config().limits.history_max_events as u64;
+        let waiting = record.next_inbox.saturating_sub(record.consumed_inbox);
+        if record.next_event + waiting + 2 > max {
+            return Err(RuntimeError::HistoryFull(format!(
+                "execution `{}` cannot take {what}: its history has {} events and {waiting} \
+                 more waiting to enter it, and its limit is {max} events",
+                record.id.workflow_id, record.next_event
+            )));
+        }
+        Ok(())
     }
 
     fn check_payload(&self, what: &str, payload: &[u8]) -> Result<(), RuntimeError> {

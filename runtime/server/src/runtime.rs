@@ -76,6 +76,16 @@ pub struct StartWorkflow {
     pub memo: BTreeMap<String, String>,
 }
 
+/// Where a run stands, for a client waiting on its result.
+enum RunState {
+    Running,
+    /// Its code diverged from its history (the reason); it waits for an
+    /// operator.
+    Parked(String),
+    /// Closed with this outcome (`None`: continued as new).
+    Closed(Option<WorkflowOutcome>),
+}
+
 /// How an execution ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WorkflowOutcome {
@@ -330,20 +340,29 @@ impl Runtime {
     }
 
     /// The outcome of the latest run, once it closes; `None` if it
-    /// continued as new.
+    /// continued as new. A run that is (or becomes) parked ends the wait
+    /// with [`RuntimeError::Parked`]: it will not close until an operator
+    /// acts, and a client must not wait for ever without saying why.
     async fn run_result(&self, workflow_id: &str) -> Result<Option<WorkflowOutcome>, RuntimeError> {
         let record = self.find(workflow_id).await?;
-        // Subscribe before checking, so a close in between is not missed.
-        let closed = self.inner.wait_close(record.key);
-        if let Some(outcome) = self.outcome(workflow_id, record.key).await? {
-            return Ok(outcome);
+        loop {
+            // Subscribe before checking, so a close in between is not missed.
+            let closed = self.inner.wait_close(record.key);
+            match self.run_state(workflow_id, record.key).await? {
+                RunState::Closed(outcome) => return Ok(outcome),
+                RunState::Parked(reason) => {
+                    return Err(RuntimeError::Parked {
+                        workflow_id: record.id.workflow_id.clone(),
+                        reason,
+                    });
+                }
+                RunState::Running => {}
+            }
+            if let Some(outcome) = self.await_close(closed).await? {
+                return Ok(Some(outcome));
+            }
+            // Woken without an outcome: closed (read it), or parked.
         }
-        if let Some(outcome) = self.await_close(closed).await? {
-            return Ok(Some(outcome));
-        }
-        self.outcome(workflow_id, record.key)
-            .await?
-            .ok_or(RuntimeError::ShuttingDown)
     }
 
     /// Wait for the close `rx` was registered for: its outcome if the
@@ -362,28 +381,34 @@ impl Runtime {
         closed.ok_or(RuntimeError::ShuttingDown)
     }
 
-    /// The outcome of run `key` of `workflow_id`, or `None` while it runs.
-    /// Reads only the execution record until the run has closed: this is
-    /// called for every `result`, mostly on running executions.
-    async fn outcome(
-        &self,
-        workflow_id: &str,
-        key: ExecKey,
-    ) -> Result<Option<Option<WorkflowOutcome>>, RuntimeError> {
+    /// Whether run `key` of `workflow_id` runs, is parked, or has closed
+    /// (with its outcome). Reads only the execution record until the run
+    /// has closed: this is called for every `result`, mostly on running
+    /// executions.
+    async fn run_state(&self, workflow_id: &str, key: ExecKey) -> Result<RunState, RuntimeError> {
+        let running = |record: &weft_store::ExecutionRecord| match &record.parked {
+            Some(reason) => RunState::Parked(reason.clone()),
+            None => RunState::Running,
+        };
         // A newer run of the id can only exist once this one has closed.
         let latest = self.inner.store.find_execution(workflow_id).await?;
-        if latest.is_some_and(|r| r.key == key && r.status == ExecutionStatus::Running) {
-            return Ok(None);
+        if let Some(record) =
+            latest.filter(|r| r.key == key && r.status == ExecutionStatus::Running)
+        {
+            return Ok(running(&record));
         }
         let loaded = self.inner.store.load_execution(key).await?;
         if loaded.record.status == ExecutionStatus::Running {
-            return Ok(None);
+            return Ok(running(&loaded.record));
         }
-        Ok(loaded
-            .history
-            .iter()
-            .rev()
-            .find_map(|e| WorkflowOutcome::of(&e.kind)))
+        Ok(RunState::Closed(
+            loaded
+                .history
+                .iter()
+                .rev()
+                .find_map(|e| WorkflowOutcome::of(&e.kind))
+                .flatten(),
+        ))
     }
 
     async fn find(&self, workflow_id: &str) -> Result<weft_store::ExecutionRecord, RuntimeError> {
@@ -680,6 +705,14 @@ impl Inner {
             self.evict(key);
             self.cancel_attempts(key);
             self.closed(key, None);
+        }
+    }
+
+    /// `key` parked: wake the clients waiting for it to close, so they
+    /// read its state and report the parking instead of waiting on.
+    pub(crate) fn parked(&self, key: ExecKey) {
+        for waiter in lock(&self.waiters).remove(&key).unwrap_or_default() {
+            let _ = waiter.send(None);
         }
     }
 

@@ -19,6 +19,18 @@ export const { run, query } = workflow((ctx, mode) => {
       crypto: Array.from(bytes),
     };
   }
+  if (mode === 'side-effect-random') {
+    // Randomness drawn inside a side effect (Math.random, crypto, the SDK);
+    // what is drawn after it must replay the same.
+    const draw = () => {
+      const bytes = new Uint8Array(4);
+      crypto.getRandomValues(bytes);
+      return [Math.random(), Array.from(bytes), ctx.random().toString()];
+    };
+    const inside = ctx.sideEffect(draw);
+    ctx.sleep(1);
+    return { inside, after: draw() };
+  }
   if (mode === 'fetch') {
     return fetch('http://127.0.0.1:9/');
   }

@@ -3,6 +3,7 @@ and what a workflow that breaks the sandbox gets. The input names the
 mode. (Modules are imported at the top: componentize-py bundles what the
 app imports when it is built.)"""
 
+import os
 import random
 import socket
 import time
@@ -25,6 +26,17 @@ def sandbox(ctx, mode):
             "random": random.random(),
             "randint": random.randint(0, 10**9),
             "uuid4": str(uuid.uuid4()),
+        }
+    if mode == "side-effect-random":
+        # Randomness drawn inside a side effect (Python's generator, the OS
+        # source, the SDK); what is drawn after it must replay the same.
+        inside = ctx.side_effect(
+            lambda: [random.random(), os.urandom(4).hex(), ctx.random()]
+        )
+        ctx.sleep(1)
+        return {
+            "inside": inside,
+            "after": [random.random(), os.urandom(4).hex(), ctx.random(), str(uuid.uuid4())],
         }
     if mode == "open-file":
         with open("/etc/passwd") as f:

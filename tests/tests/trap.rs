@@ -73,6 +73,31 @@ async fn malformed_component_is_rejected_with_a_clear_error() {
         err.to_string().contains("invalid workflow component"),
         "{err}"
     );
+    // Whatever the bytes, the reason is about a binary component: never a
+    // parse of them as WebAssembly text.
+    let random: Vec<u8> = (0..64u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8)
+        .collect();
+    let valid = weft_tests::guest("guest-trap");
+    let cases: [(&[u8], &str); 6] = [
+        (b"", "not a WebAssembly component: the file is empty"),
+        (&random, "not a WebAssembly component: bad magic"),
+        (
+            b"(component)",
+            "looks like WebAssembly text, which weft does not take",
+        ),
+        (b"\0asm\x01\x00\x00\x00", "it is a core module"),
+        (b"\0asm\x0d\x00", "truncated at byte 6"),
+        (
+            &valid[..valid.len() / 2],
+            "not a valid WebAssembly component",
+        ),
+    ];
+    for (bytes, says) in cases {
+        let err = t.engine.check(bytes).unwrap_err().to_string();
+        assert!(err.contains(says), "{says}: {err}");
+        assert!(!err.contains("utf-8") && !err.contains("expected"), "{err}");
+    }
     // Unknown types are refused by name.
     let start = t
         .runtime
@@ -132,11 +157,42 @@ async fn component_with_filesystem_and_socket_imports_is_refused_naming_them() {
 #[tokio::test]
 async fn components_needing_threads_or_shared_memory_are_refused() {
     let t = TestRuntime::new(echo_activities()).await;
-    let shared = br#"(component (core module (memory 1 1 shared)))"#;
-    let err = t.engine.check(shared).unwrap_err().to_string();
+    let shared = wat::parse_str("(component (core module (memory 1 1 shared)))").unwrap();
+    let err = t.engine.check(&shared).unwrap_err().to_string();
     assert!(err.contains("invalid workflow component"), "{err}");
     assert!(err.contains("threads must be enabled"), "{err}");
     // A component that exports no `run` is not a workflow.
-    let err = t.engine.check(br#"(component)"#).unwrap_err().to_string();
+    let empty = wat::parse_str("(component)").unwrap();
+    let err = t.engine.check(&empty).unwrap_err().to_string();
     assert!(err.contains("does not export `run`"), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_panic_message_keeps_its_type_and_location() {
+    let t = TestRuntime::new(echo_activities()).await;
+    let message = "why ".repeat(2_000);
+    let id = t
+        .start_guest("guest-trap", "trap", "long-panic", json!(message))
+        .await;
+    let WorkflowOutcome::Failed(failure) = t.runtime.result(&id).await.unwrap() else {
+        panic!("a panicking guest must fail")
+    };
+    assert_eq!(failure.error_type, "Panic", "{}", failure.message);
+    assert!(
+        failure.message.contains("panicked at") && failure.message.contains("src/lib.rs:"),
+        "{}",
+        failure.message
+    );
+    assert!(
+        failure.message.contains("more bytes of output cut"),
+        "{}",
+        failure.message
+    );
+    assert!(failure.message.len() < 8_192, "{}", failure.message.len());
+    // The cut message replays to the same failure.
+    let history = t.runtime.history(&id).await.unwrap();
+    t.engine
+        .replay(weft_core::ExecutionId::new(&id, "r"), history)
+        .await
+        .unwrap();
 }

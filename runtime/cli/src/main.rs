@@ -430,9 +430,32 @@ fn check(component: &std::path::Path) -> Result<()> {
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let engine = WorkflowEngine::new(EngineConfig::default())?;
     match engine.check(&bytes) {
-        Ok(report) => {
+        Ok(report) if report.is_clean() => {
             println!("ok: {} can run on weft", component.display());
             for import in report.imports {
+                println!("  imports {import}");
+            }
+            Ok(())
+        }
+        Ok(report) => {
+            // Never "clean": these imports are accepted only because the
+            // component says it is an interpreter's, and do nothing.
+            println!(
+                "ok with {} inert import(s): {} can run on weft as a {} interpreter's component \
+                 (its `{}` section says so); these imports link to stubs that reach nothing:",
+                report.inert.len(),
+                component.display(),
+                report.interpreter.as_deref().unwrap_or("?"),
+                weft_engine::INTERPRETER_SECTION,
+            );
+            for (import, what) in &report.inert {
+                println!("  inert   {import}: {what}");
+            }
+            for import in report
+                .imports
+                .iter()
+                .filter(|i| !report.inert.iter().any(|(n, _)| n == *i))
+            {
                 println!("  imports {import}");
             }
             Ok(())

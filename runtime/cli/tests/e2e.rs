@@ -457,3 +457,61 @@ async fn bench_smoke_in_process_and_over_grpc() {
         assert!(in_use.is_some_and(|b| b > 0.0), "{mode:?}: {stdout}");
     }
 }
+
+/// `weft check <file>`: success, stdout, stderr.
+async fn weft_check(file: &std::path::Path) -> (bool, String, String) {
+    let out = Command::new(WEFT)
+        .arg("check")
+        .arg(file)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn weft_check_takes_binary_components_only_and_never_calls_inert_imports_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    // A Rust component that imports the filesystem and sockets, with an
+    // interpreter mark appended (a custom section anyone can add).
+    let mut marked = std::fs::read(guest("guest-forbidden")).unwrap();
+    let name = weft_engine::INTERPRETER_SECTION.as_bytes();
+    let body: Vec<u8> = [&[name.len() as u8][..], name, b"python"].concat();
+    marked.extend([0, body.len() as u8]);
+    marked.extend(body);
+    let file = dir.path().join("marked.wasm");
+    std::fs::write(&file, &marked).unwrap();
+    let (ok, out, err) = weft_check(&file).await;
+    assert!(ok, "{err}");
+    assert!(!out.starts_with("ok: "), "reported clean: {out}");
+    assert!(out.contains("inert import(s)"), "{out}");
+    assert!(out.contains("inert   wasi:filesystem/"), "{out}");
+    assert!(out.contains("inert   wasi:sockets/"), "{out}");
+    assert!(out.contains("every file access fails"), "{out}");
+
+    // Unmarked, the same component is refused; a clean one is clean.
+    let (ok, _, err) = weft_check(std::path::Path::new(&guest("guest-forbidden"))).await;
+    assert!(!ok && err.contains("is not allowed"), "{err}");
+    let (ok, out, _) = weft_check(std::path::Path::new(&guest("guest-trap"))).await;
+    assert!(ok && out.starts_with("ok: "), "{out}");
+
+    // Text and junk get a reason about binary components.
+    for (bytes, says) in [
+        (&b"(component)"[..], "looks like WebAssembly text"),
+        (&b""[..], "the file is empty"),
+        (&[0x13, 0x37, 0xca, 0xfe, 0, 1][..], "bad magic"),
+    ] {
+        let file = dir.path().join("junk.wasm");
+        std::fs::write(&file, bytes).unwrap();
+        let (ok, _, err) = weft_check(&file).await;
+        assert!(!ok, "{says}");
+        assert!(
+            err.contains("not a WebAssembly component") && err.contains(says),
+            "{err}"
+        );
+    }
+}

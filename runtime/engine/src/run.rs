@@ -108,8 +108,10 @@ impl WorkflowEngine {
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<(Component, ComponentReport), EngineError> {
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
+        validate::binary_component(bytes).map_err(EngineError::InvalidModule)?;
+        let component = Component::from_binary(&self.engine, bytes).map_err(|e| {
+            EngineError::InvalidModule(format!("not a valid WebAssembly component: {e:#}"))
+        })?;
         let interpreter = validate::interpreter_of(bytes);
         let report = validate::check(&self.engine, &component, interpreter.as_deref())
             .map_err(EngineError::InvalidModule)?;
@@ -340,14 +342,46 @@ impl WorkflowEngine {
     }
 }
 
+/// Most of the guest's output a trap's failure quotes, in bytes.
+const MAX_OUTPUT: usize = 2_048;
+
+/// What a trap's failure quotes of the guest's output: from the last
+/// panic's first line (`panicked at file:line:col:`, which names the type
+/// and the place) when there is one, else the end of the output; cut to
+/// [`MAX_OUTPUT`] bytes, saying how much was cut. A long panic message then
+/// keeps its location instead of pushing it out of the window.
+fn printed_tail(printed: &str) -> String {
+    let start = match printed.rfind("panicked at") {
+        Some(at) => printed[..at].rfind('\n').map_or(0, |n| n + 1),
+        None => floor_char_boundary(printed, printed.len().saturating_sub(MAX_OUTPUT)),
+    };
+    let shown = &printed[start..];
+    if shown.len() <= MAX_OUTPUT {
+        return shown.to_owned();
+    }
+    let cut = floor_char_boundary(shown, MAX_OUTPUT);
+    format!(
+        "{}... ({} more bytes of output cut)",
+        &shown[..cut],
+        shown.len() - cut
+    )
+}
+
+/// The largest char boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    (0..=at.min(s.len()))
+        .rev()
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(0)
+}
+
 /// Describe a guest trap: what the guest printed last (a panic message,
 /// a traceback) and wasmtime's account of the trap with the guest's wasm
 /// backtrace. Must be a pure function of the guest's execution: replay
 /// compares it with the recorded failure.
 fn trap_failure(trap: &wasmtime::Error, output: &MemoryOutputPipe, fuel_per_step: u64) -> Failure {
-    const MAX_OUTPUT: usize = 2_048;
     let printed = output.contents();
-    let printed = String::from_utf8_lossy(&printed[printed.len().saturating_sub(MAX_OUTPUT)..]);
+    let printed = printed_tail(&String::from_utf8_lossy(&printed));
     let printed = printed.trim();
     let mut message = String::new();
     let error_type = match trap.downcast_ref::<Trap>() {
@@ -373,4 +407,30 @@ fn trap_failure(trap: &wasmtime::Error, output: &MemoryOutputPipe, fuel_per_step
     // that would differ between live and replay, and leak host internals.
     message.push_str(&format!("{trap:#}"));
     Failure::new(error_type, message).non_retryable()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_panic_keeps_its_location_and_is_cut() {
+        let long = format!(
+            "setting up\nthread '<unnamed>' panicked at src/lib.rs:7:5:\n{}\nnote: run with RUST_BACKTRACE=1",
+            "é".repeat(3_000)
+        );
+        let shown = printed_tail(&long);
+        assert!(
+            shown.starts_with("thread '<unnamed>' panicked at src/lib.rs:7:5:\néé"),
+            "{shown}"
+        );
+        assert!(shown.ends_with("more bytes of output cut)"), "{shown}");
+        assert!(shown.len() < MAX_OUTPUT + 64);
+        // Without a panic: the end of the output, as it was.
+        let plain = "x".repeat(5_000) + "the end";
+        let shown = printed_tail(&plain);
+        assert_eq!(shown.len(), MAX_OUTPUT);
+        assert!(shown.ends_with("the end"));
+        assert_eq!(printed_tail("short"), "short");
+    }
 }

@@ -64,8 +64,18 @@ fn why_not(interface: &str) -> &'static str {
 /// component they are refused at deploy, as before.
 pub const INTERPRETER_SECTION: &str = "weft:interpreter";
 
-/// Interfaces an interpreter's component may import, inert.
-const INERT_FOR_INTERPRETERS: &[&str] = &["wasi:filesystem/", "wasi:sockets/"];
+/// Interfaces an interpreter's component may import, inert, and what weft
+/// links for them.
+const INERT_FOR_INTERPRETERS: &[(&str, &str)] = &[
+    (
+        "wasi:filesystem/",
+        "inert: no directory is preopened, so every file access fails",
+    ),
+    (
+        "wasi:sockets/",
+        "inert: opening a socket or looking up a name fails the execution",
+    ),
+];
 
 /// The language named by the component's [`INTERPRETER_SECTION`], if it
 /// has one (top-level custom sections only).
@@ -96,6 +106,57 @@ pub fn interpreter_of(bytes: &[u8]) -> Option<String> {
     None
 }
 
+/// Why `bytes` is not a binary WebAssembly component, from its 8-byte
+/// header alone: weft takes binary components only (never the text
+/// format, which would turn any file into a parse of "WebAssembly text").
+pub(crate) fn binary_component(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\0asm";
+    const COMPONENT: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+    const CORE_MODULE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+    let not = |why: String| Err(format!("not a WebAssembly component: {why}"));
+    if bytes.is_empty() {
+        return not("the file is empty".into());
+    }
+    if !bytes.starts_with(&MAGIC[..bytes.len().min(4)]) {
+        let text = std::str::from_utf8(&bytes[..bytes.len().min(64)]).is_ok();
+        let starts = bytes
+            .iter()
+            .take(4)
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>();
+        return not(format!(
+            "bad magic: it starts with {} instead of 00 61 73 6d (\\0asm){}",
+            starts.join(" "),
+            if text && bytes.trim_ascii_start().starts_with(b"(") {
+                "; it looks like WebAssembly text, which weft does not take: compile it \
+                 to binary first (`wasm-tools parse`)"
+            } else if text {
+                "; it looks like a text file"
+            } else {
+                ""
+            }
+        ));
+    }
+    if bytes.len() < 8 {
+        return not(format!(
+            "truncated at byte {}: shorter than the 8-byte header",
+            bytes.len()
+        ));
+    }
+    match [bytes[4], bytes[5], bytes[6], bytes[7]] {
+        COMPONENT => Ok(()),
+        CORE_MODULE => not(
+            "it is a core module; build for `wasm32-wasip2` (or wrap it with \
+             `wasm-tools component new`) to get a component"
+                .into(),
+        ),
+        other => not(format!(
+            "unknown version and layer {:02x?} (a component has 0d 00 01 00)",
+            other
+        )),
+    }
+}
+
 /// What a valid component imports and exports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ComponentReport {
@@ -103,6 +164,21 @@ pub struct ComponentReport {
     pub imports: Vec<String>,
     /// Exported names, sorted.
     pub exports: Vec<String>,
+    /// The language its [`INTERPRETER_SECTION`] names, if it has one. Self
+    /// declared: it only lets the imports below link, inert.
+    pub interpreter: Option<String>,
+    /// Imports accepted only because the component says it is an
+    /// interpreter's, each with what weft links for it (nothing that
+    /// reaches the outside). Every report names them: a component that
+    /// has any is never reported clean without them.
+    pub inert: Vec<(String, &'static str)>,
+}
+
+impl ComponentReport {
+    /// True if the component imports nothing beyond the allow-list.
+    pub fn is_clean(&self) -> bool {
+        self.inert.is_empty()
+    }
 }
 
 /// Check a compiled component's imports and its `run` export (`interpreter`:
@@ -125,17 +201,21 @@ pub(crate) fn check(
     imports.sort();
     exports.sort();
     let mut problems = Vec::new();
+    let mut inert = Vec::new();
     for import in &imports {
         let interface = import.split('@').next().unwrap_or(import);
-        let inert = interpreter.is_some()
-            && INERT_FOR_INTERPRETERS
-                .iter()
-                .any(|prefix| interface.starts_with(prefix));
-        if !inert && !ALLOWED.iter().any(|(allowed, _)| *allowed == interface) {
-            problems.push(format!(
+        if ALLOWED.iter().any(|(allowed, _)| *allowed == interface) {
+            continue;
+        }
+        let linked = INERT_FOR_INTERPRETERS
+            .iter()
+            .find(|(prefix, _)| interface.starts_with(prefix));
+        match (interpreter, linked) {
+            (Some(_), Some((_, what))) => inert.push((import.clone(), *what)),
+            _ => problems.push(format!(
                 "import `{import}` is not allowed: {}",
                 why_not(interface)
-            ));
+            )),
         }
     }
     if !exports.iter().any(|e| e == "run") {
@@ -145,7 +225,12 @@ pub(crate) fn check(
         );
     }
     if problems.is_empty() {
-        Ok(ComponentReport { imports, exports })
+        Ok(ComponentReport {
+            imports,
+            exports,
+            interpreter: interpreter.map(str::to_owned),
+            inert,
+        })
     } else {
         Err(problems.join("\n"))
     }
@@ -159,6 +244,29 @@ pub fn allowed_imports() -> impl Iterator<Item = (&'static str, &'static str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_binary_components_pass_the_header_check() {
+        let why = |bytes: &[u8]| binary_component(bytes).unwrap_err();
+        assert!(binary_component(b"\0asm\x0d\x00\x01\x00").is_ok());
+        assert!(why(b"").contains("the file is empty"));
+        assert!(why(b"(component)").contains("looks like WebAssembly text"));
+        assert!(why(b"  (module)").contains("looks like WebAssembly text"));
+        assert!(why(b"hello world").contains("looks like a text file"));
+        assert!(
+            why(&[0xff, 0xfe, 0x00, 0x13, 9, 9]).contains("bad magic: it starts with ff fe 00 13")
+        );
+        assert!(why(b"\0asm\x0d").contains("truncated at byte 5"));
+        assert!(why(b"\0as").contains("truncated at byte 3"));
+        assert!(why(b"\0asm\x01\x00\x00\x00").contains("it is a core module"));
+        assert!(why(b"\0asm\x0e\x00\x01\x00").contains("unknown version"));
+        for error in [why(b""), why(b"(component)")] {
+            assert!(
+                error.starts_with("not a WebAssembly component: "),
+                "{error}"
+            );
+        }
+    }
 
     /// A custom section: id 0, size, name length, name, payload.
     fn custom(name: &str, payload: &[u8]) -> Vec<u8> {

@@ -77,6 +77,16 @@ async fn memory_bomb_hits_the_memory_limit() {
 async fn unbounded_recursion_is_a_stack_overflow() {
     let failure = misbehave("recurse", EngineConfig::default()).await;
     assert_eq!(failure.error_type, "StackOverflow", "{}", failure.message);
+    // The recorded trap names the source line of the recursing function
+    // (and replays to the same text: `misbehave` checked).
+    assert!(
+        failure.message.contains("source lines, innermost first:")
+            && failure
+                .message
+                .contains("tests/guests/adversarial/src/lib.rs:"),
+        "{}",
+        &failure.message[failure.message.len().saturating_sub(3_000)..]
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -118,6 +118,13 @@ async fn divergence_names_the_guest_functions_and_survives_a_json_round_trip() {
         "{location}"
     );
     assert!(location.contains("ActivityBuilder"), "{location}");
+    // And each frame carries its source line, read from the component's
+    // line tables only now that a divergence is reported: the workflow's
+    // own call site among them.
+    assert!(
+        location.contains("tests/guests/payment-reordered/src/lib.rs:"),
+        "{location}"
+    );
     assert!(
         n.to_string()
             .contains("where the workflow code made that call"),

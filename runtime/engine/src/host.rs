@@ -54,6 +54,8 @@ pub(crate) struct HostState {
     /// The main random stream, set aside while a side effect's code runs
     /// (it draws from a stream of its own): the guest is in a side effect.
     pub(crate) random_before_side_effect: Option<RandomStream>,
+    /// The component's line tables, for recorded traps and divergences.
+    pub(crate) lines: std::sync::Arc<crate::symbols::LineTables>,
     /// Set once this activation warned that the history is large.
     pub(crate) warned_bytes: bool,
     /// Side effects this run of the guest began (numbers their streams).

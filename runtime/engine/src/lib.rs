@@ -13,6 +13,7 @@ mod error;
 mod host;
 mod replay;
 mod run;
+mod symbols;
 mod validate;
 mod wasi;
 

@@ -2,6 +2,7 @@ use crate::EngineError;
 use crate::bindings::{Workflow, WorkflowPre};
 use crate::config::{self, EngineConfig};
 use crate::host::{HostState, Stop};
+use crate::symbols::LineTables;
 use crate::validate::{self, ComponentReport};
 use crate::wasi::{MonotonicClock, SharedRandom, WallClock, WorkflowTime};
 use async_trait::async_trait;
@@ -78,7 +79,14 @@ pub struct WorkflowEngine {
     engine: Engine,
     linker: Linker<HostState>,
     config: EngineConfig,
-    components: Mutex<HashMap<ComponentId, WorkflowPre<HostState>>>,
+    components: Mutex<HashMap<ComponentId, Loaded>>,
+}
+
+/// A component ready to instantiate, and its line tables.
+#[derive(Clone)]
+struct Loaded {
+    pre: WorkflowPre<HostState>,
+    lines: Arc<LineTables>,
 }
 
 impl WorkflowEngine {
@@ -132,7 +140,8 @@ impl WorkflowEngine {
             .map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
         let pre =
             WorkflowPre::new(pre).map_err(|e| EngineError::InvalidModule(format!("{e:#}")))?;
-        self.cache().insert(id, pre);
+        let lines = Arc::new(LineTables::extract(bytes));
+        self.cache().insert(id, Loaded { pre, lines });
         Ok(id)
     }
 
@@ -146,7 +155,7 @@ impl WorkflowEngine {
         self.cache().contains_key(&id)
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<ComponentId, WorkflowPre<HostState>>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<ComponentId, Loaded>> {
         // The map stays consistent even if a holder panicked.
         self.components.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -201,7 +210,7 @@ impl WorkflowEngine {
                 }
                 Err(trap) => RunEnd::QueryFault(match host.stop.take() {
                     Some(Stop::QueryFault(m)) => m,
-                    _ => trap_failure(&trap, &host.output, fuel_per_step).message,
+                    _ => trap_failure(&trap, &host.output, fuel_per_step, &host.lines).message,
                 }),
             };
             return Ok((store.into_data().exec, end));
@@ -224,14 +233,15 @@ impl WorkflowEngine {
                     // wasmtime attached the guest's stack at the host call.
                     n.location = trap
                         .downcast_ref::<WasmBacktrace>()
-                        .map(|bt| bt.to_string());
+                        .map(|bt| host.lines.render(bt));
                     return Ok((host.exec, RunEnd::Nondeterminism(n)));
                 }
                 Some(Stop::Driver(d)) => return Ok((host.exec, RunEnd::Stopped(d))),
                 Some(Stop::QueryFault(m)) => return Ok((host.exec, RunEnd::QueryFault(m))),
                 Some(Stop::Closed) => return Ok((host.exec, RunEnd::Closed)),
                 None if host.query.is_some() => {
-                    let failure = trap_failure(&trap, &host.output, self.config.fuel_per_step);
+                    let failure =
+                        trap_failure(&trap, &host.output, self.config.fuel_per_step, &host.lines);
                     return Ok((host.exec, RunEnd::QueryFault(failure.message)));
                 }
                 None if host.continue_as_new.is_some() => {
@@ -239,7 +249,9 @@ impl WorkflowEngine {
                 }
                 None => Exit::Failed(match host.guest_failure.take() {
                     Some(failure) => failure,
-                    None => trap_failure(&trap, &host.output, self.config.fuel_per_step),
+                    None => {
+                        trap_failure(&trap, &host.output, self.config.fuel_per_step, &host.lines)
+                    }
                 }),
             },
         };
@@ -259,7 +271,7 @@ impl WorkflowEngine {
         exec.set_limits(self.config.limits);
         let component = exec.component();
         let seed = *exec.input_and_seed().1;
-        let pre = self.cache().get(&component).cloned().ok_or_else(|| {
+        let Loaded { pre, lines } = self.cache().get(&component).cloned().ok_or_else(|| {
             EngineError::InvalidModule(format!("component {component} is not loaded"))
         })?;
         let time = WorkflowTime::default();
@@ -307,6 +319,7 @@ impl WorkflowEngine {
             random_before_side_effect: None,
             side_effects_begun: 0,
             warned_bytes: false,
+            lines,
             continue_as_new: None,
             children_started: 0,
         };
@@ -379,7 +392,12 @@ fn floor_char_boundary(s: &str, at: usize) -> usize {
 /// a traceback) and wasmtime's account of the trap with the guest's wasm
 /// backtrace. Must be a pure function of the guest's execution: replay
 /// compares it with the recorded failure.
-fn trap_failure(trap: &wasmtime::Error, output: &MemoryOutputPipe, fuel_per_step: u64) -> Failure {
+fn trap_failure(
+    trap: &wasmtime::Error,
+    output: &MemoryOutputPipe,
+    fuel_per_step: u64,
+    lines: &LineTables,
+) -> Failure {
     let printed = output.contents();
     let printed = printed_tail(&String::from_utf8_lossy(&printed));
     let printed = printed.trim();
@@ -406,6 +424,14 @@ fn trap_failure(trap: &wasmtime::Error, output: &MemoryOutputPipe, fuel_per_step
     // the host's Rust backtrace (`{:?}` adds it when RUST_BACKTRACE is set):
     // that would differ between live and replay, and leak host internals.
     message.push_str(&format!("{trap:#}"));
+    if let Some(sourced) = trap
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| lines.sourced(bt))
+        .filter(|s| !s.is_empty())
+    {
+        message.push_str("\nsource lines, innermost first:\n");
+        message.push_str(&sourced);
+    }
     Failure::new(error_type, message).non_retryable()
 }
 

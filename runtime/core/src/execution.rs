@@ -128,8 +128,11 @@ pub struct ExecutionState {
     cancel_requested: Option<usize>,
     /// True once a `wait-any` has returned the cancellation.
     cancel_delivered: bool,
-    /// Size of `history` as stored (sum of `encoded_len`).
+    /// Size of `history[..bytes_counted]` as stored (sum of `encoded_len`),
+    /// counted when a limit check first needs it: a replay that never goes
+    /// live (a query, a dry-run upgrade) never pays for it.
     bytes: u64,
+    bytes_counted: usize,
     /// The history limits every append is held to.
     limits: Limits,
 }
@@ -169,6 +172,7 @@ impl ExecutionState {
             cancel_requested: None,
             cancel_delivered: false,
             bytes: 0,
+            bytes_counted: 0,
             limits: Limits::default(),
         };
         for event in history {
@@ -184,7 +188,13 @@ impl ExecutionState {
     }
 
     /// The history's size as stored, in bytes.
-    pub fn history_bytes(&self) -> u64 {
+    pub fn history_bytes(&mut self) -> u64 {
+        let more: u64 = self.history[self.bytes_counted..]
+            .iter()
+            .map(encoded_len)
+            .sum();
+        self.bytes += more;
+        self.bytes_counted = self.history.len();
         self.bytes
     }
 
@@ -192,24 +202,26 @@ impl ExecutionState {
     /// while it is open). A limit check made where the history ends live
     /// uses these, so a replay of the closed history, which sees the
     /// closing event too, decides the same.
-    fn size_before_close(&self) -> (usize, u64) {
+    fn size_before_close(&mut self) -> (usize, u64) {
+        let bytes = self.history_bytes();
         match self.history.last() {
             Some(last) if last.kind.is_terminal() => {
-                (self.history.len() - 1, self.bytes - encoded_len(last))
+                (self.history.len() - 1, bytes - encoded_len(last))
             }
-            _ => (self.history.len(), self.bytes),
+            _ => (self.history.len(), bytes),
         }
     }
 
     /// Why the guest's next command, `cmd`, may not be recorded (the
     /// history would leave no room to close), or `None` if it may.
-    pub fn command_room(&self, cmd: &Command) -> Option<String> {
+    pub fn command_room(&mut self, cmd: &Command) -> Option<String> {
         // The command's encoding stands for its event's: the same fields,
         // plus a sequence number and a time.
         let body = postcard::serialize_with_flavor(cmd, postcard::ser_flavors::Size::default());
         let estimate = body.map_or(0, |n: usize| n as u64) + 16;
+        let size = self.size_before_close();
         self.limits
-            .history_room(self.size_before_close(), (1, estimate), CLOSING_RESERVE)
+            .history_room(size, (1, estimate), CLOSING_RESERVE)
     }
 
     /// The execution's id.
@@ -318,7 +330,6 @@ impl ExecutionState {
 
     fn push(&mut self, event: Event) {
         let index = self.history.len();
-        self.bytes += encoded_len(&event);
         match &event.kind {
             EventKind::ActivityScheduled { .. }
             | EventKind::TimerStarted { .. }
@@ -587,11 +598,10 @@ impl ExecutionState {
             return false;
         };
         let more = events.iter().map(encoded_len).sum();
-        let room = self.limits.history_room(
-            self.size_before_close(),
-            (events.len(), more),
-            CLOSING_RESERVE,
-        );
+        let size = self.size_before_close();
+        let room = self
+            .limits
+            .history_room(size, (events.len(), more), CLOSING_RESERVE);
         if let Some(reason) = room {
             let reason = format!(
                 "HistoryLimitExceeded: {reason} (a delivery, {}, would have passed the limit)",
@@ -725,38 +735,54 @@ impl ExecutionState {
                 location: None,
             });
         }
-        let mut kind = match exit {
+        let kind = match exit {
             Exit::Completed(result) => EventKind::ExecutionCompleted { result },
             Exit::Failed(failure) => EventKind::ExecutionFailed { failure },
             Exit::ContinueAsNew(input) => EventKind::ExecutionContinuedAsNew { input },
         };
-        // The closing event counts too: a result that would take the
-        // history past its byte limit fails the execution instead (decided
-        // on the history before the close, so a replay decides the same).
-        let (events, bytes) = self.size_before_close();
-        let size = encoded_parts_len(now, &kind);
-        if let Some(reason) = self.limits.history_room((events, bytes), (0, 0), size) {
-            let failure = Failure::new(
-                "HistoryLimitExceeded",
-                format!("the workflow's closing event ({size} bytes) does not fit: {reason}"),
-            );
-            kind = EventKind::ExecutionFailed {
-                failure: failure.non_retryable(),
-            };
-        }
-        if let Some(recorded) = self.history.iter().rev().find(|e| e.kind.is_terminal()) {
-            if recorded.kind != kind {
-                return Err(Nondeterminism {
+        let recorded = self.history.iter().rposition(|e| e.kind.is_terminal());
+        match recorded {
+            // The run ended as recorded: it fitted then, whatever the limits.
+            Some(index) if self.history[index].kind == kind => Ok(()),
+            Some(index) => {
+                // Live may have replaced a closing event that did not fit:
+                // decide as it did, on the history before the close.
+                let kind = self.fitted_close(kind);
+                let recorded = &self.history[index].kind;
+                if *recorded == kind {
+                    return Ok(());
+                }
+                Err(Nondeterminism {
                     seq: self.next_seq,
-                    recorded: describe_event(&recorded.kind),
+                    recorded: describe_event(recorded),
                     actual: format!("ends with {}", describe_event(&kind)),
                     location: None,
-                });
+                })
             }
-            return Ok(());
+            None => {
+                let kind = self.fitted_close(kind);
+                self.push(Event::new(now, kind));
+                Ok(())
+            }
         }
-        self.push(Event::new(now, kind));
-        Ok(())
+    }
+
+    /// The closing event `kind`, or, if it would take the history past its
+    /// limits, a `HistoryLimitExceeded` failure in its place. Sized with the
+    /// widest timestamp, so the decision does not depend on the time.
+    fn fitted_close(&mut self, kind: EventKind) -> EventKind {
+        let size = encoded_parts_len(Timestamp(u64::MAX), &kind);
+        let before = self.size_before_close();
+        let Some(reason) = self.limits.history_room(before, (0, 0), size) else {
+            return kind;
+        };
+        let failure = Failure::new(
+            "HistoryLimitExceeded",
+            format!("the workflow's closing event ({size} bytes) does not fit: {reason}"),
+        );
+        EventKind::ExecutionFailed {
+            failure: failure.non_retryable(),
+        }
     }
 }
 
@@ -977,6 +1003,57 @@ mod tests {
 
     fn fresh() -> ExecutionState {
         ExecutionState::from_history(ExecutionId::new("w", "r"), vec![started()]).unwrap()
+    }
+
+    #[test]
+    fn every_append_is_held_to_the_history_limits() {
+        let limits = Limits {
+            history_max_events: 6,
+            history_max_bytes: 4_096,
+            ..Limits::default()
+        };
+        let mut s = fresh();
+        s.set_limits(limits);
+        let a = s.command(activity("a"), Timestamp(1)).unwrap();
+        assert_eq!(s.command_room(&activity("b")), None);
+        // Deliveries: the activity's result (two events with its start)
+        // fits, a signal fits, the next one would leave no room to close.
+        assert!(s.deliver(&completed(a, b"A"), Timestamp(2)));
+        assert!(s.deliver(&signal("s", b"1"), Timestamp(3)));
+        assert_eq!(s.history().len(), 5);
+        assert!(s.command_room(&activity("b")).is_some());
+        assert!(s.deliver(&signal("s", b"2"), Timestamp(4)));
+        assert!(s.is_closed());
+        let EventKind::ExecutionTerminated { reason } = &s.history()[5].kind else {
+            panic!("terminated: {:?}", s.history()[5])
+        };
+        assert!(reason.starts_with("HistoryLimitExceeded: history reached its limit of 6 events"));
+        assert!(reason.contains("signal `s`"), "{reason}");
+        assert!(!s.deliver(&signal("s", b"3"), Timestamp(5)), "closed");
+
+        // Bytes: a closing result that does not fit becomes a failure, and
+        // a replay of that history (at another time) decides the same.
+        let mut s = fresh();
+        s.set_limits(limits);
+        let big = vec![b'x'; 8_000];
+        s.close(Exit::Completed(big.clone()), Timestamp(7)).unwrap();
+        let EventKind::ExecutionFailed { failure } = &s.history()[1].kind else {
+            panic!("failed: {:?}", s.history()[1])
+        };
+        assert_eq!(failure.error_type, "HistoryLimitExceeded");
+        assert!(
+            failure.message.contains("limit of 4096 bytes"),
+            "{failure:?}"
+        );
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        r.set_limits(limits);
+        r.close(Exit::Completed(big), Timestamp(99)).unwrap();
+        let mut r = ExecutionState::from_history(s.id().clone(), s.history().to_vec()).unwrap();
+        r.set_limits(limits);
+        assert!(
+            r.close(Exit::Completed(b"small".to_vec()), Timestamp(99))
+                .is_err()
+        );
     }
 
     #[test]

@@ -98,7 +98,7 @@ impl HostState {
     /// Refuse `what` inside a query handler (queries are read-only) and
     /// inside a side effect's code (it only computes a value; a command
     /// there would sit between the side effect's begin and its record).
-    fn not_in_query(&mut self, what: &str) -> wasmtime::Result<()> {
+    fn may_record(&mut self, what: &str) -> wasmtime::Result<()> {
         if let Some(name) = &self.query {
             let message = format!(
                 "query handler `{name}` called {what}; query handlers are read-only: \
@@ -174,7 +174,7 @@ impl Host for HostState {
         input: wit::Payload,
         options: wit::ActivityOptions,
     ) -> wasmtime::Result<wit::Handle> {
-        self.not_in_query("schedule-activity")?;
+        self.may_record("schedule-activity")?;
         self.command(Command::ScheduleActivity {
             name,
             input,
@@ -188,7 +188,7 @@ impl Host for HostState {
         input: wit::Payload,
         options: wit::ChildOptions,
     ) -> wasmtime::Result<wit::Handle> {
-        self.not_in_query("start-child")?;
+        self.may_record("start-child")?;
         if let Err(reason) = self
             .size_limits
             .check_payload(&format!("input of child `{workflow_type}`"), &input)
@@ -222,12 +222,12 @@ impl Host for HostState {
     }
 
     async fn start_timer(&mut self, duration_ms: u64) -> wasmtime::Result<wit::Handle> {
-        self.not_in_query("start-timer")?;
+        self.may_record("start-timer")?;
         self.command(Command::StartTimer { duration_ms })
     }
 
     async fn wait_any(&mut self, handles: Vec<wit::Handle>) -> wasmtime::Result<wit::WaitResult> {
-        self.not_in_query("wait-any")?;
+        self.may_record("wait-any")?;
         loop {
             match self.exec.poll_wait(&handles) {
                 Ok(Some(wake)) => {
@@ -277,12 +277,12 @@ impl Host for HostState {
     }
 
     async fn receive_signal(&mut self, name: String) -> wasmtime::Result<wit::Handle> {
-        self.not_in_query("receive-signal")?;
+        self.may_record("receive-signal")?;
         self.command(Command::AwaitSignal { name })
     }
 
     async fn receive_update(&mut self, name: String) -> wasmtime::Result<wit::Handle> {
-        self.not_in_query("receive-update")?;
+        self.may_record("receive-update")?;
         self.command(Command::AwaitUpdate { name })
     }
 
@@ -291,7 +291,7 @@ impl Host for HostState {
         request: wit::Handle,
         answer: Result<wit::Payload, wit::Failure>,
     ) -> wasmtime::Result<()> {
-        self.not_in_query("complete-update")?;
+        self.may_record("complete-update")?;
         let Some(update_id) = self.exec.update_id(request).map(str::to_owned) else {
             return Err(wasmtime::Error::msg(format!(
                 "complete-update called with handle {request}, which did not receive an update request"
@@ -318,20 +318,20 @@ impl Host for HostState {
         &mut self,
         attributes: Vec<(String, String)>,
     ) -> wasmtime::Result<()> {
-        self.not_in_query("upsert-search-attributes")?;
+        self.may_record("upsert-search-attributes")?;
         self.check_pairs("search attributes", &attributes)?;
         self.command(Command::UpsertSearchAttributes { attributes })
             .map(|_| ())
     }
 
     async fn upsert_memo(&mut self, memo: Vec<(String, String)>) -> wasmtime::Result<()> {
-        self.not_in_query("upsert-memo")?;
+        self.may_record("upsert-memo")?;
         self.check_pairs("memo", &memo)?;
         self.command(Command::UpsertMemo { memo }).map(|_| ())
     }
 
     async fn cancel_timer(&mut self, timer: wit::Handle) -> wasmtime::Result<()> {
-        self.not_in_query("cancel-timer")?;
+        self.may_record("cancel-timer")?;
         if !self.exec.is_timer(timer) {
             return Err(wasmtime::Error::msg(format!(
                 "cancel-timer called with handle {timer}, which is not a timer"
@@ -341,7 +341,7 @@ impl Host for HostState {
     }
 
     async fn continue_as_new(&mut self, input: wit::Payload) -> wasmtime::Result<()> {
-        self.not_in_query("continue-as-new")?;
+        self.may_record("continue-as-new")?;
         if let Err(reason) = self
             .size_limits
             .check_payload("continue-as-new input", &input)
@@ -370,7 +370,7 @@ impl Host for HostState {
     }
 
     async fn patched(&mut self, change_id: String) -> wasmtime::Result<bool> {
-        self.not_in_query("patched")?;
+        self.may_record("patched")?;
         let now = self.driver.now();
         self.exec
             .patched(&change_id, now)
@@ -378,7 +378,7 @@ impl Host for HostState {
     }
 
     async fn begin_side_effect(&mut self) -> wasmtime::Result<Option<wit::Payload>> {
-        self.not_in_query("begin-side-effect")?;
+        self.may_record("begin-side-effect")?;
         let n = self.side_effects_begun;
         self.side_effects_begun += 1;
         let own = RandomStream::for_side_effect(self.exec.input_and_seed().1, n);

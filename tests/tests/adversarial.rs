@@ -254,6 +254,18 @@ fn small_history(max_events: usize, max_bytes: u64) -> EngineConfig {
     }
 }
 
+async fn small_runtime(engine: &EngineConfig) -> TestRuntime {
+    TestRuntime::with_engine(echo_activities(), RuntimeConfig::default(), engine.clone()).await
+}
+
+/// The reason the execution of `id` was terminated.
+async fn terminated(t: &TestRuntime, id: &str) -> String {
+    match t.runtime.result(id).await.unwrap() {
+        WorkflowOutcome::Terminated(reason) => reason,
+        other => panic!("expected termination, got {other:?}"),
+    }
+}
+
 /// The execution's terminal event, after checking that its history stayed
 /// within the limits of `engine` and replays to the same end.
 async fn over_the_limit(t: &TestRuntime, id: &str, engine: &EngineConfig) -> EventKind {
@@ -281,8 +293,7 @@ async fn over_the_limit(t: &TestRuntime, id: &str, engine: &EngineConfig) -> Eve
 #[tokio::test(start_paused = true)]
 async fn deliveries_cannot_carry_a_history_past_its_event_limit() {
     let engine = small_history(100, 50 << 20);
-    let t =
-        TestRuntime::with_engine(echo_activities(), RuntimeConfig::default(), engine.clone()).await;
+    let t = small_runtime(&engine).await;
     let id = t
         .start_guest(
             "guest-adversarial",
@@ -291,10 +302,7 @@ async fn deliveries_cannot_carry_a_history_past_its_event_limit() {
             json!("timer-fan"),
         )
         .await;
-    let outcome = t.runtime.result(&id).await.unwrap();
-    let WorkflowOutcome::Terminated(reason) = outcome else {
-        panic!("expected termination, got {outcome:?}")
-    };
+    let reason = terminated(&t, &id).await;
     assert!(
         reason.starts_with("HistoryLimitExceeded: history reached its limit of 100 events"),
         "{reason}"
@@ -309,8 +317,7 @@ async fn signals_to_a_full_history_are_refused_and_big_ones_terminate_it() {
     // By count: the signal that would leave no room is refused, the
     // execution runs on.
     let engine = small_history(20, 3 << 20);
-    let t =
-        TestRuntime::with_engine(echo_activities(), RuntimeConfig::default(), engine.clone()).await;
+    let t = small_runtime(&engine).await;
     let id = t
         .start_guest(
             "guest-adversarial",
@@ -352,10 +359,7 @@ async fn signals_to_a_full_history_are_refused_and_big_ones_terminate_it() {
     for _ in 0..3 {
         t.runtime.signal(&id, "other", big.clone()).await.unwrap();
     }
-    let outcome = t.runtime.result(&id).await.unwrap();
-    let WorkflowOutcome::Terminated(reason) = outcome else {
-        panic!("expected termination, got {outcome:?}")
-    };
+    let reason = terminated(&t, &id).await;
     assert!(
         reason.contains("limit of 3145728 bytes") && reason.contains("signal `other`"),
         "{reason}"

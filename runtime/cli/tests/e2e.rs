@@ -460,17 +460,7 @@ async fn bench_smoke_in_process_and_over_grpc() {
 
 /// `weft check <file>`: success, stdout, stderr.
 async fn weft_check(file: &std::path::Path) -> (bool, String, String) {
-    let out = Command::new(WEFT)
-        .arg("check")
-        .arg(file)
-        .output()
-        .await
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    weft(&["check", &file.to_string_lossy()]).await
 }
 
 #[tokio::test]

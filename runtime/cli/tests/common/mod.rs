@@ -54,17 +54,12 @@ impl Dev {
 
     /// Run the CLI against this server; (success, stdout, stderr).
     pub async fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let out = Command::new(WEFT)
-            .args(["--address", &self.address])
-            .args(args)
-            .output()
-            .await
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
+        weft(
+            [&["--address", self.address.as_str()][..], args]
+                .concat()
+                .as_slice(),
         )
+        .await
     }
 
     /// SIGTERM, then the exit status.
@@ -77,6 +72,16 @@ impl Dev {
         assert!(status.success());
         self.child.wait().await.unwrap()
     }
+}
+
+/// Run `weft` with `args`: success, stdout, stderr.
+pub async fn weft(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(WEFT).args(args).output().await.unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 pub fn guest(name: &str) -> String {

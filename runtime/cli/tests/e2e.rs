@@ -505,3 +505,76 @@ async fn weft_check_takes_binary_components_only_and_never_calls_inert_imports_c
         );
     }
 }
+
+#[tokio::test]
+async fn weft_run_and_workflow_result_report_a_parked_execution_and_exit_non_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap();
+    let loan_wasm = guest("loan-approval");
+    // A loan application waits for its approval signal (72 h timeout).
+    let dev = Dev::start(dir.path()).await;
+    let mut client = dev.client().await;
+    client
+        .deploy_component(pb::DeployComponentRequest {
+            workflow_type: "loan-approval".into(),
+            component: std::fs::read(&loan_wasm).unwrap(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    client
+        .start_workflow(start("parked-1", "loan-approval", loan("parked-1")))
+        .await
+        .unwrap();
+    wait_for_event(&mut client, "parked-1", "TimerStarted").await;
+    assert!(dev.terminate().await.success());
+
+    // Forced onto code that does not replay its history: it will park.
+    let (ok, _, err) = weft(&[
+        "--data-dir",
+        data,
+        "upgrade",
+        "--type",
+        "loan-approval",
+        "--component",
+        &guest("payment-workflow"),
+        "--force",
+    ])
+    .await;
+    assert!(ok, "{err}");
+
+    // `weft run` resumes waiting on it, finds it parked, says why and what
+    // to do, and exits non-zero (bounded: a hang is the bug under test).
+    let args = [
+        "--data-dir",
+        data,
+        "run",
+        "--component",
+        &loan_wasm,
+        "--type",
+        "loan-approval",
+        "--id",
+        "parked-1",
+    ];
+    let (ok, _, err) = tokio::time::timeout(std::time::Duration::from_secs(120), weft(&args))
+        .await
+        .expect("weft run must not wait on a parked execution");
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains("execution `parked-1` is parked: nondeterminism"),
+        "{err}"
+    );
+    assert!(
+        err.contains("weft upgrade") && err.contains("weft workflow fail parked-1"),
+        "{err}"
+    );
+
+    // Over gRPC too: `workflow result` gets FAILED_PRECONDITION, non-zero.
+    let dev = Dev::start(dir.path()).await;
+    let wait = dev.cli(&["workflow", "result", "parked-1"]);
+    let (ok, _, err) = tokio::time::timeout(std::time::Duration::from_secs(120), wait)
+        .await
+        .expect("workflow result must not wait on a parked execution");
+    assert!(!ok && err.contains("is parked"), "{err}");
+    dev.terminate().await;
+}

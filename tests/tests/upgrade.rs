@@ -151,15 +151,20 @@ async fn clients_waiting_on_a_parked_execution_are_told_why_and_what_to_do() {
     let check = |e: RuntimeError| {
         let RuntimeError::Parked {
             workflow_id,
+            workflow_type,
             reason,
         } = &e
         else {
             panic!("expected Parked, got {e}")
         };
         assert_eq!(workflow_id, "waited-on");
+        assert_eq!(workflow_type, "versioned");
         assert!(reason.contains("nondeterminism at command #0"), "{reason}");
         let message = e.to_string();
-        assert!(message.contains("weft upgrade"), "{message}");
+        assert!(
+            message.contains("weft upgrade --type versioned"),
+            "{message}"
+        );
         assert!(
             message.contains("weft workflow fail waited-on"),
             "{message}"

@@ -565,7 +565,8 @@ async fn weft_run_and_workflow_result_report_a_parked_execution_and_exit_non_zer
         "{err}"
     );
     assert!(
-        err.contains("weft upgrade") && err.contains("weft workflow fail parked-1"),
+        err.contains("weft upgrade --type loan-approval")
+            && err.contains("weft workflow fail parked-1"),
         "{err}"
     );
 

@@ -25,12 +25,14 @@ pub enum RuntimeError {
     #[error(
         "execution `{workflow_id}` is parked: {reason}\n\
          It waits for an operator: deploy a component that replays its history and move it \
-         there with `weft upgrade --type <type> --component <fixed.wasm>`, or end it with \
-         `weft workflow fail {workflow_id} --reason <why>`."
+         there with `weft upgrade --type {workflow_type} --component <fixed.wasm>`, or end it \
+         with `weft workflow fail {workflow_id} --reason <why>`."
     )]
     Parked {
         /// The execution's workflow id.
         workflow_id: String,
+        /// Its workflow type.
+        workflow_type: String,
         /// The divergence that parked it.
         reason: String,
     },

@@ -353,6 +353,7 @@ impl Runtime {
                 RunState::Parked(reason) => {
                     return Err(RuntimeError::Parked {
                         workflow_id: record.id.workflow_id.clone(),
+                        workflow_type: record.workflow_type.clone(),
                         reason,
                     });
                 }

@@ -34,6 +34,7 @@ pub(crate) fn status(e: RuntimeError) -> Status {
             Status::failed_precondition(message)
         }
         RuntimeError::QueryFailed(_) | RuntimeError::UpdateFailed(_) => Status::aborted(message),
+        RuntimeError::PermissionDenied(_) => Status::permission_denied(message),
         RuntimeError::PayloadTooLarge(_) | RuntimeError::HistoryFull(_) => {
             Status::resource_exhausted(message)
         }
@@ -143,7 +144,7 @@ pub(crate) fn activity_task(polled: weft_server::RemoteTask) -> pb::ActivityTask
     let task = polled.task;
     let (_, workflow_id) = namespace::split(&task.execution.workflow_id);
     pb::ActivityTask {
-        task_token: polled.token.to_bytes(),
+        task_token: polled.token.clone(),
         workflow_id: workflow_id.to_owned(),
         run_id: task.execution.run_id.clone(),
         activity_name: task.name.clone(),

@@ -6,9 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 use weft_core::{Failure, namespace};
-use weft_server::{
-    ListFilter, NamespaceRecord, Runtime, StartWorkflow, TaskToken, WorkflowOutcome,
-};
+use weft_server::{ListFilter, NamespaceRecord, Runtime, StartWorkflow, WorkflowOutcome};
 
 /// Largest request the server decodes: components are big (an interpreted
 /// language's component is tens of MB); payloads inside are checked
@@ -463,10 +461,9 @@ impl Weft for WeftService {
         request: Request<pb::CompleteActivityTaskRequest>,
     ) -> Reply<pb::CompleteActivityTaskResponse> {
         let r = request.into_inner();
-        let token = TaskToken::from_bytes(&r.task_token).map_err(status)?;
         let result = json_payload("activity result", r.result)?;
         self.runtime
-            .complete_activity_task(token, result)
+            .complete_activity_task(&r.task_token, &r.namespace, result)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::CompleteActivityTaskResponse {}))
@@ -477,7 +474,6 @@ impl Weft for WeftService {
         request: Request<pb::FailActivityTaskRequest>,
     ) -> Reply<pb::FailActivityTaskResponse> {
         let r = request.into_inner();
-        let token = TaskToken::from_bytes(&r.task_token).map_err(status)?;
         let f = r
             .failure
             .ok_or_else(|| Status::invalid_argument("a failure is required"))?;
@@ -492,7 +488,7 @@ impl Weft for WeftService {
         failure.non_retryable = f.non_retryable;
         failure.next_retry_delay_ms = r.next_retry_delay_ms;
         self.runtime
-            .fail_activity_task(token, failure)
+            .fail_activity_task(&r.task_token, &r.namespace, failure)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::FailActivityTaskResponse {}))
@@ -503,14 +499,13 @@ impl Weft for WeftService {
         request: Request<pb::RecordActivityHeartbeatRequest>,
     ) -> Reply<pb::RecordActivityHeartbeatResponse> {
         let r = request.into_inner();
-        let token = TaskToken::from_bytes(&r.task_token).map_err(status)?;
         let details = r
             .details
             .map(|d| json_payload("heartbeat details", d))
             .transpose()?;
         let ack = self
             .runtime
-            .heartbeat_activity_task(token, details)
+            .heartbeat_activity_task(&r.task_token, &r.namespace, details)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::RecordActivityHeartbeatResponse {

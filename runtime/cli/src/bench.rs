@@ -103,6 +103,7 @@ async fn remote_worker(
             .complete_activity_task(pb::CompleteActivityTaskRequest {
                 task_token: task.task_token,
                 result: serde_json::to_vec(&result)?,
+                ..Default::default()
             })
             .await?;
     }

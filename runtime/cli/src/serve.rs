@@ -195,6 +195,7 @@ impl Config {
             local_retry_threshold_ms: self.runtime.local_retry_threshold_ms,
             max_poll_wait_ms: self.runtime.max_poll_wait_ms,
             queue_rate_limits: self.runtime.queue_rate_limits.clone(),
+            ..RuntimeConfig::default()
         }
     }
 
@@ -262,14 +263,58 @@ pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Res
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let store = Arc::new(RedbStore::open(dir.join("weft.redb"))?);
     let engine = Arc::new(WorkflowEngine::new(config.engine_config())?);
+    let runtime_config = RuntimeConfig {
+        task_token_key: Some(task_token_key(dir)?),
+        ..config.runtime_config()
+    };
     Ok(Runtime::start(
         store,
         engine,
         activities,
         Arc::new(SystemClock),
-        config.runtime_config(),
+        runtime_config,
     )
     .await?)
+}
+
+/// The key remote workers' task tokens are signed with: 32 random bytes in
+/// `<data-dir>/task-token.key` (owner-only), made on first start, so tokens
+/// stay valid across restarts of this node.
+fn task_token_key(dir: &std::path::Path) -> Result<weft_server::TokenKey> {
+    let path = dir.join("task-token.key");
+    let mut bytes = [0u8; 32];
+    match std::fs::read(&path) {
+        Ok(stored) => {
+            bytes = stored.as_slice().try_into().map_err(|_| {
+                anyhow::anyhow!(
+                    "{} is not a task token key (32 bytes); remove it to make a new one \
+                     (tokens handed out under the old one are then refused)",
+                    path.display()
+                )
+            })?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            getrandom::fill(&mut bytes)
+                .map_err(|e| anyhow::anyhow!("no OS randomness for the task token key: {e}"))?;
+            write_secret(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    let key = weft_server::TokenKey::from_bytes(bytes);
+    zeroize::Zeroize::zeroize(&mut bytes);
+    Ok(key)
+}
+
+/// Create `path` readable by its owner only, with `bytes`.
+fn write_secret(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Run the server until SIGTERM or Ctrl-C: then stop accepting requests,
@@ -387,6 +432,27 @@ mod tests {
         let env = [("WEFT_RUNTIME_CACHE_CAPACITY".to_owned(), "many".to_owned())];
         let err = format!("{:#}", Config::load(None, env).unwrap_err());
         assert!(err.contains("cache_capacity"), "{err}");
+    }
+
+    #[test]
+    fn the_task_token_key_is_made_once_owner_only_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("task-token.key");
+        task_token_key(dir.path()).unwrap();
+        let first = std::fs::read(&path).unwrap();
+        assert_eq!(first.len(), 32);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A restart reads the same key (tokens handed out stay valid).
+        task_token_key(dir.path()).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), first);
+        std::fs::write(&path, b"short").unwrap();
+        let e = task_token_key(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("is not a task token key"), "{e}");
     }
 
     #[test]

@@ -52,6 +52,7 @@ async fn heartbeat(
         .record_activity_heartbeat(pb::RecordActivityHeartbeatRequest {
             task_token: token.to_vec(),
             details: details.map(|d| serde_json::to_vec(&d).unwrap()),
+            ..Default::default()
         })
         .await
         .map(|r| r.into_inner().cancel_requested)
@@ -66,6 +67,7 @@ async fn complete(
         .complete_activity_task(pb::CompleteActivityTaskRequest {
             task_token: token.to_vec(),
             result: serde_json::to_vec(&result).unwrap(),
+            ..Default::default()
         })
         .await
         .map(|_| ())
@@ -175,6 +177,7 @@ fn cancelled_failure() -> pb::FailActivityTaskRequest {
             non_retryable: true,
         }),
         next_retry_delay_ms: None,
+        ..Default::default()
     }
 }
 
@@ -212,11 +215,49 @@ async fn remote_failures_retry_after_and_heartbeats_carry_cancellation() {
         .complete_activity_task(pb::CompleteActivityTaskRequest {
             task_token: first.task_token.clone(),
             result: b"{not json".to_vec(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
     assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
     assert!(bad.message().contains("not valid JSON"), "{bad:?}");
+    // Tokens are signed: the old guessable tuple (execution, seq, attempt),
+    // a token with one bit flipped, and a good token reported from another
+    // namespace are all refused, and the history does not move.
+    let before = history(&mut client, "export-1").await;
+    let guessed = [
+        &1u64.to_be_bytes()[..],
+        &1u32.to_be_bytes(),
+        &1u32.to_be_bytes(),
+    ]
+    .concat();
+    let bad = complete(&mut worker, &guessed, json!(1)).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+    for i in [1, 9, 20, first.task_token.len() - 1] {
+        let mut tampered = first.task_token.clone();
+        tampered[i] ^= 0x40;
+        let bad = complete(&mut worker, &tampered, json!(1))
+            .await
+            .unwrap_err();
+        assert_eq!(bad.code(), Code::PermissionDenied, "byte {i}: {bad:?}");
+        assert!(
+            bad.message().contains("not issued by this server"),
+            "{bad:?}"
+        );
+    }
+    let bad = worker
+        .complete_activity_task(pb::CompleteActivityTaskRequest {
+            task_token: first.task_token.clone(),
+            result: b"1".to_vec(),
+            namespace: "elsewhere".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::PermissionDenied, "{bad:?}");
+    assert!(bad.message().contains("namespace `default`"), "{bad:?}");
+    let bad = heartbeat(&mut worker, &guessed, None).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument, "{bad:?}");
+    assert_eq!(history(&mut client, "export-1").await, before);
 
     // A failure that asks for its retry in 200 ms (not the policy's 60 s).
     worker
@@ -228,6 +269,7 @@ async fn remote_failures_retry_after_and_heartbeats_carry_cancellation() {
                 non_retryable: false,
             }),
             next_retry_delay_ms: Some(200),
+            ..Default::default()
         })
         .await
         .unwrap();

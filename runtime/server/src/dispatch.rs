@@ -1,6 +1,6 @@
 //! Task queue dispatch: the per-queue wake-ups, the optional rate limit,
 //! the pollers seen, and the remote worker protocol (long-poll for a task,
-//! then complete, fail or heartbeat it by its task token).
+//! then complete, fail or heartbeat it by its signed task token).
 //!
 //! A queue is created on first use: its tasks live in the store under its
 //! name, and this in-memory state appears when anything touches it.
@@ -8,12 +8,13 @@
 use crate::RuntimeError;
 use crate::clock::until;
 use crate::runtime::{Inner, Runtime, lock};
+use crate::task_token::TaskToken;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 use weft_core::{Failure, Payload, Timestamp};
-use weft_store::{ActivityTask, AttemptResult, ExecKey, HeartbeatAck, TaskState};
+use weft_store::{ActivityTask, AttemptResult, HeartbeatAck, TaskState};
 
 /// How long a poller stays listed after its last poll.
 const POLLER_TTL_MS: u64 = 60_000;
@@ -178,8 +179,9 @@ impl Inner {
 /// An activity task leased by a remote worker.
 #[derive(Debug, Clone)]
 pub struct RemoteTask {
-    /// Names the attempt in `complete`, `fail` and `heartbeat`.
-    pub token: TaskToken,
+    /// Names the attempt in `complete`, `fail` and `heartbeat`: a signed
+    /// token (`task_token.rs`), opaque to workers.
+    pub token: Vec<u8>,
     /// The task as stored (state `Running`).
     pub task: ActivityTask,
 }
@@ -194,40 +196,7 @@ impl RemoteTask {
     }
 }
 
-/// Names one leased attempt: execution, command and attempt. Opaque to
-/// workers (16 bytes on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskToken {
-    key: ExecKey,
-    seq: u32,
-    attempt: u32,
-}
-
-impl TaskToken {
-    /// The wire form.
-    pub fn to_bytes(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16);
-        out.extend_from_slice(&self.key.to_be_bytes());
-        out.extend_from_slice(&self.seq.to_be_bytes());
-        out.extend_from_slice(&self.attempt.to_be_bytes());
-        out
-    }
-
-    /// Parse the wire form.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, RuntimeError> {
-        let bad = || RuntimeError::Invalid("malformed task token".into());
-        let bytes: &[u8; 16] = bytes.try_into().map_err(|_| bad())?;
-        let (key, rest) = bytes.split_at(8);
-        let (seq, attempt) = rest.split_at(4);
-        Ok(TaskToken {
-            key: u64::from_be_bytes(key.try_into().map_err(|_| bad())?),
-            seq: u32::from_be_bytes(seq.try_into().map_err(|_| bad())?),
-            attempt: u32::from_be_bytes(attempt.try_into().map_err(|_| bad())?),
-        })
-    }
-}
-
-fn stale(token: TaskToken) -> RuntimeError {
+fn stale(token: &TaskToken) -> RuntimeError {
     RuntimeError::StaleTask(format!(
         "activity task {}/{} attempt {}: no longer current (it timed out, was retried, or its \
          execution closed)",
@@ -267,12 +236,24 @@ impl Runtime {
                     // More are due: another poller may take them.
                     state.remote.notify_one();
                 }
-                let token = TaskToken {
-                    key: task.key,
-                    seq: task.seq,
-                    attempt: task.attempt,
+                let mut polled = RemoteTask {
+                    token: Vec::new(),
+                    task,
                 };
-                return Ok(Some(RemoteTask { token, task }));
+                let token = TaskToken {
+                    key: polled.task.key,
+                    seq: polled.task.seq,
+                    attempt: polled.task.attempt,
+                    queue: queue.to_owned(),
+                    expires: Timestamp(
+                        polled
+                            .deadline()
+                            .0
+                            .saturating_add(inner.config.task_token_grace_ms),
+                    ),
+                };
+                polled.token = token.seal(&inner.token_key);
+                return Ok(Some(polled));
             }
             let retry = async {
                 match next_due {
@@ -289,22 +270,36 @@ impl Runtime {
         }
     }
 
-    /// A remote worker's report that its attempt returned `result`.
+    /// A remote worker's report that its attempt returned `result`;
+    /// `token` as [`RemoteTask::token`] gave it, reported from `namespace`
+    /// (empty: the default one).
     pub async fn complete_activity_task(
         &self,
-        token: TaskToken,
+        token: &[u8],
+        namespace: &str,
         result: Payload,
     ) -> Result<(), RuntimeError> {
+        let token = self.open_token(token, namespace)?;
         self.report(token, Ok(result)).await
     }
 
     /// A remote worker's report that its attempt failed.
     pub async fn fail_activity_task(
         &self,
-        token: TaskToken,
+        token: &[u8],
+        namespace: &str,
         failure: Failure,
     ) -> Result<(), RuntimeError> {
+        let token = self.open_token(token, namespace)?;
         self.report(token, Err(failure)).await
+    }
+
+    /// Check a token a worker handed back: signed by this server, for a
+    /// queue of `namespace`, not expired. Nothing is read or written for
+    /// one that is not.
+    fn open_token(&self, token: &[u8], namespace: &str) -> Result<TaskToken, RuntimeError> {
+        let inner = &self.inner;
+        TaskToken::open(token, &inner.token_key, namespace, inner.clock.now())
     }
 
     async fn report(
@@ -320,7 +315,7 @@ impl Runtime {
             result: limits.bound_attempt("activity result", "activity failure", result),
         };
         if !self.inner.record_attempt(report).await? {
-            return Err(stale(token));
+            return Err(stale(&token));
         }
         Ok(())
     }
@@ -330,9 +325,11 @@ impl Runtime {
     /// to cancel; a stale token (the attempt timed out) is `NotFound`.
     pub async fn heartbeat_activity_task(
         &self,
-        token: TaskToken,
+        token: &[u8],
+        namespace: &str,
         details: Option<Payload>,
     ) -> Result<HeartbeatAck, RuntimeError> {
+        let token = self.open_token(token, namespace)?;
         let inner = &self.inner;
         if let Some(details) = &details {
             inner
@@ -353,7 +350,7 @@ impl Runtime {
             )
             .await?;
         if !ack.current {
-            return Err(stale(token));
+            return Err(stale(&token));
         }
         Ok(ack)
     }

@@ -36,6 +36,9 @@ pub enum RuntimeError {
         /// The divergence that parked it.
         reason: String,
     },
+    /// The caller may not do this (a forged or foreign task token).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
     /// The execution's history has no room for the message.
     #[error("history full: {0}")]
     HistoryFull(String),

@@ -22,18 +22,20 @@ mod local;
 mod messages;
 mod operator;
 mod runtime;
+mod task_token;
 mod timers;
 mod visibility;
 mod worker;
 
 pub use activity::{ActivityContext, ActivityError, ActivityRegistry};
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use dispatch::{RemoteTask, TaskToken};
+pub use dispatch::RemoteTask;
 pub use error::RuntimeError;
 pub use operator::UpgradeCheck;
 pub use runtime::{
     DEFAULT_QUEUE, Runtime, RuntimeConfig, RuntimeStats, StartWorkflow, WorkflowOutcome,
 };
+pub use task_token::TokenKey;
 pub use visibility::{
     ChildState, ExecutionDescription, HistoryPage, PendingActivity, PendingTimer, retention_sweeper,
 };

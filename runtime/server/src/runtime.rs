@@ -36,6 +36,14 @@ pub struct RuntimeConfig {
     pub queue_rate_limits: BTreeMap<String, f64>,
     /// Longest a remote worker's poll waits for a task, ms.
     pub max_poll_wait_ms: u64,
+    /// The key remote workers' task tokens are signed with; `None` draws a
+    /// random one at start (tokens then die with the process: a report
+    /// after a restart is refused and the attempt retries on its timeout).
+    /// Nodes sharing a store must share it.
+    pub task_token_key: Option<crate::TokenKey>,
+    /// How long past its start-to-close deadline a task token is accepted,
+    /// ms (a report that late finds the attempt timed out anyway).
+    pub task_token_grace_ms: u64,
 }
 
 impl Default for RuntimeConfig {
@@ -48,6 +56,8 @@ impl Default for RuntimeConfig {
             local_retry_threshold_ms: 5_000,
             queue_rate_limits: BTreeMap::new(),
             max_poll_wait_ms: 60_000,
+            task_token_key: None,
+            task_token_grace_ms: 60_000,
         }
     }
 }
@@ -132,6 +142,8 @@ pub(crate) struct Inner {
     pub(crate) engine: Arc<WorkflowEngine>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: RuntimeConfig,
+    /// Signs and checks remote workers' task tokens.
+    pub(crate) token_key: crate::TokenKey,
     pub(crate) activities: ActivityRegistry,
     pub(crate) workflow_types: Mutex<HashMap<String, ComponentId>>,
     cache: Mutex<Cache>,
@@ -232,12 +244,17 @@ impl Runtime {
         config: RuntimeConfig,
     ) -> Result<Runtime, RuntimeError> {
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let token_key = match &config.task_token_key {
+            Some(key) => key.clone(),
+            None => crate::TokenKey::random()?,
+        };
         let runtime = Runtime {
             inner: Arc::new(Inner {
                 store,
                 engine,
                 clock,
                 config,
+                token_key,
                 activities,
                 workflow_types: Mutex::new(HashMap::new()),
                 cache: Mutex::new(Cache::default()),

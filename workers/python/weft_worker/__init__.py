@@ -99,6 +99,7 @@ class ActivityContext:
     #: Heartbeat at least this often (seconds), or None.
     heartbeat_timeout: Optional[float]
     _token: bytes
+    _namespace: str
     _stub: Any
     _details: Optional[bytes]
     _cancel_requested: bool = False
@@ -119,7 +120,9 @@ class ActivityContext:
         """Report liveness, with optional JSON progress details kept for the
         next attempt. Raises :class:`Cancelled` once the workflow asked to
         cancel, :class:`AttemptSuperseded` if this attempt timed out."""
-        request = pb.RecordActivityHeartbeatRequest(task_token=self._token)
+        request = pb.RecordActivityHeartbeatRequest(
+            task_token=self._token, namespace=self._namespace
+        )
         if details is not None:
             request.details = json.dumps(details).encode()
         try:
@@ -238,6 +241,7 @@ class Worker:
             deadline=task.deadline_ms / 1000,
             heartbeat_timeout=(task.heartbeat_timeout_ms / 1000) or None,
             _token=task.task_token,
+            _namespace=self.namespace,
             _stub=self._stub,
             _details=task.heartbeat_details if task.HasField("heartbeat_details") else None,
             _cancel_requested=task.cancel_requested,
@@ -254,13 +258,17 @@ class Worker:
             self._report(
                 "CompleteActivityTask",
                 pb.CompleteActivityTaskRequest(
-                    task_token=task.task_token, result=json.dumps(result).encode()
+                    task_token=task.task_token,
+                    result=json.dumps(result).encode(),
+                    namespace=self.namespace,
                 ),
             )
         except AttemptSuperseded:
             log.info("attempt %s of %s superseded; dropped", task.attempt, task.activity_name)
         except Exception as e:  # noqa: BLE001 - every failure is reported
-            self._report("FailActivityTask", _failure_request(task.task_token, e))
+            request = _failure_request(task.task_token, e)
+            request.namespace = self.namespace
+            self._report("FailActivityTask", request)
 
     def _report(self, method: str, request: Any) -> None:
         try:

@@ -7,8 +7,10 @@
 
 mod convert;
 mod service;
+mod tls;
 
 pub use service::{WeftService, serve};
+pub use tls::{ClientTls, ServerTls, TlsError, TlsFiles};
 
 /// Generated protobuf types, client and server.
 pub mod pb {

@@ -33,6 +33,68 @@ pub struct Connection {
     /// Output format: readable text, or JSON for scripts.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// TLS: CA certificate (PEM) to trust for the server (`https://`
+    /// addresses).
+    #[arg(long, global = true, env = "WEFT_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: client certificate (PEM), for a server that requires one.
+    #[arg(long, global = true, env = "WEFT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the client certificate's private key (PEM).
+    #[arg(long, global = true, env = "WEFT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// TLS: the name to expect in the server's certificate (default: the
+    /// address's host).
+    #[arg(long, global = true, env = "WEFT_TLS_SERVER_NAME")]
+    pub tls_server_name: Option<String>,
+}
+
+impl Connection {
+    /// A channel to the server: TLS for `https://` addresses (with the TLS
+    /// options), plaintext for `http://` ones.
+    pub async fn channel(&self) -> Result<Channel> {
+        let tls = weft_api::ClientTls {
+            ca: self.tls_ca.clone(),
+            cert: self.tls_cert.clone(),
+            key: self.tls_key.clone(),
+            server_name: self.tls_server_name.clone(),
+        };
+        let unreachable = || {
+            format!(
+                "cannot reach a weft server at {} (start one with `weft dev`)",
+                self.address
+            )
+        };
+        if self.address.starts_with("https://") {
+            return tls
+                .connect(&self.address)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", unreachable(), error_chain(&*e)));
+        }
+        if tls != weft_api::ClientTls::default() {
+            anyhow::bail!(
+                "TLS options were given, but the address {} is not https://",
+                self.address
+            );
+        }
+        Channel::from_shared(self.address.clone())?
+            .connect()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", unreachable(), error_chain(&e)))
+    }
+}
+
+/// An error and its sources, `: `-separated (a transport error alone says
+/// only "transport error"; the handshake's reason is further down).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 #[derive(Subcommand)]
@@ -264,14 +326,7 @@ pub struct Client {
 impl Client {
     /// Connect to `conn.address`.
     pub async fn connect(conn: &Connection) -> Result<Client> {
-        let inner = WeftClient::connect(conn.address.clone())
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot reach a weft server at {} (start one with `weft dev`)",
-                    conn.address
-                )
-            })?
+        let inner = WeftClient::new(conn.channel().await?)
             .max_decoding_message_size(128 * 1024 * 1024)
             .max_encoding_message_size(128 * 1024 * 1024);
         Ok(Client {

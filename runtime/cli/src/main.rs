@@ -4,6 +4,7 @@
 //! `bench`).
 
 mod bench;
+mod certs;
 mod client;
 mod serve;
 
@@ -33,6 +34,25 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum CertsCommand {
+    /// A local CA, a server certificate (localhost, 127.0.0.1, ::1 and any
+    /// `--name`) and a client certificate, as PEM files in `--out`. For
+    /// development only.
+    Dev {
+        /// Directory for ca.pem, server.pem, server-key.pem, client.pem,
+        /// client-key.pem.
+        #[arg(long, default_value = "weft-certs")]
+        out: PathBuf,
+        /// More names (DNS or IP) for the server certificate.
+        #[arg(long = "name")]
+        names: Vec<String>,
+        /// Common name of the client certificate.
+        #[arg(long, default_value = "client")]
+        client: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// A development server: the embedded database in `--data-dir`, the
     /// gRPC API on a local port, the examples' native activities.
@@ -50,7 +70,14 @@ enum Command {
         /// Print the effective configuration and exit.
         #[arg(long)]
         print_config: bool,
+        /// Allow plaintext on an address other than loopback (refused
+        /// otherwise): anyone who can reach it reads and sends everything.
+        #[arg(long)]
+        insecure: bool,
     },
+    /// Certificates to try TLS and mutual TLS with.
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Deploy and list workflow components (client).
     #[command(subcommand)]
     Component(client::ComponentCommand),
@@ -204,13 +231,24 @@ async fn run_cli() -> Result<()> {
         Command::Server {
             config,
             print_config,
+            insecure,
         } => {
-            let config = serve::Config::load(config.as_deref(), std::env::vars())?;
+            let mut config = serve::Config::load(config.as_deref(), std::env::vars())?;
+            config.security.insecure |= insecure;
             if print_config {
                 print!("{}", toml::to_string(&config)?);
                 return Ok(());
             }
             return serve::serve(config, "weft server", serve::example_activities()).await;
+        }
+        Command::Certs(CertsCommand::Dev { out, names, client }) => {
+            certs::dev(&out, &names, &client)?;
+            println!(
+                "wrote {0}/ca.pem, {0}/server.pem, {0}/server-key.pem, {0}/client.pem and \
+                 {0}/client-key.pem (for development only)",
+                out.display()
+            );
+            return Ok(());
         }
         Command::Component(command) => {
             return client::Client::connect(&cli.connection)

@@ -22,6 +22,43 @@ pub struct Config {
     pub runtime: RuntimeSection,
     /// Sandbox limits of every workflow.
     pub engine: EngineSection,
+    /// TLS of the API.
+    pub security: SecuritySection,
+}
+
+/// `[security]`. Paths are empty when unset.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecuritySection {
+    /// The server's certificate chain (PEM). With `tls_key`, the API speaks
+    /// TLS only; reloaded on SIGHUP.
+    pub tls_cert: String,
+    /// The server's private key (PEM).
+    pub tls_key: String,
+    /// CA certificates (PEM) for client certificates: with it, every client
+    /// must present one (mutual TLS).
+    pub tls_client_ca: String,
+    /// Allow plaintext on an address other than loopback (`weft server
+    /// --insecure`): anyone who can reach it reads and sends everything.
+    pub insecure: bool,
+}
+
+impl SecuritySection {
+    /// The server's TLS, if configured.
+    fn server_tls(&self) -> Result<Option<Arc<weft_api::ServerTls>>> {
+        let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
+        match (path(&self.tls_cert), path(&self.tls_key)) {
+            (None, None) if self.tls_client_ca.is_empty() => Ok(None),
+            (Some(cert), Some(key)) => Ok(Some(weft_api::ServerTls::load(weft_api::TlsFiles {
+                cert,
+                key,
+                client_ca: path(&self.tls_client_ca),
+            })?)),
+            _ => anyhow::bail!(
+                "[security] needs both tls_cert and tls_key (and tls_client_ca only with them)"
+            ),
+        }
+    }
 }
 
 /// `[server]`.
@@ -321,14 +358,34 @@ fn write_secret(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 /// let in-flight ones finish, stop the runtime (committed work is durable;
 /// running executions resume by replay on the next start) and return.
 pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> Result<()> {
-    let runtime = start_runtime(&config, activities).await?;
+    let tls = config.security.server_tls()?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
     let addr = listener.local_addr()?;
+    let (scheme, how) = match &tls {
+        Some(tls) if tls.requires_client_certificates() => {
+            ("https", "mutual TLS: client certificates required")
+        }
+        Some(_) => ("https", "TLS"),
+        None if addr.ip().is_loopback() => ("http", "plaintext, loopback only"),
+        None if config.security.insecure => {
+            tracing::warn!(
+                "the API listens on {addr} in PLAINTEXT (--insecure): anyone who can reach it \
+                 can read every payload and act on every execution"
+            );
+            ("http", "PLAINTEXT on the network: --insecure")
+        }
+        None => anyhow::bail!(
+            "refusing to listen on {addr} without TLS: anyone who could reach it would read \
+             every payload and act on every execution. Set [security] tls_cert and tls_key \
+             (`weft certs dev` makes a set to try), listen on 127.0.0.1, or pass --insecure"
+        ),
+    };
+    let runtime = start_runtime(&config, activities).await?;
     // The first line is for people and for scripts waiting for readiness.
     println!(
-        "{what} listening on http://{addr} (data in {})",
+        "{what} listening on {scheme}://{addr} ({how}; data in {})",
         config.server.data_dir.display()
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -336,14 +393,37 @@ pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> 
         runtime.clone(),
         std::time::Duration::from_secs(config.server.retention_sweep_seconds.max(1)),
     ));
-    weft_api::serve(runtime.clone(), listener, shutdown_signal())
-        .await
-        .map_err(|e| anyhow::anyhow!("gRPC server failed: {e}"))?;
+    let reloads = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
+    let served = weft_api::serve(runtime.clone(), listener, tls, shutdown_signal()).await;
+    if let Some(reloads) = reloads {
+        reloads.abort();
+    }
+    served.map_err(|e| anyhow::anyhow!("gRPC server failed: {e}"))?;
     eprintln!("shutting down: draining executions and flushing the store");
     retention.abort();
     runtime.shutdown().await;
     eprintln!("stopped cleanly");
     Ok(())
+}
+
+/// Read the TLS files again on every SIGHUP (a rotated certificate):
+/// new connections get them, open ones keep theirs.
+async fn reload_on_sighup(tls: Arc<weft_api::ServerTls>) {
+    let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("cannot listen for SIGHUP; TLS certificates will not reload: {e}");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+            Err(e) => {
+                tracing::error!("SIGHUP: TLS reload failed, the current certificates stay: {e}")
+            }
+        }
+    }
 }
 
 async fn shutdown_signal() {

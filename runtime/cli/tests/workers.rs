@@ -337,7 +337,8 @@ async fn python() -> String {
 async fn the_python_worker_serves_the_payment_workflow_and_never_charges_twice() {
     let python = python().await;
     let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path()).await;
+    // Over mutual TLS: the worker presents a client certificate.
+    let dev = Dev::start_mtls(dir.path()).await;
     deploy(&dev, "payment", "payment-workflow").await;
     let ledger = dir.path().join("charges.jsonl");
     let script = concat!(
@@ -358,6 +359,7 @@ async fn the_python_worker_serves_the_payment_workflow_and_never_charges_twice()
             "--ledger",
             ledger.to_str().unwrap(),
         ])
+        .args(dev.tls_args())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

@@ -82,15 +82,21 @@ def main() -> None:
     p.add_argument("--ledger", required=True)
     p.add_argument("--identity")
     p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--tls-ca", help="CA certificate (PEM): speak TLS, trusting it")
+    p.add_argument("--tls-cert", help="client certificate (PEM), for mutual TLS")
+    p.add_argument("--tls-key", help="the client certificate's key (PEM)")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    address = args.address.removeprefix("http://")
+    address = args.address.removeprefix("http://").removeprefix("https://")
     worker = Worker(
         address,
         task_queue=args.task_queue,
         namespace=args.namespace,
         identity=args.identity,
         max_concurrent=args.concurrency,
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     serve(worker, Ledger(args.ledger))
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())

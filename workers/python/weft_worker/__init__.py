@@ -153,7 +153,15 @@ class Worker:
         identity: Optional[str] = None,
         max_concurrent: int = 4,
         poll_wait: float = 10.0,
+        tls_ca: Optional[str] = None,
+        tls_cert: Optional[str] = None,
+        tls_key: Optional[str] = None,
+        tls_server_name: Optional[str] = None,
     ):
+        """``target`` is ``host:port``. With ``tls_ca`` (a PEM file) the
+        channel is TLS, trusting that CA; ``tls_cert`` and ``tls_key`` add a
+        client certificate (mutual TLS); ``tls_server_name`` overrides the
+        name expected in the server's certificate."""
         self.target = target
         self.task_queues = [task_queue] if isinstance(task_queue, str) else list(task_queue)
         if not self.task_queues or max_concurrent < len(self.task_queues):
@@ -164,7 +172,7 @@ class Worker:
         self.poll_wait = poll_wait
         self._activities: Dict[str, Activity] = {}
         self._stop = threading.Event()
-        self._channel = grpc.insecure_channel(target)
+        self._channel = _channel(target, tls_ca, tls_cert, tls_key, tls_server_name)
         self._stub = pb_grpc.WeftStub(self._channel)
 
     def activity(self, name: Optional[str] = None) -> Callable[[Activity], Activity]:
@@ -277,6 +285,31 @@ class Worker:
             # NOT_FOUND: the attempt timed out meanwhile; its retry owns
             # the task. Anything else: the attempt will time out and retry.
             log.warning("%s not accepted (%s): %s", method, e.code(), e.details())
+
+
+def _channel(
+    target: str,
+    ca: Optional[str],
+    cert: Optional[str],
+    key: Optional[str],
+    server_name: Optional[str],
+) -> grpc.Channel:
+    if ca is None and cert is None and key is None:
+        return grpc.insecure_channel(target)
+    if (cert is None) != (key is None):
+        raise ValueError("a client certificate needs its key, and a key its certificate")
+
+    def read(path: Optional[str]) -> Optional[bytes]:
+        if path is None:
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=read(ca), private_key=read(key), certificate_chain=read(cert)
+    )
+    options = [("grpc.ssl_target_name_override", server_name)] if server_name else []
+    return grpc.secure_channel(target, credentials, options=options)
 
 
 def _failure_request(token: bytes, e: Exception) -> pb.FailActivityTaskRequest:

@@ -12,27 +12,57 @@ use weft_tests::guest_path;
 
 pub const WEFT: &str = env!("CARGO_BIN_EXE_weft");
 
-/// A `weft dev` process.
+/// A `weft dev` process, or a `weft server` one over mutual TLS.
 pub struct Dev {
     pub child: Child,
     pub address: String,
+    /// The client side of the server's TLS, if it speaks TLS.
+    pub tls: Option<weft_api::ClientTls>,
 }
 
 impl Dev {
     pub async fn start(data_dir: &std::path::Path) -> Dev {
-        let mut child = Command::new(WEFT)
-            .args([
-                "--data-dir",
-                data_dir.to_str().unwrap(),
-                "dev",
-                "--port",
-                "0",
-            ])
+        let mut command = Command::new(WEFT);
+        command.args([
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+            "dev",
+            "--port",
+            "0",
+        ]);
+        Self::spawn(command, None).await
+    }
+
+    /// `weft server` on a free loopback port over mutual TLS, with
+    /// certificates from `weft certs dev` in `data_dir/certs`.
+    pub async fn start_mtls(data_dir: &std::path::Path) -> Dev {
+        let certs = data_dir.join("certs");
+        let (ok, _, err) = weft(&["certs", "dev", "--out", certs.to_str().unwrap()]).await;
+        assert!(ok, "{err}");
+        let mut command = Command::new(WEFT);
+        command
+            .arg("server")
+            .env("WEFT_SERVER_LISTEN", "127.0.0.1:0")
+            .env("WEFT_SERVER_DATA_DIR", data_dir)
+            .env("WEFT_SECURITY_TLS_CERT", certs.join("server.pem"))
+            .env("WEFT_SECURITY_TLS_KEY", certs.join("server-key.pem"))
+            .env("WEFT_SECURITY_TLS_CLIENT_CA", certs.join("ca.pem"));
+        let tls = weft_api::ClientTls {
+            ca: Some(certs.join("ca.pem")),
+            cert: Some(certs.join("client.pem")),
+            key: Some(certs.join("client-key.pem")),
+            server_name: None,
+        };
+        Self::spawn(command, Some(tls)).await
+    }
+
+    async fn spawn(mut command: Command, tls: Option<weft_api::ClientTls>) -> Dev {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
             .spawn()
-            .expect("spawn weft dev");
+            .expect("spawn weft");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         // First line: "weft dev listening on http://127.0.0.1:PORT (...)".
         let line = lines
@@ -42,24 +72,47 @@ impl Dev {
             .expect("weft dev printed nothing");
         let address = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_owned();
-        Dev { child, address }
+        Dev {
+            child,
+            address,
+            tls,
+        }
     }
 
     pub async fn client(&self) -> WeftClient<Channel> {
-        WeftClient::connect(self.address.clone()).await.unwrap()
+        match &self.tls {
+            Some(tls) => WeftClient::new(tls.connect(&self.address).await.unwrap()),
+            None => WeftClient::connect(self.address.clone()).await.unwrap(),
+        }
+    }
+
+    /// The CLI's TLS flags for this server (none for plaintext).
+    pub fn tls_args(&self) -> Vec<String> {
+        let Some(tls) = &self.tls else {
+            return Vec::new();
+        };
+        let mut args = Vec::new();
+        for (flag, path) in [
+            ("--tls-ca", &tls.ca),
+            ("--tls-cert", &tls.cert),
+            ("--tls-key", &tls.key),
+        ] {
+            if let Some(path) = path {
+                args.push(flag.to_owned());
+                args.push(path.to_str().unwrap().to_owned());
+            }
+        }
+        args
     }
 
     /// Run the CLI against this server; (success, stdout, stderr).
     pub async fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        weft(
-            [&["--address", self.address.as_str()][..], args]
-                .concat()
-                .as_slice(),
-        )
-        .await
+        let tls = self.tls_args();
+        let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
+        weft(&[&["--address", self.address.as_str()][..], &tls, args].concat()).await
     }
 
     /// SIGTERM, then the exit status.

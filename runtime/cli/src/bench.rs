@@ -30,6 +30,8 @@ pub struct Bench<'a> {
     /// Serve the activities from remote gRPC workers in this process
     /// (with `--grpc`).
     pub remote: bool,
+    /// With `--grpc`: over mutual TLS (certificates from `weft certs dev`).
+    pub tls: bool,
 }
 
 impl Bench<'_> {
@@ -379,7 +381,24 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let exe = std::env::current_exe().context("locating the weft binary")?;
-    let mut server = tokio::process::Command::new(exe)
+    let mut server = tokio::process::Command::new(exe);
+    let tls = if bench.tls {
+        let certs = dir.join("certs");
+        crate::certs::dev(&certs, &[], "bench")?;
+        server
+            .env("WEFT_SECURITY_TLS_CERT", certs.join("server.pem"))
+            .env("WEFT_SECURITY_TLS_KEY", certs.join("server-key.pem"))
+            .env("WEFT_SECURITY_TLS_CLIENT_CA", certs.join("ca.pem"));
+        Some(weft_api::ClientTls {
+            ca: Some(certs.join("ca.pem")),
+            cert: Some(certs.join("client.pem")),
+            key: Some(certs.join("client-key.pem")),
+            server_name: None,
+        })
+    } else {
+        None
+    };
+    let mut server = server
         .arg("--data-dir")
         .arg(&dir)
         .args([
@@ -399,14 +418,21 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
         .context("the bench server exited before listening")?;
     let address = line
         .split_whitespace()
-        .find(|w| w.starts_with("http://"))
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
         .with_context(|| format!("no address in {line:?}"))?
         .to_owned();
     let pid = server.id().context("server pid")?.to_string();
     // A few connections: one HTTP/2 connection serializes on one socket.
     let mut clients = Vec::new();
     for _ in 0..4 {
-        clients.push(WeftClient::connect(address.clone()).await?);
+        clients.push(match &tls {
+            Some(tls) => WeftClient::new(
+                tls.connect(&address)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("connecting over TLS: {e}"))?,
+            ),
+            None => WeftClient::connect(address.clone()).await?,
+        });
     }
     let bytes = std::fs::read(bench.component)
         .with_context(|| format!("reading {}", bench.component.display()))?;
@@ -492,7 +518,11 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     }
     let disk_after = std::fs::metadata(&db).map_or(0, |m| m.len());
     report(Report {
-        client: "gRPC (separate process)",
+        client: if bench.tls {
+            "gRPC over mutual TLS (separate process)"
+        } else {
+            "gRPC (separate process)"
+        },
         activities: bench.activities(),
         latencies,
         concurrency: bench.concurrency,

@@ -116,6 +116,10 @@ enum Command {
         /// (in the bench process) instead of the server's own.
         #[arg(long, requires = "grpc")]
         remote_workers: bool,
+        /// With `--grpc`: over mutual TLS, with certificates made for the
+        /// run (the price of TLS against a plaintext run).
+        #[arg(long, requires = "grpc")]
+        tls: bool,
         /// `payment` (the peers' workload), `replay` (histories of 10 to
         /// 10,000 events replayed through the guest) or `languages` (the
         /// payment example in Rust, Python and JavaScript: size, compile,
@@ -287,6 +291,7 @@ async fn run_cli() -> Result<()> {
             grpc,
             local,
             remote_workers,
+            tls,
             scenario,
             language,
         } => {
@@ -298,6 +303,7 @@ async fn run_cli() -> Result<()> {
                 warmup: *warmup,
                 local: *local,
                 remote: *remote_workers,
+                tls: *tls,
             };
             return match (scenario.as_str(), *grpc) {
                 ("replay", _) => bench::run_replay(bench).await,
@@ -315,6 +321,8 @@ async fn run_cli() -> Result<()> {
             config.server.listen = "127.0.0.1:0".into();
             config.server.data_dir = cli.data_dir.clone();
             config.runtime.cache_capacity = *cache;
+            // TLS from the environment (`weft bench --grpc --tls`).
+            config.security = serve::Config::load(None, std::env::vars())?.security;
             return serve::serve(config, "weft bench-server", bench::activities()).await;
         }
         Command::Replay { component, history } => return replay(component, history).await,

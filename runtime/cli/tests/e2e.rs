@@ -421,11 +421,12 @@ async fn sigterm_under_load_loses_no_started_execution() {
 #[tokio::test]
 async fn bench_smoke_in_process_and_over_grpc() {
     let dir = tempfile::tempdir().unwrap();
-    let modes: [&[&str]; 4] = [
+    let modes: [&[&str]; 5] = [
         &[],
         &["--local"],
         &["--grpc"],
         &["--grpc", "--remote-workers"],
+        &["--grpc", "--tls", "--remote-workers"],
     ];
     for mode in modes {
         let mut args = vec![
@@ -451,6 +452,9 @@ async fn bench_smoke_in_process_and_over_grpc() {
         );
         let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
         assert_eq!(json["n"], 20, "{mode:?}: {stdout}");
+        if mode.contains(&"--tls") {
+            assert_eq!(json["client"], "gRPC over mutual TLS (separate process)");
+        }
         assert!(json["throughput_per_s"].as_f64().unwrap() > 0.0);
         // Read from the closed database: its executions' pages.
         let in_use = json["disk_in_use_bytes_per_exec"].as_f64();

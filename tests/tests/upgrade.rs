@@ -162,7 +162,7 @@ async fn clients_waiting_on_a_parked_execution_are_told_why_and_what_to_do() {
         assert!(reason.contains("nondeterminism at command #0"), "{reason}");
         let message = e.to_string();
         assert!(
-            message.contains("weft upgrade --type versioned"),
+            message.contains("weft workflow upgrade --type versioned"),
             "{message}"
         );
         assert!(

@@ -276,6 +276,57 @@ impl Weft for WeftService {
         Ok(Response::new(pb::TerminateWorkflowResponse {}))
     }
 
+    async fn fail_workflow(
+        &self,
+        request: Request<pb::FailWorkflowRequest>,
+    ) -> Reply<pb::FailWorkflowResponse> {
+        let r = request.into_inner();
+        if r.reason.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "a reason is required: it is recorded in the history",
+            ));
+        }
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        self.runtime.fail(&id, &r.reason).await.map_err(status)?;
+        Ok(Response::new(pb::FailWorkflowResponse {}))
+    }
+
+    async fn upgrade_workflows(
+        &self,
+        request: Request<pb::UpgradeWorkflowsRequest>,
+    ) -> Reply<pb::UpgradeWorkflowsResponse> {
+        let r = request.into_inner();
+        let checks = if r.dry_run {
+            self.runtime
+                .dry_run_upgrade(&r.workflow_type, r.component)
+                .await
+        } else {
+            self.runtime
+                .upgrade(&r.workflow_type, r.component, r.force)
+                .await
+        }
+        .map_err(status)?;
+        let checks = checks
+            .into_iter()
+            .map(|c| {
+                let (namespace, workflow_id) = namespace::split(&c.workflow_id);
+                let (replays, commands, divergence) = match c.outcome {
+                    Ok(report) => (true, report.commands, String::new()),
+                    Err(divergence) => (false, 0, divergence),
+                };
+                pb::UpgradeCheck {
+                    namespace: namespace.to_owned(),
+                    workflow_id: workflow_id.to_owned(),
+                    replays,
+                    commands,
+                    divergence,
+                    upgraded: c.upgraded,
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::UpgradeWorkflowsResponse { checks }))
+    }
+
     async fn reset_workflow(
         &self,
         request: Request<pb::ResetWorkflowRequest>,

@@ -263,13 +263,33 @@ pub enum WorkflowCommand {
         id: String,
     },
     /// Fail a running (e.g. parked) execution; no workflow code runs.
-    /// Local: works on the database in `--data-dir`, with no server.
     Fail {
         /// Workflow id.
         id: String,
         /// Why, recorded in the history.
         #[arg(long)]
         reason: String,
+        /// Act on the database in `--data-dir` directly, with no server
+        /// running (offline repair).
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Move running executions of a workflow type to a new component:
+    /// replay each one's history against it, and upgrade those that replay
+    /// cleanly (parked ones resume). `weft upgrade` does it offline.
+    Upgrade {
+        /// Workflow type.
+        #[arg(long = "type")]
+        workflow_type: String,
+        /// The new component (.wasm).
+        #[arg(long)]
+        component: PathBuf,
+        /// Only report what would happen.
+        #[arg(long)]
+        dry_run: bool,
+        /// Upgrade even executions that do not replay (they will park).
+        #[arg(long, conflicts_with = "dry_run")]
+        force: bool,
     },
 }
 
@@ -565,7 +585,69 @@ impl Client {
                 );
             }
             WorkflowCommand::Result { id } => self.result(&id).await?,
-            WorkflowCommand::Fail { .. } => unreachable!("local command"),
+            WorkflowCommand::Fail { offline: true, .. } => unreachable!("offline command"),
+            WorkflowCommand::Fail { id, reason, .. } => {
+                self.inner
+                    .fail_workflow(pb::FailWorkflowRequest {
+                        namespace: ns,
+                        workflow_id: id.clone(),
+                        reason,
+                    })
+                    .await?;
+                self.print(|| format!("failed {id}"), || json!({"failed": id}));
+            }
+            WorkflowCommand::Upgrade {
+                workflow_type,
+                component,
+                dry_run,
+                force,
+            } => {
+                let bytes = std::fs::read(&component)
+                    .with_context(|| format!("reading {}", component.display()))?;
+                let checks = self
+                    .inner
+                    .upgrade_workflows(pb::UpgradeWorkflowsRequest {
+                        workflow_type: workflow_type.clone(),
+                        component: bytes,
+                        dry_run,
+                        force,
+                    })
+                    .await?
+                    .into_inner()
+                    .checks;
+                let text = || {
+                    let mut out = String::new();
+                    for c in &checks {
+                        let what = match (c.replays, c.upgraded) {
+                            (true, true) => format!("upgraded ({} commands replayed)", c.commands),
+                            (true, false) => format!("replays ({} commands)", c.commands),
+                            (false, true) => {
+                                format!("upgraded by force; it will park: {}", c.divergence)
+                            }
+                            (false, false) => format!("does not replay: {}", c.divergence),
+                        };
+                        out.push_str(&format!("{}/{}: {what}\n", c.namespace, c.workflow_id));
+                    }
+                    out.push_str(&format!(
+                        "{} running execution(s) of `{workflow_type}` checked",
+                        checks.len()
+                    ));
+                    out
+                };
+                let json = || {
+                    json!(
+                        checks
+                            .iter()
+                            .map(|c| json!({
+                                "namespace": c.namespace, "workflow_id": c.workflow_id,
+                                "replays": c.replays, "commands": c.commands,
+                                "divergence": c.divergence, "upgraded": c.upgraded,
+                            }))
+                            .collect::<Vec<_>>()
+                    )
+                };
+                self.print(text, json);
+            }
         }
         Ok(())
     }

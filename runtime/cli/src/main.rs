@@ -272,7 +272,7 @@ async fn run_cli() -> Result<()> {
                 .namespace(command)
                 .await;
         }
-        Command::Workflow(client::WorkflowCommand::Fail { .. }) => {}
+        Command::Workflow(client::WorkflowCommand::Fail { offline: true, .. }) => {}
         Command::Workflow(command) => {
             return client::Client::connect(&cli.connection)
                 .await?
@@ -359,7 +359,7 @@ async fn run_cli() -> Result<()> {
             dry_run,
             force,
         } => upgrade(&runtime, &workflow_type, &component, dry_run, force).await,
-        Command::Workflow(client::WorkflowCommand::Fail { id, reason }) => {
+        Command::Workflow(client::WorkflowCommand::Fail { id, reason, .. }) => {
             runtime.fail(&id, &reason).await.map_err(Into::into)
         }
         _ => unreachable!("handled above"),

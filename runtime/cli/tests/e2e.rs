@@ -569,7 +569,7 @@ async fn weft_run_and_workflow_result_report_a_parked_execution_and_exit_non_zer
         "{err}"
     );
     assert!(
-        err.contains("weft upgrade --type loan-approval")
+        err.contains("weft workflow upgrade --type loan-approval")
             && err.contains("weft workflow fail parked-1"),
         "{err}"
     );
@@ -581,5 +581,66 @@ async fn weft_run_and_workflow_result_report_a_parked_execution_and_exit_non_zer
         .await
         .expect("workflow result must not wait on a parked execution");
     assert!(!ok && err.contains("is parked"), "{err}");
+
+    // The operator's ways out, over the API: a dry run, the upgrade back
+    // to code that replays (it resumes), then failing it with a reason.
+    let (ok, out, err) = dev
+        .cli(&[
+            "workflow",
+            "upgrade",
+            "--type",
+            "loan-approval",
+            "--component",
+            &loan_wasm,
+            "--dry-run",
+        ])
+        .await;
+    assert!(
+        ok && out.contains("default/parked-1: replays"),
+        "{out}{err}"
+    );
+    let (ok, out, err) = dev
+        .cli(&[
+            "workflow",
+            "upgrade",
+            "--type",
+            "loan-approval",
+            "--component",
+            &loan_wasm,
+        ])
+        .await;
+    assert!(
+        ok && out.contains("default/parked-1: upgraded"),
+        "{out}{err}"
+    );
+    let mut client = dev.client().await;
+    let described = client
+        .describe_workflow(pb::DescribeWorkflowRequest {
+            workflow_id: "parked-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(described.info.unwrap().parked_reason, "", "resumed");
+    let (ok, _, err) = dev
+        .cli(&["workflow", "fail", "parked-1", "--reason", ""])
+        .await;
+    assert!(!ok && err.contains("a reason is required"), "{err}");
+    let (ok, out, err) = dev
+        .cli(&[
+            "workflow",
+            "fail",
+            "parked-1",
+            "--reason",
+            "refunded by hand",
+        ])
+        .await;
+    assert!(ok, "{out}{err}");
+    let (ok, _, err) = dev.cli(&["workflow", "result", "parked-1"]).await;
+    assert!(
+        !ok && err.contains("FailedByOperator") && err.contains("refunded by hand"),
+        "{err}"
+    );
     dev.terminate().await;
 }

@@ -24,9 +24,9 @@ pub enum RuntimeError {
     /// operator, and will not close until one acts.
     #[error(
         "execution `{workflow_id}` is parked: {reason}\n\
-         It waits for an operator: deploy a component that replays its history and move it \
-         there with `weft upgrade --type {workflow_type} --component <fixed.wasm>`, or end it \
-         with `weft workflow fail {workflow_id} --reason <why>`."
+         It waits for an operator: move it to a component that replays its history with \
+         `weft workflow upgrade --type {workflow_type} --component <fixed.wasm>` (`weft upgrade` \
+         offline), or end it with `weft workflow fail {workflow_id} --reason <why>`."
     )]
     Parked {
         /// The execution's workflow id.

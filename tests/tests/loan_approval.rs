@@ -196,3 +196,55 @@ async fn a_restart_while_awaiting_approval_loses_nothing() {
     assert_eq!(holds(&bank), [Hold::Disbursed]);
     assert_eq!(bank.accounts_opened(), 1, "exactly one account");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_namespace_runs_its_own_types_and_its_children_find_theirs() {
+    let bank = Bank::default();
+    let env = TestEnv::new(activities(&bank)).await;
+    env.runtime
+        .create_namespace(weft_server::NamespaceRecord {
+            name: "bank".into(),
+            retention_seconds: 0,
+            description: String::new(),
+        })
+        .await
+        .unwrap();
+    // The same type name, other code, in the default namespace.
+    env.deploy_file("loan-approval", guest_path("payment-workflow"))
+        .await
+        .unwrap();
+    env.deploy_file("bank::loan-approval", guest_path("loan-approval"))
+        .await
+        .unwrap();
+    env.deploy_file("bank::account-opening", guest_path("account-opening"))
+        .await
+        .unwrap();
+    let components = env.runtime.components();
+    let id_of = |t: &str| components.iter().find(|(n, _)| n == t).map(|(_, id)| *id);
+    assert_ne!(id_of("loan-approval"), id_of("bank::loan-approval"));
+    assert!(id_of("account-opening").is_none(), "{components:?}");
+
+    env.start(
+        "bank::loan-approval",
+        "bank::loan-1",
+        &application("loan-1", "ada"),
+    )
+    .await
+    .unwrap();
+    env.wait_for_event("bank::loan-1", "SignalAwaited")
+        .await
+        .unwrap();
+    env.signal(
+        "bank::loan-1",
+        "approval",
+        &json!({"approved": true, "reviewer": "grace"}),
+    )
+    .await
+    .unwrap();
+    let result: Value = env.result("bank::loan-1").await.unwrap();
+    assert_eq!(result["outcome"], json!("approved"), "{result}");
+    // The child (type `account-opening`, as the guest names it) ran on
+    // the bank namespace's deployment, the only one there is.
+    let child = env.runtime.history("bank::loan-1/account").await.unwrap();
+    assert_eq!(child.last().unwrap().kind.name(), "ExecutionCompleted");
+}

@@ -12,8 +12,15 @@ use weft_store::StoreError;
 pub(crate) fn status(e: RuntimeError) -> Status {
     let message = e.to_string();
     match e {
-        RuntimeError::UnknownWorkflowType(_)
-        | RuntimeError::NotFound(_)
+        // The runtime's name is namespaced; say it in the client's terms.
+        RuntimeError::UnknownWorkflowType(ref qualified) => {
+            let (ns, workflow_type) = namespace::split(qualified);
+            Status::not_found(format!(
+                "unknown workflow type `{workflow_type}` in namespace `{ns}`: deploy its \
+                 component there first"
+            ))
+        }
+        RuntimeError::NotFound(_)
         | RuntimeError::UnknownNamespace(_)
         | RuntimeError::StaleTask(_)
         | RuntimeError::Store(StoreError::NotFound(_)) => Status::not_found(message),
@@ -107,7 +114,7 @@ pub(crate) fn info(record: &ExecutionRecord) -> pb::WorkflowInfo {
     pb::WorkflowInfo {
         workflow_id: workflow_id.to_owned(),
         run_id: record.id.run_id.clone(),
-        workflow_type: record.workflow_type.clone(),
+        workflow_type: namespace::split(&record.workflow_type).1.to_owned(),
         status: status_name(record.status),
         start_time_ms: record.started_at.0,
         close_time_ms: record.closed_at.map_or(0, |t| t.0),

@@ -78,7 +78,7 @@ impl WeftService {
         };
         Ok(StartWorkflow {
             workflow_id,
-            workflow_type: r.workflow_type,
+            workflow_type: qualify(&r.namespace, "workflow type", &r.workflow_type)?,
             input: json_payload("workflow input", r.input)?,
             task_queue: Some(qualify(&r.namespace, "task queue", queue)?),
             id_reuse: convert::id_reuse(r.id_reuse_policy),
@@ -150,9 +150,10 @@ impl Weft for WeftService {
         if r.workflow_type.is_empty() {
             return Err(Status::invalid_argument("workflow_type is required"));
         }
+        let workflow_type = qualify(&r.namespace, "workflow type", &r.workflow_type)?;
         let id = self
             .runtime
-            .deploy(&r.workflow_type, r.component)
+            .deploy(&workflow_type, r.component)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::DeployComponentResponse {
@@ -162,15 +163,26 @@ impl Weft for WeftService {
 
     async fn list_components(
         &self,
-        _: Request<pb::ListComponentsRequest>,
+        request: Request<pb::ListComponentsRequest>,
     ) -> Reply<pb::ListComponentsResponse> {
+        let r = request.into_inner();
+        self.namespace(&r.namespace).await?;
+        let wanted = if r.namespace.is_empty() {
+            namespace::DEFAULT_NAMESPACE
+        } else {
+            &r.namespace
+        };
+        // Workflow types belong to a namespace: only this one's are listed.
         let components = self
             .runtime
             .components()
             .into_iter()
-            .map(|(workflow_type, id)| pb::ComponentInfo {
-                workflow_type,
-                component_id: id.to_string(),
+            .filter_map(|(qualified, id)| {
+                let (ns, workflow_type) = namespace::split(&qualified);
+                (ns == wanted).then(|| pb::ComponentInfo {
+                    workflow_type: workflow_type.to_owned(),
+                    component_id: id.to_string(),
+                })
             })
             .collect();
         Ok(Response::new(pb::ListComponentsResponse { components }))
@@ -296,13 +308,15 @@ impl Weft for WeftService {
         request: Request<pb::UpgradeWorkflowsRequest>,
     ) -> Reply<pb::UpgradeWorkflowsResponse> {
         let r = request.into_inner();
+        self.namespace(&r.namespace).await?;
+        let workflow_type = qualify(&r.namespace, "workflow type", &r.workflow_type)?;
         let checks = if r.dry_run {
             self.runtime
-                .dry_run_upgrade(&r.workflow_type, r.component)
+                .dry_run_upgrade(&workflow_type, r.component)
                 .await
         } else {
             self.runtime
-                .upgrade(&r.workflow_type, r.component, r.force)
+                .upgrade(&workflow_type, r.component, r.force)
                 .await
         }
         .map_err(status)?;
@@ -377,7 +391,7 @@ impl Weft for WeftService {
                 .map(|c| pb::ChildInfo {
                     seq: c.seq,
                     workflow_id: namespace::split(&c.workflow_id).1.to_owned(),
-                    workflow_type: c.workflow_type.clone(),
+                    workflow_type: namespace::split(&c.workflow_type).1.to_owned(),
                     state: c.state.to_owned(),
                 })
                 .collect(),
@@ -588,9 +602,12 @@ impl WeftService {
             r.namespace
         };
         let search: BTreeMap<String, String> = r.search_attributes.into_iter().collect();
+        let workflow_type = (!r.workflow_type.is_empty())
+            .then(|| qualify(&namespace, "workflow type", &r.workflow_type))
+            .transpose()?;
         Ok(ListFilter {
             namespace: Some(namespace),
-            workflow_type: (!r.workflow_type.is_empty()).then_some(r.workflow_type),
+            workflow_type,
             status: convert::parse_status(&r.status)?,
             search_attributes: search.into_iter().collect(),
             started_after: (r.started_after_ms > 0)

@@ -607,6 +607,7 @@ impl Client {
                 let checks = self
                     .inner
                     .upgrade_workflows(pb::UpgradeWorkflowsRequest {
+                        namespace: ns,
                         workflow_type: workflow_type.clone(),
                         component: bytes,
                         dry_run,

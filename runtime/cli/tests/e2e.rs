@@ -242,8 +242,32 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
         .cli(&["namespace", "create", "payments", "--retention", "3600"])
         .await;
     assert!(ok, "{err}");
+    // Workflow types belong to a namespace too: `payment` is deployed in
+    // the default one only, until it is deployed here.
     let mut req = start("pay-1", "payment", payment("acc-2"));
     req.namespace = "payments".into();
+    let refused = client.start_workflow(req.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound);
+    assert!(
+        refused
+            .message()
+            .contains("unknown workflow type `payment` in namespace `payments`"),
+        "{refused:?}"
+    );
+    let (ok, out, _) = dev.cli(&["-n", "payments", "component", "list"]).await;
+    assert!(ok && !out.contains("payment"), "{out}");
+    let (ok, _, err) = dev
+        .cli(&[
+            "-n",
+            "payments",
+            "component",
+            "deploy",
+            "--type",
+            "payment",
+            &guest("payment-workflow"),
+        ])
+        .await;
+    assert!(ok, "{err}");
     client.start_workflow(req).await.unwrap();
     let r = client
         .get_result(pb::GetResultRequest {

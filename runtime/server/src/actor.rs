@@ -468,7 +468,9 @@ fn new_children(inner: &Inner, state: &ExecutionState, events: &[Event]) -> Vec<
             } => {
                 let req = StartWorkflow {
                     workflow_id: workflow_id.clone(),
-                    workflow_type: workflow_type.clone(),
+                    // The type the guest named, as deployed in its
+                    // parent's namespace (the id already is in it).
+                    workflow_type: weft_core::namespace::same_namespace(workflow_id, workflow_type),
                     input: input.clone(),
                     task_queue: Some(options.task_queue.as_deref().map_or_else(
                         || parent_queue.clone(),

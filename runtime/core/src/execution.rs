@@ -56,13 +56,12 @@ pub struct Wake {
     pub outcome: Outcome,
 }
 
-/// Where in history a handle resolved, and how.
-#[derive(Debug, Clone, PartialEq)]
+/// Where in history a handle resolved. The outcome is read from that event
+/// when a wait returns it, so a payload is held once, in the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolution {
     /// Index of the resolving event.
     pub index: usize,
-    /// The outcome.
-    pub outcome: Outcome,
 }
 
 /// The workflow code did something other than what history records.
@@ -338,11 +337,8 @@ impl ExecutionState {
             | EventKind::ChildStarted { .. } => {
                 self.commands.push(index);
             }
-            EventKind::ChildCompleted { seq, result } => {
-                self.resolve(*seq, index, Outcome::Completed(result.clone()));
-            }
-            EventKind::ChildFailed { seq, failure } => {
-                self.resolve(*seq, index, Outcome::Failed(failure.clone()));
+            EventKind::ChildCompleted { seq, .. } | EventKind::ChildFailed { seq, .. } => {
+                self.resolve(*seq, index);
             }
             EventKind::SignalAwaited { seq, name } => {
                 self.commands.push(index);
@@ -355,41 +351,31 @@ impl ExecutionState {
             EventKind::UpdateCompleted { .. }
             | EventKind::SearchAttributesUpserted { .. }
             | EventKind::MemoUpserted { .. } => self.commands.push(index),
-            EventKind::SignalReceived { name, payload } => {
-                let key = (Channel::Signal, name.clone());
-                self.receive_message(key, index, payload.clone());
+            EventKind::SignalReceived { name, .. } => {
+                self.receive_message((Channel::Signal, name.clone()), index);
             }
-            EventKind::UpdateAccepted { name, args, .. } => {
-                let key = (Channel::Update, name.clone());
-                self.receive_message(key, index, args.clone());
+            EventKind::UpdateAccepted { name, .. } => {
+                self.receive_message((Channel::Update, name.clone()), index);
             }
             EventKind::TimerCanceled { timer, .. } => {
                 self.commands.push(index);
-                self.resolve(*timer, index, Outcome::Cancelled);
+                self.resolve(*timer, index);
             }
             EventKind::CancelRequested { .. } => {
                 self.cancel_requested.get_or_insert(index);
             }
-            EventKind::ActivityCompleted { seq, result, .. } => {
-                self.resolve(*seq, index, Outcome::Completed(result.clone()));
-            }
-            EventKind::ActivityFailed {
+            EventKind::ActivityCompleted { seq, .. }
+            | EventKind::ActivityFailed {
                 seq,
-                failure,
                 retry_at: None,
                 ..
-            } => {
-                self.resolve(*seq, index, Outcome::Failed(failure.clone()));
             }
-            EventKind::ActivityTimedOut {
+            | EventKind::ActivityTimedOut {
                 seq,
-                kind,
                 retry_at: None,
                 ..
-            } => {
-                self.resolve(*seq, index, Outcome::Failed(Failure::timeout(*kind)));
             }
-            EventKind::TimerFired { seq } => self.resolve(*seq, index, Outcome::Fired),
+            | EventKind::TimerFired { seq } => self.resolve(*seq, index),
             EventKind::ExecutionStarted { component, .. } => self.component = *component,
             EventKind::ComponentUpgraded { to, .. } => self.component = *to,
             EventKind::ExecutionCompleted { .. }
@@ -409,27 +395,20 @@ impl ExecutionState {
     /// oldest one not yet taken, or queued until one arrives.
     fn await_message(&mut self, key: (Channel, String), seq: u32) {
         match self.signals.get_mut(&key).and_then(VecDeque::pop_front) {
-            Some(message) => {
-                let payload = match &self.history[message].kind {
-                    EventKind::SignalReceived { payload, .. } => payload.clone(),
-                    EventKind::UpdateAccepted { args, .. } => args.clone(),
-                    _ => unreachable!("message buffers hold message event indexes"),
-                };
-                self.resolve(seq, message, Outcome::Completed(payload));
-            }
+            Some(message) => self.resolve(seq, message),
             None => self.signal_waiters.entry(key).or_default().push_back(seq),
         }
     }
 
     /// A message of `key` at `index`: resolves the oldest waiting wait, or
     /// is kept for the next one.
-    fn receive_message(&mut self, key: (Channel, String), index: usize, payload: Payload) {
+    fn receive_message(&mut self, key: (Channel, String), index: usize) {
         match self
             .signal_waiters
             .get_mut(&key)
             .and_then(VecDeque::pop_front)
         {
-            Some(seq) => self.resolve(seq, index, Outcome::Completed(payload)),
+            Some(seq) => self.resolve(seq, index),
             None => self.signals.entry(key).or_default().push_back(index),
         }
     }
@@ -444,10 +423,30 @@ impl ExecutionState {
         }
     }
 
-    fn resolve(&mut self, seq: u32, index: usize, outcome: Outcome) {
-        self.resolutions
-            .entry(seq)
-            .or_insert(Resolution { index, outcome });
+    fn resolve(&mut self, seq: u32, index: usize) {
+        self.resolutions.entry(seq).or_insert(Resolution { index });
+    }
+
+    /// The outcome the resolving event at `index` gives its handle.
+    fn outcome_at(&self, index: usize) -> Outcome {
+        match &self.history[index].kind {
+            EventKind::ActivityCompleted { result, .. }
+            | EventKind::ChildCompleted { result, .. } => Outcome::Completed(result.clone()),
+            EventKind::SignalReceived { payload, .. } => Outcome::Completed(payload.clone()),
+            EventKind::UpdateAccepted { args, .. } => Outcome::Completed(args.clone()),
+            EventKind::ActivityFailed { failure, .. } | EventKind::ChildFailed { failure, .. } => {
+                Outcome::Failed(failure.clone())
+            }
+            EventKind::ActivityTimedOut { kind, .. } => Outcome::Failed(Failure::timeout(*kind)),
+            EventKind::TimerFired { .. } => Outcome::Fired,
+            EventKind::TimerCanceled { .. } => Outcome::Cancelled,
+            EventKind::CancelRequested { .. } => Outcome::CancelRequested,
+            // `push` resolves handles only at the events above.
+            other => Outcome::Failed(Failure::new(
+                "InternalError",
+                format!("a handle resolved at a {} event", other.name()),
+            )),
+        }
     }
 
     /// The guest issued `cmd`. Returns its handle, or the divergence from
@@ -542,19 +541,19 @@ impl ExecutionState {
         }
         let first = handles
             .iter()
-            .filter_map(|h| self.resolutions.get(h).map(|r| (r.index, *h, &r.outcome)))
-            .min_by_key(|(index, _, _)| *index);
+            .filter_map(|h| self.resolutions.get(h).map(|r| (r.index, *h)))
+            .min_by_key(|(index, _)| *index);
         // A cancellation request is a resolution of every wait until one
         // wait has returned it; the same earliest-index rule applies.
         let cancel = self
             .cancel_requested
             .filter(|_| !self.cancel_delivered)
-            .map(|index| (index, handles[0], &Outcome::CancelRequested));
+            .map(|index| (index, handles[0]));
         let first = match (first, cancel) {
             (Some(f), Some(c)) => Some(if c.0 < f.0 { c } else { f }),
             (f, c) => f.or(c),
         };
-        let Some((index, handle, outcome)) = first else {
+        let Some((index, handle)) = first else {
             if let Some(&recorded) = self.commands.get(self.next_seq as usize) {
                 return Err(WaitError::Nondeterminism(Nondeterminism {
                     seq: self.next_seq,
@@ -570,7 +569,7 @@ impl ExecutionState {
         };
         let wake = Wake {
             handle,
-            outcome: outcome.clone(),
+            outcome: self.outcome_at(index),
         };
         if Some(index) == self.cancel_requested {
             self.cancel_delivered = true;

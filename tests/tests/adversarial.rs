@@ -338,15 +338,15 @@ async fn signals_to_a_full_history_are_refused_and_big_ones_terminate_it() {
     }
     let (n, e) = refused.expect("a full history refuses signals");
     assert!(matches!(e, RuntimeError::HistoryFull(_)), "{e}");
-    assert!(e.to_string().contains("its limit is 20 events"), "{e}");
+    assert!(e.to_string().contains("limit of 20 events"), "{e}");
     assert!(n > 5, "refused only when full: after {n}");
     assert_eq!(
         t.runtime.describe(&id).await.unwrap().status,
         weft_store::ExecutionStatus::Running
     );
 
-    // By bytes: 1 MiB signals fit the count; the one that would pass the
-    // 3 MiB limit terminates the execution when delivered, naming bytes.
+    // By bytes: 1 MiB signals fit the count. Once two are in the history,
+    // a third would pass the 3 MiB limit: refused, naming bytes.
     let big = serde_json::to_vec(&"s".repeat(1 << 20)).unwrap();
     let id = t
         .start_guest(
@@ -356,9 +356,30 @@ async fn signals_to_a_full_history_are_refused_and_big_ones_terminate_it() {
             json!("await-signal"),
         )
         .await;
-    for _ in 0..3 {
+    for n in 1..=2 {
         t.runtime.signal(&id, "other", big.clone()).await.unwrap();
+        received(&t, &id, n).await;
     }
+    let e = t
+        .runtime
+        .signal(&id, "other", big.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::HistoryFull(_)), "{e}");
+    assert!(e.to_string().contains("limit of 3145728 bytes"), "{e}");
+
+    // After a restart the size is not known until the execution runs: the
+    // signal is taken, and its delivery terminates the execution instead.
+    let (dir, clock) = t.stop().await;
+    let t = TestRuntime::on_dir(
+        dir,
+        clock,
+        echo_activities(),
+        RuntimeConfig::default(),
+        engine.clone(),
+    )
+    .await;
+    t.runtime.signal(&id, "other", big.clone()).await.unwrap();
     let reason = terminated(&t, &id).await;
     assert!(
         reason.contains("limit of 3145728 bytes") && reason.contains("signal `other`"),
@@ -367,6 +388,23 @@ async fn signals_to_a_full_history_are_refused_and_big_ones_terminate_it() {
     over_the_limit(&t, &id, &engine).await;
     let late = t.runtime.signal(&id, "other", b"1".to_vec()).await;
     assert!(matches!(late, Err(RuntimeError::NotRunning(_))), "{late:?}");
+}
+
+/// Wait until `n` signals are in the history of `id` (tokio's paused clock
+/// moves a millisecond per look).
+async fn received(t: &TestRuntime, id: &str, n: usize) {
+    for _ in 0..10_000 {
+        let history = t.runtime.history(id).await.unwrap();
+        let count = history
+            .iter()
+            .filter(|e| e.kind.name() == "SignalReceived")
+            .count();
+        if count >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("{id} never received {n} signals");
 }
 
 #[tokio::test(start_paused = true)]

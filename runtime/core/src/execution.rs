@@ -136,9 +136,7 @@ pub struct ExecutionState {
     limits: Limits,
 }
 
-/// Bytes kept free for the event that closes a history over its limit:
-/// the termination (or failure) that says so is about 300 bytes.
-const CLOSING_RESERVE: u64 = 1_024;
+use crate::limits::HISTORY_CLOSING_RESERVE as CLOSING_RESERVE;
 
 impl ExecutionState {
     /// Rebuild the state of an execution from its history. The first event

@@ -43,7 +43,7 @@ pub use execution::{ExecutionState, Nondeterminism, Outcome, Resolution, WaitErr
 pub use failure::{Failure, TimeoutKind};
 pub use ids::{ComponentId, ExecutionId};
 pub use inbox::{ActivityReport, AttemptOutcome, InboxMessage};
-pub use limits::Limits;
+pub use limits::{HISTORY_CLOSING_RESERVE, Limits};
 pub use random::RandomStream;
 pub use render::{event_details, render_history};
 pub use retry::{RetryDecision, RetryPolicy};

@@ -1,5 +1,9 @@
 use crate::Failure;
 
+/// Bytes a history keeps free for the event that closes it when it is over
+/// its limits (the termination or failure that says so, ~300 bytes).
+pub const HISTORY_CLOSING_RESERVE: u64 = 1_024;
+
 /// Size limits that keep one execution from hurting the rest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {

@@ -307,6 +307,8 @@ impl ActorDriver {
         self.inner.committed(done);
         self.inner.updates_answered(self.key, state.pending().1);
         state.mark_durable();
+        let bytes = state.history_bytes();
+        crate::runtime::lock(&self.inner.history_bytes).insert(self.key, bytes);
         // Their events are durable now: never pending again.
         self.locals_run.clear();
         // Output commit rule: workers and timers see the work only now.

@@ -19,7 +19,7 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let record = self.running(workflow_id).await?;
         self.check_payload(&format!("payload of signal `{name}`"), &payload)?;
-        self.check_history_room(&record, &format!("signal `{name}`"))?;
+        self.check_history_room(&record, &format!("signal `{name}`"), payload.len())?;
         let message = InboxMessage::Signal {
             name: name.to_owned(),
             payload,
@@ -161,7 +161,7 @@ impl Runtime {
     ) -> Result<Payload, RuntimeError> {
         self.check_payload(&format!("arguments of update `{name}`"), &args)?;
         let record = self.running(workflow_id).await?;
-        self.check_history_room(&record, &format!("update `{name}`"))?;
+        self.check_history_room(&record, &format!("update `{name}`"), args.len())?;
         let validator = format!("__weft_update_validator/{name}");
         match self.query(workflow_id, &validator, args.clone()).await {
             Ok(_) => {}
@@ -221,18 +221,34 @@ impl Runtime {
     }
 
     /// Refuse a message to an execution whose history has no room for it:
-    /// its events, plus one for each message already waiting in its inbox,
-    /// plus this one, plus its closing event. (A message that passes this
-    /// but would still not fit, by its bytes, terminates the execution
-    /// when it is delivered, naming the limit.)
-    fn check_history_room(&self, record: &ExecutionRecord, what: &str) -> Result<(), RuntimeError> {
-        let max = self.inner.engine.config().limits.history_max_events as u64;
+    /// by count, its events, plus one for each message already waiting in
+    /// its inbox, plus this one, plus its closing event; by bytes, its size
+    /// as of its last workflow task here, plus this payload, plus room to
+    /// close. (A message that passes this but still does not fit, once
+    /// those waiting ahead of it are in, terminates the execution when it
+    /// is delivered, naming the limit.)
+    fn check_history_room(
+        &self,
+        record: &ExecutionRecord,
+        what: &str,
+        payload_bytes: usize,
+    ) -> Result<(), RuntimeError> {
+        let limits = self.inner.engine.config().limits;
         let waiting = record.next_inbox.saturating_sub(record.consumed_inbox);
-        if record.next_event + waiting + 2 > max {
+        let events = usize::try_from(record.next_event + waiting).unwrap_or(usize::MAX);
+        // Unknown (not run here since the start): the count alone decides.
+        let bytes = crate::runtime::lock(&self.inner.history_bytes)
+            .get(&record.key)
+            .copied()
+            .unwrap_or(0);
+        let more = (1, payload_bytes as u64);
+        if let Some(reason) =
+            limits.history_room((events, bytes), more, weft_core::HISTORY_CLOSING_RESERVE)
+        {
             return Err(RuntimeError::HistoryFull(format!(
-                "execution `{}` cannot take {what}: its history has {} events and {waiting} \
-                 more waiting to enter it, and its limit is {max} events",
-                record.id.workflow_id, record.next_event
+                "execution `{}` cannot take {what} ({waiting} message(s) are waiting to enter \
+                 its history already): {reason}",
+                record.id.workflow_id
             )));
         }
         Ok(())

@@ -154,6 +154,10 @@ pub(crate) struct Inner {
     waiters: Mutex<HashMap<ExecKey, Vec<CloseWaiter>>>,
     /// Queues (namespaced) an in-process worker serves.
     served_queues: Mutex<std::collections::BTreeSet<String>>,
+    /// Stored size of each running execution's history as of its last
+    /// workflow task here, so a message that could not fit is refused at
+    /// once (an execution not run since the start is not in it).
+    pub(crate) history_bytes: Mutex<HashMap<ExecKey, u64>>,
     /// Clients waiting for the answer to an update, by execution and id.
     pub(crate) update_waiters: Mutex<HashMap<(ExecKey, String), UpdateWaiter>>,
     /// Cancellation switches of the activity attempts running here.
@@ -264,6 +268,7 @@ impl Runtime {
                 waiters: Mutex::new(HashMap::new()),
                 attempts: Mutex::new(BTreeMap::new()),
                 update_waiters: Mutex::new(HashMap::new()),
+                history_bytes: Mutex::new(HashMap::new()),
                 served_queues: Mutex::new(Default::default()),
                 failures: Mutex::new(HashMap::new()),
                 shutdown,
@@ -745,6 +750,7 @@ impl Inner {
     /// Wake everyone waiting for `key` to close (with its `outcome`, if the
     /// caller has it), and fail the updates it will never answer.
     pub(crate) fn closed(&self, key: ExecKey, outcome: Option<WorkflowOutcome>) {
+        lock(&self.history_bytes).remove(&key);
         self.history_changed.notify_waiters();
         for waiter in lock(&self.waiters).remove(&key).unwrap_or_default() {
             let _ = waiter.send(outcome.clone());

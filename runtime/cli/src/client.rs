@@ -277,20 +277,35 @@ pub enum WorkflowCommand {
     /// Move running executions of a workflow type to a new component:
     /// replay each one's history against it, and upgrade those that replay
     /// cleanly (parked ones resume). `weft upgrade` does it offline.
-    Upgrade {
-        /// Workflow type.
-        #[arg(long = "type")]
-        workflow_type: String,
-        /// The new component (.wasm).
-        #[arg(long)]
-        component: PathBuf,
-        /// Only report what would happen.
-        #[arg(long)]
-        dry_run: bool,
-        /// Upgrade even executions that do not replay (they will park).
-        #[arg(long, conflicts_with = "dry_run")]
-        force: bool,
-    },
+    Upgrade(UpgradeArgs),
+}
+
+/// What `weft workflow upgrade` (over the API) and `weft upgrade`
+/// (offline) take.
+#[derive(Args, Clone)]
+pub struct UpgradeArgs {
+    /// Workflow type.
+    #[arg(long = "type")]
+    pub workflow_type: String,
+    /// The new component (.wasm).
+    #[arg(long)]
+    pub component: PathBuf,
+    /// Only report what would happen.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Upgrade even executions that do not replay (they will park).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub force: bool,
+}
+
+/// What an upgrade did with one execution, for its report line.
+pub fn upgrade_verdict(replays: bool, upgraded: bool, commands: u32, divergence: &str) -> String {
+    match (replays, upgraded) {
+        (true, true) => format!("upgraded ({commands} commands replayed)"),
+        (true, false) => format!("replays ({commands} commands)"),
+        (false, true) => format!("upgraded by force; it will park: {divergence}"),
+        (false, false) => format!("does not replay, kept on its version: {divergence}"),
+    }
 }
 
 #[derive(Subcommand)]
@@ -596,12 +611,12 @@ impl Client {
                     .await?;
                 self.print(|| format!("failed {id}"), || json!({"failed": id}));
             }
-            WorkflowCommand::Upgrade {
+            WorkflowCommand::Upgrade(UpgradeArgs {
                 workflow_type,
                 component,
                 dry_run,
                 force,
-            } => {
+            }) => {
                 let bytes = std::fs::read(&component)
                     .with_context(|| format!("reading {}", component.display()))?;
                 let checks = self
@@ -619,14 +634,8 @@ impl Client {
                 let text = || {
                     let mut out = String::new();
                     for c in &checks {
-                        let what = match (c.replays, c.upgraded) {
-                            (true, true) => format!("upgraded ({} commands replayed)", c.commands),
-                            (true, false) => format!("replays ({} commands)", c.commands),
-                            (false, true) => {
-                                format!("upgraded by force; it will park: {}", c.divergence)
-                            }
-                            (false, false) => format!("does not replay: {}", c.divergence),
-                        };
+                        let what =
+                            upgrade_verdict(c.replays, c.upgraded, c.commands, &c.divergence);
                         out.push_str(&format!("{}/{}: {what}\n", c.namespace, c.workflow_id));
                     }
                     out.push_str(&format!(

@@ -142,21 +142,9 @@ enum Command {
     },
     /// Move running executions of a workflow type to a new component:
     /// replay each one's history against it first, and upgrade those that
-    /// replay cleanly (parked ones resume).
-    Upgrade {
-        /// Workflow type.
-        #[arg(long = "type")]
-        workflow_type: String,
-        /// The new component (.wasm).
-        #[arg(long)]
-        component: PathBuf,
-        /// Only report what would happen.
-        #[arg(long)]
-        dry_run: bool,
-        /// Upgrade even executions that do not replay (they will park).
-        #[arg(long, conflicts_with = "dry_run")]
-        force: bool,
-    },
+    /// replay cleanly (parked ones resume). Offline, on the database in
+    /// `--data-dir`; `weft workflow upgrade` does it over the API.
+    Upgrade(client::UpgradeArgs),
     /// Deploy a component, start (or resume) a workflow, wait for its
     /// result, and print the result and the history.
     Run {
@@ -363,12 +351,7 @@ async fn run_cli() -> Result<()> {
             id,
             output,
         } => run(&runtime, component, workflow_type, input, id, output).await,
-        Command::Upgrade {
-            workflow_type,
-            component,
-            dry_run,
-            force,
-        } => upgrade(&runtime, &workflow_type, &component, dry_run, force).await,
+        Command::Upgrade(args) => upgrade(&runtime, &args).await,
         Command::Workflow(client::WorkflowCommand::Fail { id, reason, .. }) => {
             runtime.fail(&id, &reason).await.map_err(Into::into)
         }
@@ -451,26 +434,19 @@ async fn print_history(runtime: &Runtime, workflow_id: &str, output: Output) -> 
     Ok(())
 }
 
-async fn upgrade(
-    runtime: &Runtime,
-    workflow_type: &str,
-    component: &std::path::Path,
-    dry_run: bool,
-    force: bool,
-) -> Result<()> {
+async fn upgrade(runtime: &Runtime, args: &client::UpgradeArgs) -> Result<()> {
+    let (workflow_type, component) = (&args.workflow_type, &args.component);
     let bytes =
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
-    let checks = if dry_run {
+    let checks = if args.dry_run {
         runtime.dry_run_upgrade(workflow_type, bytes).await?
     } else {
-        runtime.upgrade(workflow_type, bytes, force).await?
+        runtime.upgrade(workflow_type, bytes, args.force).await?
     };
     for check in &checks {
-        let verdict = match (&check.outcome, check.upgraded) {
-            (Ok(_), true) => "upgraded".to_owned(),
-            (Ok(_), false) => "replays cleanly".to_owned(),
-            (Err(e), true) => format!("upgraded by force; it will park: {e}"),
-            (Err(e), false) => format!("kept on its version: {e}"),
+        let verdict = match &check.outcome {
+            Ok(report) => client::upgrade_verdict(true, check.upgraded, report.commands, ""),
+            Err(e) => client::upgrade_verdict(false, check.upgraded, 0, e),
         };
         println!("{}: {verdict}", check.workflow_id);
     }

@@ -84,6 +84,21 @@ impl Connection {
     }
 }
 
+/// `ms` since the epoch as an RFC 3339 UTC time, to the millisecond
+/// (`2026-12-01T10:41:04.728Z`); the number itself past the year 9999.
+fn utc(ms: u64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            let t = t
+                .replace_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+                .ok()?;
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
 /// An error and its sources, `: `-separated (a transport error alone says
 /// only "transport error"; the handshake's reason is further down).
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -498,14 +513,14 @@ impl Client {
                             w.run_id.clone(),
                             w.workflow_type.clone(),
                             w.status.clone(),
-                            w.start_time_ms.to_string(),
+                            utc(w.start_time_ms),
                         ]
                     })
                     .collect();
                 self.print(
                     || {
                         table(
-                            &["WORKFLOW ID", "RUN ID", "TYPE", "STATUS", "STARTED (ms)"],
+                            &["WORKFLOW ID", "RUN ID", "TYPE", "STATUS", "STARTED (UTC)"],
                             &rows,
                         )
                     },
@@ -705,6 +720,10 @@ impl Client {
                     info.component_id,
                     info.history_length
                 );
+                out.push_str(&format!("  started    {}\n", utc(info.start_time_ms)));
+                if info.close_time_ms > 0 {
+                    out.push_str(&format!("  closed     {}\n", utc(info.close_time_ms)));
+                }
                 if !info.parked_reason.is_empty() {
                     out.push_str(&format!("  PARKED     {}\n", info.parked_reason));
                 }
@@ -726,7 +745,7 @@ impl Client {
                     ));
                 }
                 for t in &r.pending_timers {
-                    out.push_str(&format!("  timer      #{} fires at {} ms\n", t.seq, t.fire_at_ms));
+                    out.push_str(&format!("  timer      #{} fires at {}\n", t.seq, utc(t.fire_at_ms)));
                 }
                 for c in &r.children {
                     out.push_str(&format!(
@@ -967,4 +986,16 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
             .map(|r| line(r.iter().map(String::as_str).collect())),
     );
     out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc;
+
+    #[test]
+    fn times_read_as_utc_to_the_millisecond() {
+        assert_eq!(utc(1_796_370_220_326), "2026-12-04T07:43:40.326Z");
+        assert_eq!(utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc(u64::MAX), format!("{} ms", u64::MAX));
+    }
 }

@@ -127,6 +127,18 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
         ok && out.contains("status     Running") && out.contains("timer"),
         "{out}"
     );
+    // Times read as UTC, not epoch milliseconds.
+    let timer = out.lines().find(|l| l.contains("timer")).unwrap();
+    assert!(
+        timer.contains("fires at 20") && timer.ends_with('Z'),
+        "{timer}"
+    );
+    assert!(out.contains("  started    20"), "{out}");
+    let (ok, out, _) = dev.cli(&["workflow", "list"]).await;
+    assert!(
+        ok && out.contains("STARTED (UTC)") && !out.contains("(ms)"),
+        "{out}"
+    );
     let (ok, out, _) = dev
         .cli(&["workflow", "query", "loan-1", "--name", "status"])
         .await;

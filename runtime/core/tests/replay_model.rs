@@ -115,7 +115,7 @@ fn delivery(choice: u8, open: &[(u32, Kind)], at: u64) -> InboxMessage {
             seq,
             attempt: 1,
             started_at: Some(Timestamp(at)),
-            outcome: if choice % 3 == 0 {
+            outcome: if choice.is_multiple_of(3) {
                 AttemptOutcome::Failed(Failure::new("Declined", "no"))
             } else {
                 AttemptOutcome::Completed(vec![choice])

@@ -196,3 +196,32 @@ async fn a_long_panic_message_keeps_its_type_and_location() {
         .await
         .unwrap();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Component validation, fuzzed: random bytes, and a real component
+    /// cut short or with a byte changed, are accepted or refused with an
+    /// error; the engine never panics (and a refusal says what it is).
+    #[test]
+    fn validation_never_panics_on_altered_components(
+        random in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128),
+        at in proptest::prelude::any::<proptest::sample::Index>(),
+        byte in proptest::prelude::any::<u8>(),
+    ) {
+        static ENGINE: std::sync::OnceLock<(weft_engine::WorkflowEngine, Vec<u8>)> =
+            std::sync::OnceLock::new();
+        let (engine, valid) = ENGINE.get_or_init(|| {
+            let engine = weft_engine::WorkflowEngine::new(weft_engine::EngineConfig::default());
+            (engine.unwrap(), weft_tests::guest("guest-trap"))
+        });
+        let err = engine.check(&random).unwrap_err().to_string();
+        proptest::prop_assert!(err.contains("invalid workflow component"), "{}", err);
+        let i = at.index(valid.len());
+        let _ = engine.check(&valid[..i]);
+        let mut changed = valid.clone();
+        changed[i] = byte;
+        let _ = engine.check(&changed);
+        let _ = weft_engine::interpreter_of(&changed);
+    }
+}

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{WEFT, weft};
+use common::{WEFT, listening_address, weft};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -42,18 +42,8 @@ impl Server {
             command.env(name, value);
         }
         let mut child = command.spawn().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-        let line = stdout
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the server printed nothing");
-        let address = line
-            .split_whitespace()
-            .find(|w| w.starts_with("https://") || w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+        let address = listening_address(&mut child).await;
         Server {
             child,
             address,

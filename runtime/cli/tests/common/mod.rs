@@ -63,18 +63,7 @@ impl Dev {
             .kill_on_drop(true)
             .spawn()
             .expect("spawn weft");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        // First line: "weft dev listening on http://127.0.0.1:PORT (...)".
-        let line = lines
-            .next_line()
-            .await
-            .unwrap()
-            .expect("weft dev printed nothing");
-        let address = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_owned();
+        let address = listening_address(&mut child).await;
         Dev {
             child,
             address,
@@ -125,6 +114,21 @@ impl Dev {
         assert!(status.success());
         self.child.wait().await.unwrap()
     }
+}
+
+/// The address a `weft dev` or `weft server` child prints in its first
+/// line ("weft dev listening on http://127.0.0.1:PORT (...)").
+pub async fn listening_address(child: &mut Child) -> String {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = lines
+        .next_line()
+        .await
+        .unwrap()
+        .expect("the server printed nothing");
+    line.split_whitespace()
+        .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned()
 }
 
 /// Run `weft` with `args`: success, stdout, stderr.

@@ -4,9 +4,9 @@ use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use weft_core::{ComponentId, InboxMessage, Timestamp};
 use weft_store::{
-    AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, InboxEntry, ListFilter,
-    LoadedExecution, NamespaceRecord, NewExecution, Polled, QueueStats, RedbStore, Store,
-    StoreError, Transition,
+    ApiKeyRecord, AttemptResult, AuditFilter, AuditRecord, Committed, DueWork, ExecKey,
+    ExecutionRecord, InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewExecution,
+    Polled, QueueStats, RedbStore, Store, StoreError, Transition,
 };
 
 /// Delegates to a [`RedbStore`], but fails the next `fail_commits`
@@ -73,6 +73,18 @@ impl Store for FaultyStore {
     }
     async fn namespaces(&self) -> Result<Vec<NamespaceRecord>, StoreError> {
         self.inner.namespaces().await
+    }
+    async fn put_api_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
+        self.inner.put_api_key(key).await
+    }
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.inner.api_keys().await
+    }
+    async fn append_audit(&self, entries: Vec<AuditRecord>) -> Result<(), StoreError> {
+        self.inner.append_audit(entries).await
+    }
+    async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        self.inner.audit_log(filter).await
     }
     async fn purge_closed(
         &self,

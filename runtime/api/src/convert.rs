@@ -142,6 +142,26 @@ pub(crate) fn history_event(index: u64, event: &Event) -> pb::HistoryEvent {
         event_type: event.kind.name().to_owned(),
         details: weft_core::event_details(event),
         encoded: weft_core::encode_event(event),
+        identity: event
+            .caller
+            .as_ref()
+            .map_or_else(String::new, |c| c.identity.clone()),
+        reason: event
+            .caller
+            .as_ref()
+            .map_or_else(String::new, |c| c.reason.clone()),
+    }
+}
+
+/// An API key as the API shows it (never its secret or hash).
+pub(crate) fn api_key(record: &weft_server::ApiKeyRecord) -> pb::ApiKey {
+    pb::ApiKey {
+        id: record.id.clone(),
+        name: record.name.clone(),
+        roles: record.roles.clone(),
+        created_ms: record.created.0,
+        expires_ms: record.expires.map_or(0, |t| t.0),
+        revoked_ms: record.revoked.map_or(0, |t| t.0),
     }
 }
 

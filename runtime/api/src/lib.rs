@@ -5,11 +5,16 @@
 //! task queue become the runtime's `<namespace>::<name>` (see
 //! `weft_core::namespace`), and responses carry the client's names.
 
+pub mod auth;
 mod convert;
+mod credentials;
+mod guard;
 mod service;
 mod tls;
 
-pub use service::{WeftService, serve};
+pub use auth::{Auth, AuthConfig, AuthMode};
+pub use credentials::{Bearer, Client, client};
+pub use service::serve;
 pub use tls::{ClientTls, ServerTls, TlsError, TlsFiles};
 
 /// Generated protobuf types, client and server.

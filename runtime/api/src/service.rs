@@ -1,6 +1,8 @@
 //! The `weft.v1.Weft` service.
 
+use crate::auth::{Auth, Principal};
 use crate::convert::{self, json_payload, qualify, status};
+use crate::guard::Guarded;
 use crate::pb::{self, weft_server::Weft};
 use crate::tls::ServerTls;
 use std::collections::BTreeMap;
@@ -24,10 +26,13 @@ fn draining() -> Status {
     Status::unavailable("the server is shutting down; retry against it once it is back")
 }
 
-/// The service over one runtime.
+/// The service over one runtime, without access control: the server runs
+/// it behind [`Guarded`], which authenticates and authorizes every call
+/// and puts its [`Principal`] in the request's extensions.
 #[derive(Clone)]
-pub struct WeftService {
+pub(crate) struct WeftService {
     runtime: Runtime,
+    auth: Arc<Auth>,
     /// Set when the server begins a graceful shutdown: waiting RPCs
     /// (result, history follow, activity poll) answer at once, so that
     /// draining in-flight requests does not wait out their waits.
@@ -35,10 +40,28 @@ pub struct WeftService {
 }
 
 impl WeftService {
-    /// Serve `runtime`.
-    pub fn new(runtime: Runtime) -> Self {
-        let (_, draining) = tokio::sync::watch::channel(false);
-        WeftService { runtime, draining }
+    /// The runtime served.
+    pub(crate) fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    /// The runtime, acting for the request's caller: the events the call
+    /// causes record who made it.
+    fn acting<T>(&self, request: &Request<T>) -> Runtime {
+        match request.extensions().get::<Arc<Principal>>() {
+            Some(principal) => self.runtime.acting_as(principal.caller()),
+            None => self.runtime.clone(),
+        }
+    }
+
+    /// [`WeftService::acting`], the caller giving `reason`.
+    fn acting_with_reason<T>(&self, request: &Request<T>, reason: &str) -> Runtime {
+        match request.extensions().get::<Arc<Principal>>() {
+            Some(principal) => self
+                .runtime
+                .acting_as(principal.caller().with_reason(reason)),
+            None => self.runtime.clone(),
+        }
     }
 
     /// Run `wait`, unless the server starts draining first: then `None`.
@@ -192,8 +215,9 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::StartWorkflowRequest>,
     ) -> Reply<pb::StartWorkflowResponse> {
+        let runtime = self.acting(&request);
         let start = self.start_request(request.into_inner()).await?;
-        let id = self.runtime.start_workflow(start).await.map_err(status)?;
+        let id = runtime.start_workflow(start).await.map_err(status)?;
         Ok(Response::new(pb::StartWorkflowResponse {
             run_id: id.run_id,
             started: true,
@@ -204,10 +228,11 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::SignalWorkflowRequest>,
     ) -> Reply<pb::SignalWorkflowResponse> {
+        let runtime = self.acting(&request);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let payload = json_payload("signal payload", r.payload)?;
-        self.runtime
+        runtime
             .signal(&id, &r.signal_name, payload)
             .await
             .map_err(status)?;
@@ -218,14 +243,14 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::SignalWithStartRequest>,
     ) -> Reply<pb::StartWorkflowResponse> {
+        let runtime = self.acting(&request);
         let r = request.into_inner();
         let start = r
             .start
             .ok_or_else(|| Status::invalid_argument("start is required"))?;
         let start = self.start_request(start).await?;
         let payload = json_payload("signal payload", r.payload)?;
-        let (id, started) = self
-            .runtime
+        let (id, started) = runtime
             .signal_with_start(start, &r.signal_name, payload)
             .await
             .map_err(status)?;
@@ -254,11 +279,11 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::UpdateWorkflowRequest>,
     ) -> Reply<pb::UpdateWorkflowResponse> {
+        let runtime = self.acting(&request);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let args = json_payload("update arguments", r.args)?;
-        let result = self
-            .runtime
+        let result = runtime
             .update(&id, &r.update_name, args)
             .await
             .map_err(status)?;
@@ -269,9 +294,10 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::CancelWorkflowRequest>,
     ) -> Reply<pb::CancelWorkflowResponse> {
+        let runtime = self.acting(&request);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
-        self.runtime.cancel(&id, &r.reason).await.map_err(status)?;
+        runtime.cancel(&id, &r.reason).await.map_err(status)?;
         Ok(Response::new(pb::CancelWorkflowResponse {}))
     }
 
@@ -279,12 +305,10 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::TerminateWorkflowRequest>,
     ) -> Reply<pb::TerminateWorkflowResponse> {
+        let runtime = self.acting(&request);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
-        self.runtime
-            .terminate(&id, &r.reason)
-            .await
-            .map_err(status)?;
+        runtime.terminate(&id, &r.reason).await.map_err(status)?;
         Ok(Response::new(pb::TerminateWorkflowResponse {}))
     }
 
@@ -292,6 +316,7 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::FailWorkflowRequest>,
     ) -> Reply<pb::FailWorkflowResponse> {
+        let runtime = self.acting(&request);
         let r = request.into_inner();
         if r.reason.trim().is_empty() {
             return Err(Status::invalid_argument(
@@ -299,7 +324,7 @@ impl Weft for WeftService {
             ));
         }
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
-        self.runtime.fail(&id, &r.reason).await.map_err(status)?;
+        runtime.fail(&id, &r.reason).await.map_err(status)?;
         Ok(Response::new(pb::FailWorkflowResponse {}))
     }
 
@@ -307,17 +332,15 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::UpgradeWorkflowsRequest>,
     ) -> Reply<pb::UpgradeWorkflowsResponse> {
+        let reason = request.get_ref().reason.clone();
+        let runtime = self.acting_with_reason(&request, &reason);
         let r = request.into_inner();
         self.namespace(&r.namespace).await?;
         let workflow_type = qualify(&r.namespace, "workflow type", &r.workflow_type)?;
         let checks = if r.dry_run {
-            self.runtime
-                .dry_run_upgrade(&workflow_type, r.component)
-                .await
+            runtime.dry_run_upgrade(&workflow_type, r.component).await
         } else {
-            self.runtime
-                .upgrade(&workflow_type, r.component, r.force)
-                .await
+            runtime.upgrade(&workflow_type, r.component, r.force).await
         }
         .map_err(status)?;
         let checks = checks
@@ -345,10 +368,10 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::ResetWorkflowRequest>,
     ) -> Reply<pb::ResetWorkflowResponse> {
+        let runtime = self.acting(&request);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
-        let new = self
-            .runtime
+        let new = runtime
             .reset(&id, r.event_index, &r.reason)
             .await
             .map_err(status)?;
@@ -464,8 +487,9 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::StartWorkflowRequest>,
     ) -> Reply<pb::GetResultResponse> {
+        let runtime = self.acting(&request);
         let start = self.start_request(request.into_inner()).await?;
-        let closed = self.runtime.start_and_watch(start).await.map_err(status)?;
+        let closed = runtime.start_and_watch(start).await.map_err(status)?;
         let (run, outcome) = self
             .unless_draining(closed)
             .await
@@ -579,6 +603,101 @@ impl Weft for WeftService {
             cancel_requested: ack.cancel_requested,
         }))
     }
+
+    async fn who_am_i(&self, request: Request<pb::WhoAmIRequest>) -> Reply<pb::WhoAmIResponse> {
+        let principal = request
+            .extensions()
+            .get::<Arc<Principal>>()
+            .cloned()
+            .unwrap_or_else(|| Arc::new(Principal::anonymous()));
+        Ok(Response::new(pb::WhoAmIResponse {
+            identity: principal.identity.clone(),
+            method: principal.method.to_owned(),
+            roles: principal.grants.iter().map(|g| g.to_string()).collect(),
+        }))
+    }
+
+    async fn create_api_key(
+        &self,
+        request: Request<pb::CreateApiKeyRequest>,
+    ) -> Reply<pb::CreateApiKeyResponse> {
+        let r = request.into_inner();
+        let now = self.runtime.now();
+        let expires = (r.expires_in_seconds > 0)
+            .then(|| now.plus_ms(r.expires_in_seconds.saturating_mul(1000)));
+        let new = crate::auth::create_api_key(&r.name, &r.roles, now, expires)
+            .map_err(Status::invalid_argument)?;
+        self.runtime
+            .put_api_key(new.record.clone())
+            .await
+            .map_err(status)?;
+        self.auth.keys().insert(new.record.clone());
+        Ok(Response::new(pb::CreateApiKeyResponse {
+            key: Some(convert::api_key(&new.record)),
+            secret: new.secret.to_string(),
+        }))
+    }
+
+    async fn list_api_keys(
+        &self,
+        _: Request<pb::ListApiKeysRequest>,
+    ) -> Reply<pb::ListApiKeysResponse> {
+        let mut keys = self.runtime.api_keys().await.map_err(status)?;
+        keys.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok(Response::new(pb::ListApiKeysResponse {
+            keys: keys.iter().map(convert::api_key).collect(),
+        }))
+    }
+
+    async fn revoke_api_key(
+        &self,
+        request: Request<pb::RevokeApiKeyRequest>,
+    ) -> Reply<pb::RevokeApiKeyResponse> {
+        let id = request.into_inner().id;
+        let mut record = self
+            .runtime
+            .api_keys()
+            .await
+            .map_err(status)?
+            .into_iter()
+            .find(|k| k.id == id)
+            .ok_or_else(|| Status::not_found(format!("no API key {id}")))?;
+        if record.revoked.is_none() {
+            record.revoked = Some(self.runtime.now());
+            self.runtime
+                .put_api_key(record.clone())
+                .await
+                .map_err(status)?;
+        }
+        self.auth.keys().insert(record);
+        Ok(Response::new(pb::RevokeApiKeyResponse {}))
+    }
+
+    async fn list_audit_log(
+        &self,
+        request: Request<pb::ListAuditLogRequest>,
+    ) -> Reply<pb::ListAuditLogResponse> {
+        let r = request.into_inner();
+        let filter = weft_server::AuditFilter {
+            since: (r.since_ms > 0).then_some(weft_core::Timestamp(r.since_ms)),
+            identity: (!r.identity.is_empty()).then_some(r.identity),
+            limit: r.limit as usize,
+        };
+        let entries = self.runtime.audit_log(filter).await.map_err(status)?;
+        Ok(Response::new(pb::ListAuditLogResponse {
+            entries: entries
+                .into_iter()
+                .map(|e| pb::AuditEntry {
+                    time_ms: e.at.0,
+                    identity: e.identity,
+                    namespace: e.namespace,
+                    rpc: e.rpc,
+                    target: e.target,
+                    outcome: e.outcome,
+                })
+                .collect(),
+        }))
+    }
 }
 
 impl WeftService {
@@ -646,8 +765,8 @@ fn namespace_pb(record: NamespaceRecord) -> pb::Namespace {
     }
 }
 
-/// Serve the API (and reflection) on `listener` until `shutdown`
-/// resolves, then drain: in-flight calls finish, waiting calls answer at
+/// Serve the API (and reflection) on `listener`, every call checked by
+/// `auth` (see `guard.rs`), until `shutdown` resolves, then drain: in-flight calls finish, waiting calls answer at
 /// once. With `tls`, every connection is a TLS one (mutual TLS when it has a
 /// client CA), handshaken apart from the others so a slow or failing client
 /// holds up no one; [`ServerTls::reload`] applies to the next connection.
@@ -655,6 +774,7 @@ pub async fn serve(
     runtime: Runtime,
     listener: tokio::net::TcpListener,
     tls: Option<Arc<ServerTls>>,
+    auth: Arc<Auth>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let reflection = tonic_reflection::server::Builder::configure()
@@ -665,7 +785,12 @@ pub async fn serve(
         shutdown.await;
         let _ = drain.send(true);
     };
-    let service = pb::weft_server::WeftServer::new(WeftService { runtime, draining })
+    let inner = WeftService {
+        runtime,
+        auth: auth.clone(),
+        draining,
+    };
+    let service = pb::weft_server::WeftServer::new(Guarded { inner, auth })
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let server = tonic::transport::Server::builder()

@@ -32,6 +32,8 @@ pub struct Bench<'a> {
     pub remote: bool,
     /// With `--grpc`: over mutual TLS (certificates from `weft certs dev`).
     pub tls: bool,
+    /// With `--grpc`: API keys required, and sent with every call.
+    pub auth: bool,
 }
 
 impl Bench<'_> {
@@ -81,9 +83,7 @@ pub fn activities() -> ActivityRegistry {
 const REMOTE_QUEUE: &str = "bench-remote";
 
 /// A remote activity worker over gRPC: poll, run, complete, until aborted.
-async fn remote_worker(
-    mut client: weft_api::pb::weft_client::WeftClient<tonic::transport::Channel>,
-) -> Result<()> {
+async fn remote_worker(mut client: weft_api::Client) -> Result<()> {
     use weft_api::pb;
     loop {
         let polled = client
@@ -370,13 +370,29 @@ fn report(r: Report) {
     );
 }
 
+/// An admin API key for the bench, written into `dir`'s database.
+async fn bench_key(dir: &Path) -> Result<String> {
+    use weft_store::Store;
+    let store = weft_store::RedbStore::open(dir.join("weft.redb"))?;
+    let now = weft_core::Timestamp(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+    );
+    let new = weft_api::auth::create_api_key("bench", &["*:admin".into()], now, None)
+        .map_err(anyhow::Error::msg)?;
+    store.put_api_key(new.record).await?;
+    store.close().await;
+    Ok(new.secret.to_string())
+}
+
 /// The same workload with the load from this process over gRPC, against
 /// a `weft bench-server` child process (a real server: the API, the
 /// runtime, its workers), one `ExecuteWorkflow` call per execution. CPU
 /// counts both processes; memory is the server's.
 pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     use tokio::io::AsyncBufReadExt;
-    use weft_api::pb::{self, weft_client::WeftClient};
+    use weft_api::pb;
     let dir = bench.data_dir.join("bench-grpc");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -397,6 +413,16 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
         })
     } else {
         None
+    };
+    // With `--auth`, one admin key (made offline, before the server opens
+    // the database) for the load and the workers.
+    let bearer = if bench.auth {
+        server.env("WEFT_SECURITY_AUTH", "api-key");
+        let key = bench_key(&dir).await?;
+        weft_api::Bearer::new(Some(&key)).map_err(anyhow::Error::msg)?
+    } else {
+        server.env("WEFT_SECURITY_AUTH", "none");
+        weft_api::Bearer::default()
     };
     let mut server = server
         .arg("--data-dir")
@@ -425,14 +451,18 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     // A few connections: one HTTP/2 connection serializes on one socket.
     let mut clients = Vec::new();
     for _ in 0..4 {
-        clients.push(match &tls {
-            Some(tls) => WeftClient::new(
-                tls.connect(&address)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("connecting over TLS: {e}"))?,
-            ),
-            None => WeftClient::connect(address.clone()).await?,
-        });
+        let channel = match &tls {
+            Some(tls) => tls
+                .connect(&address)
+                .await
+                .map_err(|e| anyhow::anyhow!("connecting over TLS: {e}"))?,
+            None => {
+                tonic::transport::Channel::from_shared(address.clone())?
+                    .connect()
+                    .await?
+            }
+        };
+        clients.push(weft_api::client(channel, bearer.clone()));
     }
     let bytes = std::fs::read(bench.component)
         .with_context(|| format!("reading {}", bench.component.display()))?;
@@ -518,10 +548,11 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     }
     let disk_after = std::fs::metadata(&db).map_or(0, |m| m.len());
     report(Report {
-        client: if bench.tls {
-            "gRPC over mutual TLS (separate process)"
-        } else {
-            "gRPC (separate process)"
+        client: match (bench.tls, bench.auth) {
+            (true, true) => "gRPC over mutual TLS, API keys (separate process)",
+            (true, false) => "gRPC over mutual TLS (separate process)",
+            (false, true) => "gRPC, API keys (separate process)",
+            (false, false) => "gRPC (separate process)",
         },
         activities: bench.activities(),
         latencies,

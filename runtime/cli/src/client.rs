@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tonic::transport::Channel;
-use weft_api::pb::{self, weft_client::WeftClient};
+use weft_api::pb;
 
 /// Where the server is and which namespace to work in.
 #[derive(Args, Clone)]
@@ -47,6 +47,11 @@ pub struct Connection {
     /// address's host).
     #[arg(long, global = true, env = "WEFT_TLS_SERVER_NAME")]
     pub tls_server_name: Option<String>,
+    /// The credential sent with every call: an API key (`weft_...`, from
+    /// `weft auth key create`) or a JWT. Prefer the environment variable:
+    /// a command line is visible to every user of the machine.
+    #[arg(long, global = true, env = "WEFT_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 impl Connection {
@@ -84,9 +89,18 @@ impl Connection {
     }
 }
 
+/// Who caused an event, for `workflow show`: `  [by key:ab12 (ops): why]`.
+fn attribution(identity: &str, reason: &str) -> String {
+    match (identity.is_empty(), reason.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!("  [by {identity}]"),
+        (false, false) => format!("  [by {identity}: {reason}]"),
+    }
+}
+
 /// `ms` since the epoch as an RFC 3339 UTC time, to the millisecond
 /// (`2026-12-01T10:41:04.728Z`); the number itself past the year 9999.
-fn utc(ms: u64) -> String {
+pub(crate) fn utc(ms: u64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| {
@@ -311,6 +325,9 @@ pub struct UpgradeArgs {
     /// Upgrade even executions that do not replay (they will park).
     #[arg(long, conflicts_with = "dry_run")]
     pub force: bool,
+    /// Why, recorded with each upgraded execution.
+    #[arg(long, default_value = "")]
+    pub reason: String,
 }
 
 /// What an upgrade did with one execution, for its report line.
@@ -368,15 +385,16 @@ fn json_arg(what: &str, text: &str) -> Result<Vec<u8>> {
 
 /// A connected client.
 pub struct Client {
-    inner: WeftClient<Channel>,
+    pub(crate) inner: weft_api::Client,
     namespace: String,
-    output: Output,
+    pub(crate) output: Output,
 }
 
 impl Client {
     /// Connect to `conn.address`.
     pub async fn connect(conn: &Connection) -> Result<Client> {
-        let inner = WeftClient::new(conn.channel().await?)
+        let bearer = weft_api::Bearer::new(conn.api_key.as_deref()).map_err(anyhow::Error::msg)?;
+        let inner = weft_api::client(conn.channel().await?, bearer)
             .max_decoding_message_size(128 * 1024 * 1024)
             .max_encoding_message_size(128 * 1024 * 1024);
         Ok(Client {
@@ -386,7 +404,7 @@ impl Client {
         })
     }
 
-    fn print(&self, text: impl FnOnce() -> String, json: impl FnOnce() -> Value) {
+    pub(crate) fn print(&self, text: impl FnOnce() -> String, json: impl FnOnce() -> Value) {
         match self.output {
             Output::Text => println!("{}", text()),
             Output::Json => println!("{}", json()),
@@ -631,6 +649,7 @@ impl Client {
                 component,
                 dry_run,
                 force,
+                reason,
             }) => {
                 let bytes = std::fs::read(&component)
                     .with_context(|| format!("reading {}", component.display()))?;
@@ -642,6 +661,7 @@ impl Client {
                         component: bytes,
                         dry_run,
                         force,
+                        reason,
                     })
                     .await?
                     .into_inner()
@@ -790,11 +810,12 @@ impl Client {
                 let start = *start_ms.get_or_insert(e.time_ms);
                 match self.output {
                     Output::Text => println!(
-                        "{:>4}  {:>7}ms  {:<24}  {}",
+                        "{:>4}  {:>7}ms  {:<24}  {}{}",
                         e.index,
                         e.time_ms.saturating_sub(start),
                         e.event_type,
-                        e.details
+                        e.details,
+                        attribution(&e.identity, &e.reason)
                     ),
                     Output::Json => all.push(
                         weft_core::decode_event(&e.encoded)

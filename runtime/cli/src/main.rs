@@ -3,6 +3,7 @@
 //! the embedded database directly (`run`, `check`, `replay`, `upgrade`,
 //! `bench`).
 
+mod access;
 mod bench;
 mod certs;
 mod client;
@@ -90,6 +91,13 @@ enum Command {
     /// Manage namespaces (client).
     #[command(subcommand)]
     Namespace(client::NamespaceCommand),
+    /// API keys and who am I (client; `auth key create --offline` works on
+    /// the database directly).
+    #[command(subcommand)]
+    Auth(access::AuthCommand),
+    /// Read the API's audit log (client).
+    #[command(subcommand)]
+    Audit(access::AuditCommand),
     /// Benchmark: the payment workload of ../shared/peers, in process.
     Bench {
         /// The bench-payment component (.wasm).
@@ -120,6 +128,11 @@ enum Command {
         /// run (the price of TLS against a plaintext run).
         #[arg(long, requires = "grpc")]
         tls: bool,
+        /// With `--grpc`: the server requires API keys; every call of the
+        /// load and of the workers carries one (the price of
+        /// authentication and the audit log).
+        #[arg(long, requires = "grpc")]
+        auth: bool,
         /// `payment` (the peers' workload), `replay` (histories of 10 to
         /// 10,000 events replayed through the guest) or `languages` (the
         /// payment example in Rust, Python and JavaScript: size, compile,
@@ -228,6 +241,8 @@ async fn run_cli() -> Result<()> {
             let mut config = serve::Config::default();
             config.server.listen = format!("127.0.0.1:{port}");
             config.server.data_dir = cli.data_dir.clone();
+            // Zero-config on loopback: no credentials.
+            config.security.auth = "none".into();
             return serve::serve(config, "weft dev", serve::example_activities()).await;
         }
         Command::Server {
@@ -270,6 +285,33 @@ async fn run_cli() -> Result<()> {
                 .namespace(command)
                 .await;
         }
+        Command::Auth(access::AuthCommand::Key(access::KeyCommand::Create {
+            name,
+            roles,
+            expires_in_days,
+            offline: true,
+        })) => {
+            return access::create_key_offline(
+                &cli.data_dir,
+                &name,
+                &roles,
+                expires_in_days,
+                cli.connection.output,
+            )
+            .await;
+        }
+        Command::Auth(command) => {
+            return client::Client::connect(&cli.connection)
+                .await?
+                .auth(command)
+                .await;
+        }
+        Command::Audit(command) => {
+            return client::Client::connect(&cli.connection)
+                .await?
+                .audit(command)
+                .await;
+        }
         Command::Workflow(client::WorkflowCommand::Fail { offline: true, .. }) => {}
         Command::Workflow(command) => {
             return client::Client::connect(&cli.connection)
@@ -290,6 +332,7 @@ async fn run_cli() -> Result<()> {
             local,
             remote_workers,
             tls,
+            auth,
             scenario,
             language,
         } => {
@@ -302,6 +345,7 @@ async fn run_cli() -> Result<()> {
                 local: *local,
                 remote: *remote_workers,
                 tls: *tls,
+                auth: *auth,
             };
             return match (scenario.as_str(), *grpc) {
                 ("replay", _) => bench::run_replay(bench).await,
@@ -319,7 +363,7 @@ async fn run_cli() -> Result<()> {
             config.server.listen = "127.0.0.1:0".into();
             config.server.data_dir = cli.data_dir.clone();
             config.runtime.cache_capacity = *cache;
-            // TLS from the environment (`weft bench --grpc --tls`).
+            // TLS and auth from the environment (`weft bench --grpc --tls --auth`).
             config.security = serve::Config::load(None, std::env::vars())?.security;
             return serve::serve(config, "weft bench-server", bench::activities()).await;
         }
@@ -351,14 +395,24 @@ async fn run_cli() -> Result<()> {
             id,
             output,
         } => run(&runtime, component, workflow_type, input, id, output).await,
-        Command::Upgrade(args) => upgrade(&runtime, &args).await,
-        Command::Workflow(client::WorkflowCommand::Fail { id, reason, .. }) => {
-            runtime.fail(&id, &reason).await.map_err(Into::into)
+        Command::Upgrade(args) => {
+            let local = runtime.acting_as(local_caller().with_reason(args.reason.clone()));
+            upgrade(&local, &args).await
         }
+        Command::Workflow(client::WorkflowCommand::Fail { id, reason, .. }) => runtime
+            .acting_as(local_caller())
+            .fail(&id, &reason)
+            .await
+            .map_err(Into::into),
         _ => unreachable!("handled above"),
     };
     runtime.shutdown().await;
     outcome
+}
+
+/// Who the offline tools act as: someone with the database file in hand.
+fn local_caller() -> weft_core::Caller {
+    weft_core::Caller::new("local (offline tool on the database file)")
 }
 
 async fn run(

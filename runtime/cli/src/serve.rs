@@ -27,9 +27,27 @@ pub struct Config {
 }
 
 /// `[security]`. Paths are empty when unset.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecuritySection {
+    /// How callers authenticate: `api-key` (the default: API keys from
+    /// `weft auth key create`), `jwt` (JWTs, and API keys too) or `none`
+    /// (everyone may do everything; `weft dev` runs so).
+    pub auth: String,
+    /// JWTs: a JWKS file with the identity provider's public keys.
+    pub jwt_jwks_file: String,
+    /// JWTs: a file holding an HMAC secret (at least 32 bytes) instead.
+    pub jwt_hmac_secret_file: String,
+    /// JWTs: the issuer (`iss`) every token must name.
+    pub jwt_issuer: String,
+    /// JWTs: the audience (`aud`) every token must name.
+    pub jwt_audience: String,
+    /// JWTs: the claim listing the caller's grants (`payments:writer`).
+    pub jwt_permissions_claim: String,
+    /// Client certificates (mutual TLS) that identify a caller without a
+    /// bearer credential: DNS name in the certificate -> grants, as
+    /// `[security.certificate_grants]` then `"worker.example" = ["payments:worker"]`.
+    pub certificate_grants: std::collections::BTreeMap<String, Vec<String>>,
     /// The server's certificate chain (PEM). With `tls_key`, the API speaks
     /// TLS only; reloaded on SIGHUP.
     pub tls_cert: String,
@@ -43,7 +61,43 @@ pub struct SecuritySection {
     pub insecure: bool,
 }
 
+impl Default for SecuritySection {
+    fn default() -> Self {
+        SecuritySection {
+            auth: "api-key".into(),
+            jwt_jwks_file: String::new(),
+            jwt_hmac_secret_file: String::new(),
+            jwt_issuer: String::new(),
+            jwt_audience: String::new(),
+            jwt_permissions_claim: "permissions".into(),
+            certificate_grants: Default::default(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_ca: String::new(),
+            insecure: false,
+        }
+    }
+}
+
 impl SecuritySection {
+    /// Access control as configured.
+    fn auth_config(&self) -> Result<weft_api::AuthConfig> {
+        let mode: weft_api::AuthMode = self.auth.parse().map_err(anyhow::Error::msg)?;
+        let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
+        let jwt = (mode == weft_api::AuthMode::Jwt).then(|| weft_api::auth::JwtConfig {
+            jwks_file: path(&self.jwt_jwks_file),
+            hmac_secret_file: path(&self.jwt_hmac_secret_file),
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+            permissions_claim: self.jwt_permissions_claim.clone(),
+        });
+        Ok(weft_api::AuthConfig {
+            mode,
+            jwt,
+            certificates: self.certificate_grants.clone(),
+        })
+    }
+
     /// The server's TLS, if configured.
     fn server_tls(&self) -> Result<Option<Arc<weft_api::ServerTls>>> {
         let path = |p: &str| (!p.is_empty()).then(|| PathBuf::from(p));
@@ -359,6 +413,7 @@ fn write_secret(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
 /// running executions resume by replay on the next start) and return.
 pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> Result<()> {
     let tls = config.security.server_tls()?;
+    let auth_config = config.security.auth_config()?;
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.server.listen))?;
@@ -383,9 +438,29 @@ pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> 
         ),
     };
     let runtime = start_runtime(&config, activities).await?;
+    let mode = auth_config.mode;
+    let auth = match weft_api::Auth::new(auth_config, &runtime).await {
+        Ok(auth) => auth,
+        Err(e) => {
+            runtime.shutdown().await;
+            anyhow::bail!("[security]: {e}");
+        }
+    };
+    let who = match mode {
+        weft_api::AuthMode::None => {
+            if !addr.ip().is_loopback() {
+                tracing::warn!(
+                    "authentication is OFF ([security] auth = \"none\") on {addr}: every \
+                     caller may do everything"
+                );
+            }
+            "no authentication".to_owned()
+        }
+        mode => format!("auth {mode}"),
+    };
     // The first line is for people and for scripts waiting for readiness.
     println!(
-        "{what} listening on {scheme}://{addr} ({how}; data in {})",
+        "{what} listening on {scheme}://{addr} ({how}; {who}; data in {})",
         config.server.data_dir.display()
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -394,7 +469,7 @@ pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> 
         std::time::Duration::from_secs(config.server.retention_sweep_seconds.max(1)),
     ));
     let reloads = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
-    let served = weft_api::serve(runtime.clone(), listener, tls, shutdown_signal()).await;
+    let served = weft_api::serve(runtime.clone(), listener, tls, auth, shutdown_signal()).await;
     if let Some(reloads) = reloads {
         reloads.abort();
     }

@@ -2,7 +2,13 @@ use crate::Event;
 
 /// Version of the stored event encoding. Each stored event starts with it,
 /// so a newer runtime can still read every history an older one wrote.
-pub const FORMAT_VERSION: u8 = 2;
+///
+/// - 3: an event is (time, kind, caller).
+/// - 2: an event is (time, kind); read as having no caller.
+pub const FORMAT_VERSION: u8 = 3;
+
+/// The previous version, still read.
+const FORMAT_VERSION_2: u8 = 2;
 
 /// A stored event could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +38,20 @@ pub fn encode_event(event: &Event) -> Vec<u8> {
 /// The length of [`encode_event`]'s output, without encoding: what an
 /// event adds to a history's size.
 pub fn encoded_len(event: &Event) -> u64 {
-    encoded_parts_len(event.at, &event.kind)
+    let body = postcard::serialize_with_flavor(event, postcard::ser_flavors::Size::default());
+    // Counting the bytes of plain data cannot fail.
+    1 + body.map_or(0, |n: usize| n as u64)
 }
 
-/// [`encoded_len`] of the event `(at, kind)`, without building it (postcard
-/// writes a struct as its fields in order, as it writes a tuple).
+/// [`encoded_len`] of the event `(at, kind)` with no caller, without
+/// building it (postcard writes a struct as its fields in order, as it
+/// writes a tuple).
 pub(crate) fn encoded_parts_len(at: crate::Timestamp, kind: &crate::EventKind) -> u64 {
-    let body = postcard::serialize_with_flavor(&(at, kind), postcard::ser_flavors::Size::default());
+    let no_caller: Option<crate::Caller> = None;
+    let body = postcard::serialize_with_flavor(
+        &(at, kind, no_caller),
+        postcard::ser_flavors::Size::default(),
+    );
     // Counting the bytes of plain data cannot fail.
     1 + body.map_or(0, |n: usize| n as u64)
 }
@@ -48,6 +61,10 @@ pub fn decode_event(bytes: &[u8]) -> Result<Event, CodecError> {
     match bytes.split_first() {
         None => Err(CodecError::Empty),
         Some((&FORMAT_VERSION, body)) => Ok(postcard::from_bytes(body)?),
+        Some((&FORMAT_VERSION_2, body)) => {
+            let (at, kind) = postcard::from_bytes(body)?;
+            Ok(Event::new(at, kind))
+        }
         Some((&v, _)) => Err(CodecError::UnsupportedVersion(v)),
     }
 }
@@ -82,5 +99,24 @@ mod tests {
             Err(CodecError::Corrupt(_))
         ));
         assert!(matches!(decode_event(&[]), Err(CodecError::Empty)));
+    }
+
+    #[test]
+    fn reads_version_2_events_as_having_no_caller() {
+        let kind = EventKind::CancelRequested {
+            reason: "customer asked".into(),
+        };
+        let mut v2 = vec![FORMAT_VERSION_2];
+        v2.extend(postcard::to_allocvec(&(Timestamp(7), &kind)).unwrap());
+        assert_eq!(
+            decode_event(&v2).unwrap(),
+            Event::new(Timestamp(7), kind.clone())
+        );
+
+        let by = Event::new(Timestamp(7), kind).by(Some(crate::Caller::new("key:ab12 (ops)")));
+        let bytes = encode_event(&by);
+        assert_eq!(bytes[0], FORMAT_VERSION);
+        assert_eq!(decode_event(&bytes).unwrap(), by);
+        assert_eq!(encoded_len(&by), bytes.len() as u64);
     }
 }

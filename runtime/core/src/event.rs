@@ -24,12 +24,53 @@ pub struct Event {
     pub at: Timestamp,
     /// What happened.
     pub kind: EventKind,
+    /// Who caused it, for an event a client call caused (a start, signal,
+    /// update, cancel, terminate, reset, fail or upgrade). Not part of
+    /// replay: the matcher never reads it.
+    pub caller: Option<Caller>,
 }
 
 impl Event {
     /// An event recorded at `at`.
     pub fn new(at: Timestamp, kind: EventKind) -> Self {
-        Event { at, kind }
+        Event {
+            at,
+            kind,
+            caller: None,
+        }
+    }
+
+    /// This event, attributed to `caller`.
+    pub fn by(mut self, caller: Option<Caller>) -> Self {
+        self.caller = caller;
+        self
+    }
+}
+
+/// The authenticated client whose call caused an event, as the API
+/// identified it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Caller {
+    /// Who: an API key's `key:<id> (<name>)`, a JWT's subject, a client
+    /// certificate's name, or `anonymous` when authentication is off.
+    pub identity: String,
+    /// Why, when the caller said (`--reason`); empty otherwise.
+    pub reason: String,
+}
+
+impl Caller {
+    /// `identity`, with no reason given.
+    pub fn new(identity: impl Into<String>) -> Self {
+        Caller {
+            identity: identity.into(),
+            reason: String::new(),
+        }
+    }
+
+    /// This caller, giving `reason`.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
     }
 }
 

@@ -615,7 +615,19 @@ impl ExecutionState {
 
     /// The events `message` appends, or `None` if it appends nothing.
     fn delivery_events(&self, message: &InboxMessage, now: Timestamp) -> Option<Vec<Event>> {
+        let (message, caller) = message.parts();
+        let mut events = self.delivery_events_of(message, now)?;
+        for event in &mut events {
+            event.caller = caller.cloned();
+        }
+        Some(events)
+    }
+
+    /// [`Self::delivery_events`] of a message with its caller taken off.
+    fn delivery_events_of(&self, message: &InboxMessage, now: Timestamp) -> Option<Vec<Event>> {
         let seq = match message {
+            // Taken off by the caller.
+            InboxMessage::From { .. } => return None,
             InboxMessage::Activity(report) => report.seq,
             InboxMessage::TimerFired { seq } | InboxMessage::ChildClosed { seq, .. } => *seq,
             InboxMessage::Signal { name, payload } => {
@@ -671,7 +683,8 @@ impl ExecutionState {
         match message {
             InboxMessage::Signal { .. }
             | InboxMessage::Update { .. }
-            | InboxMessage::CancelRequested { .. } => {}
+            | InboxMessage::CancelRequested { .. }
+            | InboxMessage::From { .. } => {}
             InboxMessage::ChildClosed { seq, result } => {
                 let kind = match result {
                     Ok(result) => EventKind::ChildCompleted {

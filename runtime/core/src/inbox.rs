@@ -1,4 +1,4 @@
-use crate::{Failure, Payload, TimeoutKind, Timestamp};
+use crate::{Caller, Failure, Payload, TimeoutKind, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Something that happened outside the execution and must enter its
@@ -41,6 +41,14 @@ pub enum InboxMessage {
         /// Its result, or why it failed.
         result: Result<Payload, Failure>,
     },
+    /// A client's message (a signal, update or cancellation request), with
+    /// who sent it: the events it becomes carry the caller.
+    From {
+        /// Who sent it.
+        caller: Caller,
+        /// The message.
+        message: Box<InboxMessage>,
+    },
 }
 
 /// How one activity attempt ended.
@@ -71,6 +79,25 @@ pub enum AttemptOutcome {
 }
 
 impl InboxMessage {
+    /// `message`, sent by `caller` if there is one.
+    pub fn from_caller(caller: Option<&Caller>, message: InboxMessage) -> InboxMessage {
+        match caller {
+            Some(caller) => InboxMessage::From {
+                caller: caller.clone(),
+                message: Box::new(message),
+            },
+            None => message,
+        }
+    }
+
+    /// The message itself, and who sent it (for a client's message).
+    pub fn parts(&self) -> (&InboxMessage, Option<&Caller>) {
+        match self {
+            InboxMessage::From { caller, message } => (message.parts().0, Some(caller)),
+            message => (message, None),
+        }
+    }
+
     /// What the message is, for an operator: "the result of activity #3
     /// (attempt 1)", "signal `approve`".
     pub fn describe(&self) -> String {
@@ -83,6 +110,7 @@ impl InboxMessage {
             InboxMessage::CancelRequested { .. } => "a cancellation request".to_owned(),
             InboxMessage::Update { name, .. } => format!("update `{name}`"),
             InboxMessage::ChildClosed { seq, .. } => format!("the outcome of child #{seq}"),
+            InboxMessage::From { message, .. } => message.describe(),
         }
     }
 }

@@ -38,7 +38,7 @@ mod retry;
 
 pub use codec::{CodecError, FORMAT_VERSION, decode_event, encode_event};
 pub use command::{ActivityOptions, ChildOptions, Command, Exit, ParentClosePolicy};
-pub use event::{Event, EventKind, Payload, Timestamp};
+pub use event::{Caller, Event, EventKind, Payload, Timestamp};
 pub use execution::{ExecutionState, Nondeterminism, Outcome, Resolution, WaitError, Wake};
 pub use failure::{Failure, TimeoutKind};
 pub use ids::{ComponentId, ExecutionId};

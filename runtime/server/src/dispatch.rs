@@ -294,6 +294,15 @@ impl Runtime {
         self.report(token, Err(failure)).await
     }
 
+    /// The task queue (the client's name, without its namespace) a task
+    /// token handed out in `namespace` was leased from, once the token
+    /// checks out as [`Runtime::complete_activity_task`] checks it: so an
+    /// access check can tell whether the caller may report on that queue.
+    pub fn task_token_queue(&self, token: &[u8], namespace: &str) -> Result<String, RuntimeError> {
+        let token = self.open_token(token, namespace)?;
+        Ok(weft_core::namespace::split(&token.queue).1.to_owned())
+    }
+
     /// Check a token a worker handed back: signed by this server, for a
     /// queue of `namespace`, not expired. Nothing is read or written for
     /// one that is not.

@@ -22,6 +22,7 @@ mod local;
 mod messages;
 mod operator;
 mod runtime;
+mod security;
 mod task_token;
 mod timers;
 mod visibility;
@@ -40,5 +41,6 @@ pub use visibility::{
     ChildState, ExecutionDescription, HistoryPage, PendingActivity, PendingTimer, retention_sweeper,
 };
 pub use weft_store::{
-    ExecutionRecord, ExecutionStatus, IdReusePolicy, ListFilter, NamespaceRecord, QueueStats,
+    ApiKeyRecord, AuditFilter, AuditRecord, ExecutionRecord, ExecutionStatus, IdReusePolicy,
+    ListFilter, NamespaceRecord, QueueStats,
 };

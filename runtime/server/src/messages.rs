@@ -24,6 +24,7 @@ impl Runtime {
             name: name.to_owned(),
             payload,
         };
+        let message = InboxMessage::from_caller(self.caller(), message);
         self.send(workflow_id, &record, message).await
     }
 
@@ -37,11 +38,12 @@ impl Runtime {
         payload: Payload,
     ) -> Result<(ExecutionId, bool), RuntimeError> {
         self.check_payload(&format!("payload of signal `{name}`"), &payload)?;
-        let new = self.inner.new_execution(req)?;
+        let new = self.new_execution(req)?;
         let message = InboxMessage::Signal {
             name: name.to_owned(),
             payload,
         };
+        let message = InboxMessage::from_caller(self.caller(), message);
         let (record, entry, started) = self.inner.store.signal_with_start(new, message).await?;
         if started {
             self.inner.activate(record.key);
@@ -69,6 +71,8 @@ impl Runtime {
             let message = InboxMessage::CancelRequested {
                 reason: reason.clone(),
             };
+            // The children's cancellations are the caller's doing too.
+            let message = InboxMessage::from_caller(self.caller(), message);
             match self.send(&id, &record, message).await {
                 Ok(()) => {}
                 Err(_) if !first => continue,
@@ -106,12 +110,15 @@ impl Runtime {
     pub async fn terminate(&self, workflow_id: &str, reason: &str) -> Result<(), RuntimeError> {
         let now = self.inner.clock.now();
         let events = |_: &ExecutionRecord| {
-            vec![Event::new(
-                now,
-                EventKind::ExecutionTerminated {
-                    reason: reason.to_owned(),
-                },
-            )]
+            vec![
+                Event::new(
+                    now,
+                    EventKind::ExecutionTerminated {
+                        reason: reason.to_owned(),
+                    },
+                )
+                .by(self.caller.clone()),
+            ]
         };
         let record = self
             .append(workflow_id, events, Some(ExecutionStatus::Terminated))
@@ -180,6 +187,7 @@ impl Runtime {
             name: name.to_owned(),
             args,
         };
+        let message = InboxMessage::from_caller(self.caller(), message);
         if let Err(e) = self.send(workflow_id, &record, message).await {
             crate::runtime::lock(&self.inner.update_waiters).remove(&(record.key, update_id));
             return Err(e);

@@ -74,12 +74,15 @@ impl Runtime {
         let now = self.inner.clock.now();
         let failure = Failure::new("FailedByOperator", reason).non_retryable();
         let events = |_: &ExecutionRecord| {
-            vec![Event::new(
-                now,
-                EventKind::ExecutionFailed {
-                    failure: failure.clone(),
-                },
-            )]
+            vec![
+                Event::new(
+                    now,
+                    EventKind::ExecutionFailed {
+                        failure: failure.clone(),
+                    },
+                )
+                .by(self.caller.clone()),
+            ]
         };
         let record = self
             .append(workflow_id, events, Some(ExecutionStatus::Failed))
@@ -147,13 +150,16 @@ impl Runtime {
             }
             let now = self.inner.clock.now();
             let events = |r: &ExecutionRecord| {
-                vec![Event::new(
-                    now,
-                    EventKind::ComponentUpgraded {
-                        from: r.component,
-                        to,
-                    },
-                )]
+                vec![
+                    Event::new(
+                        now,
+                        EventKind::ComponentUpgraded {
+                            from: r.component,
+                            to,
+                        },
+                    )
+                    .by(self.caller.clone()),
+                ]
             };
             match self.append(&check.workflow_id, events, None).await {
                 Ok(record) => {
@@ -220,10 +226,14 @@ impl Runtime {
         let reapply = history[keep + 1..]
             .iter()
             .filter_map(|e| match &e.kind {
-                EventKind::SignalReceived { name, payload } => Some(InboxMessage::Signal {
-                    name: name.clone(),
-                    payload: payload.clone(),
-                }),
+                // Redelivered as sent: by whoever sent it.
+                EventKind::SignalReceived { name, payload } => Some(InboxMessage::from_caller(
+                    e.caller.as_ref(),
+                    InboxMessage::Signal {
+                        name: name.clone(),
+                        payload: payload.clone(),
+                    },
+                )),
                 _ => None,
             })
             .collect();
@@ -254,6 +264,7 @@ impl Runtime {
             .reset(weft_store::Reset {
                 old: record.key,
                 reason: why,
+                caller: self.caller.clone(),
                 new,
                 rest: prefix[1..].to_vec(),
                 tasks,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use weft_core::{ComponentId, Event, EventKind, ExecutionId, Failure, Payload};
+use weft_core::{Caller, ComponentId, Event, EventKind, ExecutionId, Failure, Payload};
 use weft_engine::WorkflowEngine;
 use weft_store::{
     ExecKey, ExecutionStatus, IdReusePolicy, InboxEntry, NewExecution, Store, StoreError,
@@ -135,6 +135,9 @@ impl WorkflowOutcome {
 #[derive(Clone)]
 pub struct Runtime {
     pub(crate) inner: Arc<Inner>,
+    /// Who the calls through this handle act for (see
+    /// [`Runtime::acting_as`]); recorded with the events they cause.
+    pub(crate) caller: Option<Caller>,
 }
 
 pub(crate) struct Inner {
@@ -253,6 +256,7 @@ impl Runtime {
             None => crate::TokenKey::random()?,
         };
         let runtime = Runtime {
+            caller: None,
             inner: Arc::new(Inner {
                 store,
                 engine,
@@ -314,9 +318,32 @@ impl Runtime {
         Ok(id)
     }
 
+    /// This runtime, acting for `caller`: the events its calls cause
+    /// (starts, signals, updates, cancellations, terminations, resets,
+    /// operator failures and upgrades) record who caused them.
+    pub fn acting_as(&self, caller: Caller) -> Runtime {
+        Runtime {
+            inner: self.inner.clone(),
+            caller: Some(caller),
+        }
+    }
+
+    /// Who this handle's calls act for, if anyone was named.
+    pub fn caller(&self) -> Option<&Caller> {
+        self.caller.as_ref()
+    }
+
+    /// [`Inner::new_execution`], its start attributed to this handle's
+    /// caller.
+    pub(crate) fn new_execution(&self, req: StartWorkflow) -> Result<NewExecution, RuntimeError> {
+        let mut new = self.inner.new_execution(req)?;
+        new.started.caller = self.caller.clone();
+        Ok(new)
+    }
+
     /// Start an execution; returns once `ExecutionStarted` is durable.
     pub async fn start_workflow(&self, req: StartWorkflow) -> Result<ExecutionId, RuntimeError> {
-        let new = self.inner.new_execution(req)?;
+        let new = self.new_execution(req)?;
         let id = new.id.clone();
         let record = self.inner.store.start_execution(new).await?;
         self.inner.activate(record.key);
@@ -336,7 +363,7 @@ impl Runtime {
         impl Future<Output = Result<(ExecutionId, WorkflowOutcome), RuntimeError>> + Send + use<>,
         RuntimeError,
     > {
-        let new = self.inner.new_execution(req)?;
+        let new = self.new_execution(req)?;
         let id = new.id.clone();
         let record = self.inner.store.start_execution(new).await?;
         let closed = self.inner.wait_close(record.key);

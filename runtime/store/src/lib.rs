@@ -32,10 +32,10 @@ mod redb;
 pub use crate::redb::{RedbStore, TableUsage};
 pub use error::StoreError;
 pub use model::{
-    ActivityTask, ActivityTimeouts, AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord,
-    ExecutionStatus, HeartbeatAck, IdReusePolicy, InboxEntry, ListFilter, LoadedExecution,
-    NamespaceRecord, NewActivityTask, NewChild, NewExecution, Polled, QueueStats, Reported, Reset,
-    TaskState, Transition,
+    ActivityTask, ActivityTimeouts, ApiKeyRecord, AttemptResult, AuditFilter, AuditRecord,
+    Committed, DueWork, ExecKey, ExecutionRecord, ExecutionStatus, HeartbeatAck, IdReusePolicy,
+    InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewActivityTask, NewChild,
+    NewExecution, Polled, QueueStats, Reported, Reset, TaskState, Transition,
 };
 
 use async_trait::async_trait;
@@ -166,4 +166,17 @@ pub trait Store: Send + Sync + 'static {
     /// Fire timers, time out activity attempts and activities, and close
     /// executions past their timeouts, due at `now`.
     async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError>;
+
+    /// Create or replace an API key (by id); durable on return.
+    async fn put_api_key(&self, key: ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// Every API key, revoked and expired ones included.
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Append entries to the audit log; durable on return (they share the
+    /// group commit of whatever else is being written).
+    async fn append_audit(&self, entries: Vec<AuditRecord>) -> Result<(), StoreError>;
+
+    /// Audit entries in time order, per `filter`.
+    async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 }

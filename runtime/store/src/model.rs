@@ -129,6 +129,8 @@ pub struct Reset {
     pub old: ExecKey,
     /// Why, recorded in its history.
     pub reason: String,
+    /// Who asked for the reset, recorded with the old run's termination.
+    pub caller: Option<weft_core::Caller>,
     /// The new run; its `started` is the prefix's first event.
     pub new: NewExecution,
     /// The rest of the prefix.
@@ -472,4 +474,55 @@ pub struct DueWork {
     pub timed_out: Vec<(ExecKey, u32, u32)>,
     /// When the next due item is.
     pub next_due: Option<Timestamp>,
+}
+
+/// An API key as stored: its hash, never the key. The key itself is shown
+/// once, when it is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    /// Public id (the part of the key before its secret); names the key
+    /// in listings, revocations and the audit log.
+    pub id: String,
+    /// What the key is for, as its creator named it.
+    pub name: String,
+    /// Keyed BLAKE3 hash of the key's secret.
+    pub secret_hash: [u8; 32],
+    /// Grants, as `namespace:role[:queue]` (see `weft-api`'s `auth`).
+    pub roles: Vec<String>,
+    /// When it was created.
+    pub created: Timestamp,
+    /// After this, the key is refused.
+    pub expires: Option<Timestamp>,
+    /// When it was revoked; a revoked key is refused.
+    pub revoked: Option<Timestamp>,
+}
+
+/// One entry of the API's audit log: who called what on which target, and
+/// how it ended. Never a payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// When the call ended.
+    pub at: Timestamp,
+    /// Who called (an API key's `key:<id> (<name>)`, a JWT's subject, a
+    /// certificate's name, or `anonymous` when authentication is off).
+    pub identity: String,
+    /// The namespace the call was about; empty for system-wide calls.
+    pub namespace: String,
+    /// The RPC, as the API names it (`TerminateWorkflow`).
+    pub rpc: String,
+    /// What it acted on: a workflow id, a task queue, a key id.
+    pub target: String,
+    /// `ok`, or the status code and message it was refused with.
+    pub outcome: String,
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only entries at or after this time; without it, the newest.
+    pub since: Option<Timestamp>,
+    /// Only this identity's entries.
+    pub identity: Option<String>,
+    /// At most this many (0: the store's default of 1000).
+    pub limit: usize,
 }

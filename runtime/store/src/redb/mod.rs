@@ -10,8 +10,9 @@ mod tables;
 mod writer;
 
 use crate::model::{
-    AttemptResult, Committed, DueWork, ExecKey, ExecutionRecord, ListFilter, LoadedExecution,
-    NamespaceRecord, NewExecution, Polled, QueueStats, Transition,
+    ApiKeyRecord, AttemptResult, AuditFilter, AuditRecord, Committed, DueWork, ExecKey,
+    ExecutionRecord, ListFilter, LoadedExecution, NamespaceRecord, NewExecution, Polled,
+    QueueStats, Transition,
 };
 use crate::{HeartbeatAck, InboxEntry, Store, StoreError};
 use async_trait::async_trait;
@@ -426,6 +427,82 @@ impl Store for RedbStore {
             }),
         }
     }
+
+    async fn put_api_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
+        self.writer
+            .write(move |txn| {
+                txn.open_table(API_KEYS)?
+                    .insert(key.id.as_str(), encode_row(&key).as_slice())?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.read(|txn| {
+            let table = txn.open_table(API_KEYS)?;
+            let mut out = Vec::new();
+            for row in table.iter()? {
+                out.push(decode_row("api_keys", row?.1.value())?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn append_audit(&self, entries: Vec<AuditRecord>) -> Result<(), StoreError> {
+        self.writer
+            .write(move |txn| {
+                let mut meta = txn.open_table(META)?;
+                let mut seq = meta.get("next_audit_seq")?.map_or(0, |v| v.value());
+                let mut table = txn.open_table(AUDIT)?;
+                for entry in &entries {
+                    table.insert((entry.at.0, seq), encode_row(entry).as_slice())?;
+                    seq += 1;
+                }
+                meta.insert("next_audit_seq", seq)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        self.read(move |txn| {
+            let table = txn.open_table(AUDIT)?;
+            let limit = if filter.limit == 0 {
+                1000
+            } else {
+                filter.limit
+            };
+            let wanted =
+                |r: &AuditRecord| filter.identity.as_ref().is_none_or(|i| *i == r.identity);
+            let mut out = Vec::new();
+            if let Some(since) = filter.since {
+                for row in table.range((since.0, 0)..)? {
+                    let record: AuditRecord = decode_row("audit_log", row?.1.value())?;
+                    if wanted(&record) {
+                        out.push(record);
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+            } else {
+                for row in table.iter()?.rev() {
+                    let record: AuditRecord = decode_row("audit_log", row?.1.value())?;
+                    if wanted(&record) {
+                        out.push(record);
+                        if out.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                out.reverse();
+            }
+            Ok(out)
+        })
+        .await
+    }
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(
@@ -541,6 +618,36 @@ pub(crate) fn read_history(
         history.push(decode_event(row?.1.value()).map_err(corrupt)?);
     }
     Ok(history)
+}
+
+/// Layout version of the rows written by [`encode_row`].
+const ROW_VERSION: u8 = 1;
+
+/// A row of a table that began versioned (API keys, audit log): a layout
+/// version byte, then postcard; a newer layout gets a new version, and
+/// [`decode_row`] refuses one it does not know rather than misread it.
+pub(crate) fn encode_row<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![ROW_VERSION];
+    out.extend(encode(value));
+    out
+}
+
+/// Decode a row written by [`encode_row`].
+pub(crate) fn decode_row<T: serde::de::DeserializeOwned>(
+    table: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&ROW_VERSION, body)) => decode(table, body),
+        Some((v, _)) => Err(StoreError::Corrupt {
+            table,
+            reason: format!("row layout version {v} is not one this build reads ({ROW_VERSION})"),
+        }),
+        None => Err(StoreError::Corrupt {
+            table,
+            reason: "empty row".into(),
+        }),
+    }
 }
 
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {

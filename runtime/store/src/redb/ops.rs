@@ -409,6 +409,7 @@ pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, S
     let Reset {
         old,
         reason,
+        caller,
         new,
         rest,
         tasks,
@@ -425,7 +426,7 @@ pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, S
     if record.status == ExecutionStatus::Running {
         let at = new.started.at.max(record.started_at);
         let kind = EventKind::ExecutionTerminated { reason };
-        done = close_from_outside(txn, &record, Event::new(at, kind))?;
+        done = close_from_outside(txn, &record, Event::new(at, kind).by(caller))?;
     }
     let new_key = start_execution(txn, new)?.key;
     let prefix = Transition {
@@ -544,7 +545,7 @@ fn push_inbox(
     if record.status != ExecutionStatus::Running {
         return Ok(None);
     }
-    if matches!(message, InboxMessage::CancelRequested { .. }) {
+    if matches!(message.parts().0, InboxMessage::CancelRequested { .. }) {
         mark_tasks_cancel_requested(txn, key)?;
     }
     let seq = record.next_inbox;

@@ -33,6 +33,11 @@ pub(crate) const TASKS: TableDefinition<(u64, u32), &[u8]> = TableDefinition::ne
 pub(crate) const READY: TableDefinition<(&str, u64, u64, u32), ()> = TableDefinition::new("ready");
 /// (due ms, exec key, seq, kind): timers and attempt deadlines, by time.
 pub(crate) const DUE: TableDefinition<(u64, u64, u32, u8), ()> = TableDefinition::new("due");
+/// API key id -> `ApiKeyRecord` (versioned row).
+pub(crate) const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
+/// (time ms, sequence) -> `AuditRecord` (versioned row): the API's audit
+/// log, append-only, in time order.
+pub(crate) const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit_log");
 
 /// `DUE` kind: a workflow timer.
 pub(crate) const DUE_TIMER: u8 = 0;
@@ -61,5 +66,7 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(TASKS)?;
     txn.open_table(READY)?;
     txn.open_table(DUE)?;
+    txn.open_table(API_KEYS)?;
+    txn.open_table(AUDIT)?;
     Ok(())
 }

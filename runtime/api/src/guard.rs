@@ -159,6 +159,13 @@ macro_rules! guarded {
                         let s: Scope<'_> = $scope;
                         (s.namespace.to_owned(), s.target.to_owned(), s.token.map(<[u8]>::to_vec))
                     };
+                    // The default namespace by its name, in the log too.
+                    let namespace = match $need {
+                        Need::In(_) | Need::Queue if namespace.is_empty() => {
+                            weft_core::namespace::DEFAULT_NAMESPACE.to_owned()
+                        }
+                        _ => namespace,
+                    };
                     let scope = Scope {
                         namespace: &namespace,
                         target: &target,

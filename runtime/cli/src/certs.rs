@@ -11,7 +11,7 @@ use std::path::Path;
 
 /// Write `ca.pem`, `server.pem` / `server-key.pem` (for `names`, plus
 /// localhost, 127.0.0.1 and ::1) and `client.pem` / `client-key.pem` (common
-/// name `client`) into `out`. Keys are owner-only; the CA's key is not kept,
+/// name and DNS name `client`) into `out`. Keys are owner-only; the CA's key is not kept,
 /// so nothing else can ever be signed by this CA.
 pub fn dev(out: &Path, names: &[String], client: &str) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -39,7 +39,9 @@ pub fn dev(out: &Path, names: &[String], client: &str) -> Result<()> {
     let server_key = KeyPair::generate()?;
     let server_cert = server.signed_by(&server_key, &ca)?;
 
-    let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+    // The name is a DNS name of the certificate too, so a server can map
+    // it to an identity (`[security.certificate_grants]`).
+    let mut client_params = CertificateParams::new(vec![client.to_owned()])?;
     client_params
         .distinguished_name
         .push(DnType::CommonName, client);

@@ -22,16 +22,11 @@ fn loan(id: &str) -> Value {
 }
 
 /// The services the server lists through gRPC reflection.
-async fn reflected_services(address: &str) -> Vec<String> {
+async fn reflected_services(channel: Channel) -> Vec<String> {
     use tonic_reflection::pb::v1::{
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
-    let channel = Channel::from_shared(address.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
     let mut client = ServerReflectionClient::new(channel);
     let request = ServerReflectionRequest {
         host: String::new(),
@@ -55,10 +50,12 @@ async fn reflected_services(address: &str) -> Vec<String> {
     }
 }
 
+/// As a bank runs it: `weft server` over mutual TLS, every call of the CLI
+/// and of the gRPC client carrying an API key.
 #[tokio::test]
-async fn the_cli_and_a_grpc_client_drive_weft_dev() {
+async fn the_cli_and_a_grpc_client_drive_weft_server_over_mutual_tls_with_api_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let dev = Dev::start(dir.path()).await;
+    let dev = Dev::start_mtls(dir.path()).await;
     let mut client = dev.client().await;
     assert_eq!(
         client
@@ -70,7 +67,7 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
         "serving"
     );
     // Server reflection: a generic client (grpcurl, Postman) finds the API.
-    let services = reflected_services(&dev.address).await;
+    let services = reflected_services(dev.channel().await).await;
     assert!(services.iter().any(|s| s == "weft.v1.Weft"), "{services:?}");
 
     // Deploy with the CLI; nothing is deployed before.
@@ -164,17 +161,11 @@ async fn the_cli_and_a_grpc_client_drive_weft_dev() {
 
     // `show --follow` streams until the loan closes, signalled meanwhile.
     let follow = {
-        let address = dev.address.clone();
+        let connection = dev.connection_args();
         tokio::spawn(async move {
             Command::new(WEFT)
-                .args([
-                    "--address",
-                    &address,
-                    "workflow",
-                    "show",
-                    "loan-1",
-                    "--follow",
-                ])
+                .args(connection)
+                .args(["workflow", "show", "loan-1", "--follow"])
                 .output()
                 .await
                 .unwrap()

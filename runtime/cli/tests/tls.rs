@@ -35,6 +35,8 @@ impl Server {
             .args(args)
             .env("WEFT_SERVER_LISTEN", "127.0.0.1:0")
             .env("WEFT_SERVER_DATA_DIR", data)
+            // These tests are about the handshake; credentials are auth.rs's.
+            .env("WEFT_SECURITY_AUTH", "none")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

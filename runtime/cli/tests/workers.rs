@@ -12,8 +12,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 use tonic::Code;
-use tonic::transport::Channel;
-use weft_api::pb::{self, weft_client::WeftClient};
+use weft_api::pb;
 
 async fn deploy(dev: &Dev, workflow_type: &str, guest_name: &str) {
     let (ok, out, err) = dev
@@ -28,7 +27,7 @@ async fn deploy(dev: &Dev, workflow_type: &str, guest_name: &str) {
     assert!(ok, "{out}{err}");
 }
 
-async fn poll(client: &mut WeftClient<Channel>, queue: &str, identity: &str) -> pb::ActivityTask {
+async fn poll(client: &mut weft_api::Client, queue: &str, identity: &str) -> pb::ActivityTask {
     client
         .poll_activity_task(pb::PollActivityTaskRequest {
             task_queue: queue.into(),
@@ -44,7 +43,7 @@ async fn poll(client: &mut WeftClient<Channel>, queue: &str, identity: &str) -> 
 }
 
 async fn heartbeat(
-    client: &mut WeftClient<Channel>,
+    client: &mut weft_api::Client,
     token: &[u8],
     details: Option<Value>,
 ) -> Result<bool, tonic::Status> {
@@ -59,7 +58,7 @@ async fn heartbeat(
 }
 
 async fn complete(
-    client: &mut WeftClient<Channel>,
+    client: &mut weft_api::Client,
     token: &[u8],
     result: Value,
 ) -> Result<(), tonic::Status> {
@@ -73,7 +72,7 @@ async fn complete(
         .map(|_| ())
 }
 
-async fn history(client: &mut WeftClient<Channel>, id: &str) -> Vec<pb::HistoryEvent> {
+async fn history(client: &mut weft_api::Client, id: &str) -> Vec<pb::HistoryEvent> {
     client
         .get_history(pb::GetHistoryRequest {
             workflow_id: id.into(),
@@ -85,7 +84,7 @@ async fn history(client: &mut WeftClient<Channel>, id: &str) -> Vec<pb::HistoryE
         .events
 }
 
-async fn outcome(client: &mut WeftClient<Channel>, id: &str) -> pb::get_result_response::Outcome {
+async fn outcome(client: &mut weft_api::Client, id: &str) -> pb::get_result_response::Outcome {
     client
         .get_result(pb::GetResultRequest {
             workflow_id: id.into(),
@@ -337,9 +336,22 @@ async fn python() -> String {
 async fn the_python_worker_serves_the_payment_workflow_and_never_charges_twice() {
     let python = python().await;
     let dir = tempfile::tempdir().unwrap();
-    // Over mutual TLS: the worker presents a client certificate.
+    // Over mutual TLS with API keys: the worker presents a client
+    // certificate and a key that may only work the queue it serves.
     let dev = Dev::start_mtls(dir.path()).await;
     deploy(&dev, "payment", "payment-workflow").await;
+    let (ok, worker_key, err) = dev
+        .cli(&[
+            "auth",
+            "key",
+            "create",
+            "--name",
+            "py-worker",
+            "--role",
+            "default:worker:payments-py",
+        ])
+        .await;
+    assert!(ok, "{err}");
     let ledger = dir.path().join("charges.jsonl");
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -360,6 +372,7 @@ async fn the_python_worker_serves_the_payment_workflow_and_never_charges_twice()
             ledger.to_str().unwrap(),
         ])
         .args(dev.tls_args())
+        .env("WEFT_API_KEY", worker_key.trim())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)

@@ -85,6 +85,8 @@ def main() -> None:
     p.add_argument("--tls-ca", help="CA certificate (PEM): speak TLS, trusting it")
     p.add_argument("--tls-cert", help="client certificate (PEM), for mutual TLS")
     p.add_argument("--tls-key", help="the client certificate's key (PEM)")
+    # The API key comes from WEFT_API_KEY: a command line is visible to
+    # every user of the machine.
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     address = args.address.removeprefix("http://").removeprefix("https://")

@@ -157,11 +157,16 @@ class Worker:
         tls_cert: Optional[str] = None,
         tls_key: Optional[str] = None,
         tls_server_name: Optional[str] = None,
+        api_key: Optional[str] = None,
     ):
         """``target`` is ``host:port``. With ``tls_ca`` (a PEM file) the
         channel is TLS, trusting that CA; ``tls_cert`` and ``tls_key`` add a
         client certificate (mutual TLS); ``tls_server_name`` overrides the
-        name expected in the server's certificate."""
+        name expected in the server's certificate. ``api_key`` (a ``weft_...``
+        key with the worker role on these queues, or a JWT; default: the
+        ``WEFT_API_KEY`` environment variable) goes with every call. A
+        server that refuses the credential stops the worker: :meth:`run`
+        raises the error."""
         self.target = target
         self.task_queues = [task_queue] if isinstance(task_queue, str) else list(task_queue)
         if not self.task_queues or max_concurrent < len(self.task_queues):
@@ -172,8 +177,13 @@ class Worker:
         self.poll_wait = poll_wait
         self._activities: Dict[str, Activity] = {}
         self._stop = threading.Event()
+        self._refused: Optional[grpc.RpcError] = None
         self._channel = _channel(target, tls_ca, tls_cert, tls_key, tls_server_name)
-        self._stub = pb_grpc.WeftStub(self._channel)
+        api_key = api_key if api_key is not None else os.environ.get("WEFT_API_KEY")
+        calls = self._channel
+        if api_key:
+            calls = grpc.intercept_channel(self._channel, _Bearer(api_key))
+        self._stub = pb_grpc.WeftStub(calls)
 
     def activity(self, name: Optional[str] = None) -> Callable[[Activity], Activity]:
         """Decorator: register ``fn(ctx, input)`` as activity ``name`` (the
@@ -212,6 +222,8 @@ class Worker:
             for t in threads:
                 t.join()
             self._channel.close()
+        if self._refused is not None:
+            raise self._refused
 
     def stop(self) -> None:
         """Stop polling; attempts in flight finish and report first."""
@@ -231,6 +243,12 @@ class Worker:
                 backoff = 0.1
             except grpc.RpcError as e:
                 if self._stop.is_set():
+                    return
+                if e.code() in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+                    # Retrying would not help: stop, and let run() raise it.
+                    log.error("the server refused this worker (%s): %s", e.code(), e.details())
+                    self._refused = e
+                    self._stop.set()
                     return
                 log.warning("poll failed (%s): %s; retrying", e.code(), e.details())
                 self._stop.wait(backoff)
@@ -285,6 +303,19 @@ class Worker:
             # NOT_FOUND: the attempt timed out meanwhile; its retry owns
             # the task. Anything else: the attempt will time out and retry.
             log.warning("%s not accepted (%s): %s", method, e.code(), e.details())
+
+
+class _Bearer(grpc.UnaryUnaryClientInterceptor):
+    """Adds ``authorization: Bearer <credential>`` to every call."""
+
+    def __init__(self, credential: str):
+        self._metadata = ("authorization", f"Bearer {credential.strip()}")
+
+    def intercept_unary_unary(self, continuation, client_call_details, request):
+        metadata = list(client_call_details.metadata or [])
+        metadata.append(self._metadata)
+        details = client_call_details._replace(metadata=metadata)
+        return continuation(details, request)
 
 
 def _channel(

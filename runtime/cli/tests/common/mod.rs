@@ -7,7 +7,7 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tonic::transport::Channel;
-use weft_api::pb::{self, weft_client::WeftClient};
+use weft_api::pb;
 use weft_tests::guest_path;
 
 pub const WEFT: &str = env!("CARGO_BIN_EXE_weft");
@@ -18,6 +18,8 @@ pub struct Dev {
     pub address: String,
     /// The client side of the server's TLS, if it speaks TLS.
     pub tls: Option<weft_api::ClientTls>,
+    /// An admin API key, if the server requires keys.
+    pub api_key: Option<String>,
 }
 
 impl Dev {
@@ -30,15 +32,18 @@ impl Dev {
             "--port",
             "0",
         ]);
-        Self::spawn(command, None).await
+        Self::spawn(command, None, None).await
     }
 
     /// `weft server` on a free loopback port over mutual TLS, with
-    /// certificates from `weft certs dev` in `data_dir/certs`.
+    /// certificates from `weft certs dev` in `data_dir/certs`, requiring
+    /// API keys (its default): an admin key is made first, offline, as an
+    /// operator makes the first one.
     pub async fn start_mtls(data_dir: &std::path::Path) -> Dev {
         let certs = data_dir.join("certs");
         let (ok, _, err) = weft(&["certs", "dev", "--out", certs.to_str().unwrap()]).await;
         assert!(ok, "{err}");
+        let api_key = offline_key(data_dir, "test-admin", &["*:admin"]).await;
         let mut command = Command::new(WEFT);
         command
             .arg("server")
@@ -53,10 +58,14 @@ impl Dev {
             key: Some(certs.join("client-key.pem")),
             server_name: None,
         };
-        Self::spawn(command, Some(tls)).await
+        Self::spawn(command, Some(tls), Some(api_key)).await
     }
 
-    async fn spawn(mut command: Command, tls: Option<weft_api::ClientTls>) -> Dev {
+    async fn spawn(
+        mut command: Command,
+        tls: Option<weft_api::ClientTls>,
+        api_key: Option<String>,
+    ) -> Dev {
         let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -68,14 +77,31 @@ impl Dev {
             child,
             address,
             tls,
+            api_key,
         }
     }
 
-    pub async fn client(&self) -> WeftClient<Channel> {
+    /// A connection to the server (over its TLS, if any).
+    pub async fn channel(&self) -> Channel {
         match &self.tls {
-            Some(tls) => WeftClient::new(tls.connect(&self.address).await.unwrap()),
-            None => WeftClient::connect(self.address.clone()).await.unwrap(),
+            Some(tls) => tls.connect(&self.address).await.unwrap(),
+            None => Channel::from_shared(self.address.clone())
+                .unwrap()
+                .connect()
+                .await
+                .unwrap(),
         }
+    }
+
+    /// A client sending the admin key (if any).
+    pub async fn client(&self) -> weft_api::Client {
+        self.client_with(self.api_key.as_deref()).await
+    }
+
+    /// A client sending `credential` (an API key or a JWT; none: `None`).
+    pub async fn client_with(&self, credential: Option<&str>) -> weft_api::Client {
+        let bearer = weft_api::Bearer::new(credential).unwrap();
+        weft_api::client(self.channel().await, bearer)
     }
 
     /// The CLI's TLS flags for this server (none for plaintext).
@@ -97,11 +123,21 @@ impl Dev {
         args
     }
 
+    /// The CLI's connection flags for this server: address, TLS, key.
+    pub fn connection_args(&self) -> Vec<String> {
+        let mut args = vec!["--address".to_owned(), self.address.clone()];
+        args.extend(self.tls_args());
+        if let Some(key) = &self.api_key {
+            args.extend(["--api-key".to_owned(), key.clone()]);
+        }
+        args
+    }
+
     /// Run the CLI against this server; (success, stdout, stderr).
     pub async fn cli(&self, args: &[&str]) -> (bool, String, String) {
-        let tls = self.tls_args();
-        let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
-        weft(&[&["--address", self.address.as_str()][..], &tls, args].concat()).await
+        let connection = self.connection_args();
+        let connection: Vec<&str> = connection.iter().map(String::as_str).collect();
+        weft(&[&connection, args].concat()).await
     }
 
     /// SIGTERM, then the exit status.
@@ -131,6 +167,30 @@ pub async fn listening_address(child: &mut Child) -> String {
         .to_owned()
 }
 
+/// An API key with `grants`, written by `weft auth key create --offline`
+/// into `data_dir` (no server may have it open).
+pub async fn offline_key(data_dir: &std::path::Path, name: &str, grants: &[&str]) -> String {
+    let mut args = vec![
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "auth",
+        "key",
+        "create",
+        "--offline",
+        "--name",
+        name,
+    ];
+    for grant in grants {
+        args.extend(["--role", grant]);
+    }
+    let (ok, out, err) = weft(&args).await;
+    assert!(ok, "{err}");
+    assert!(err.contains("shown only now"), "{err}");
+    let key = out.trim().to_owned();
+    assert!(key.starts_with("weft_"), "{out}");
+    key
+}
+
 /// Run `weft` with `args`: success, stdout, stderr.
 pub async fn weft(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(WEFT).args(args).output().await.unwrap();
@@ -154,7 +214,7 @@ pub fn start(id: &str, workflow_type: &str, input: Value) -> pb::StartWorkflowRe
     }
 }
 
-pub async fn completed(client: &mut WeftClient<Channel>, id: &str) -> Value {
+pub async fn completed(client: &mut weft_api::Client, id: &str) -> Value {
     let r = client
         .get_result(pb::GetResultRequest {
             workflow_id: id.into(),
@@ -171,7 +231,7 @@ pub async fn completed(client: &mut WeftClient<Channel>, id: &str) -> Value {
 
 /// Follow `id`'s history live (long-poll) until an `event` appears;
 /// returns the run id.
-pub async fn wait_for_event(client: &mut WeftClient<Channel>, id: &str, event: &str) -> String {
+pub async fn wait_for_event(client: &mut weft_api::Client, id: &str, event: &str) -> String {
     let mut from = 0;
     loop {
         let page = client

@@ -56,6 +56,10 @@ pub struct SecuritySection {
     /// CA certificates (PEM) for client certificates: with it, every client
     /// must present one (mutual TLS).
     pub tls_client_ca: String,
+    /// The key file task tokens are signed with (32 bytes, owner-only);
+    /// `<data_dir>/task-token.key` if empty, made there on first start.
+    /// Nodes that hand out tokens for one another share one.
+    pub task_token_key_file: String,
     /// Allow plaintext on an address other than loopback (`weft server
     /// --insecure`): anyone who can reach it reads and sends everything.
     pub insecure: bool,
@@ -71,6 +75,7 @@ impl Default for SecuritySection {
             jwt_audience: String::new(),
             jwt_permissions_claim: "permissions".into(),
             certificate_grants: Default::default(),
+            task_token_key_file: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
             tls_client_ca: String::new(),
@@ -80,6 +85,15 @@ impl Default for SecuritySection {
 }
 
 impl SecuritySection {
+    /// Where the task token key is.
+    fn task_token_key_path(&self, data_dir: &Path) -> PathBuf {
+        if self.task_token_key_file.is_empty() {
+            data_dir.join("task-token.key")
+        } else {
+            PathBuf::from(&self.task_token_key_file)
+        }
+    }
+
     /// Access control as configured.
     fn auth_config(&self) -> Result<weft_api::AuthConfig> {
         let mode: weft_api::AuthMode = self.auth.parse().map_err(anyhow::Error::msg)?;
@@ -355,7 +369,7 @@ pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Res
     let store = Arc::new(RedbStore::open(dir.join("weft.redb"))?);
     let engine = Arc::new(WorkflowEngine::new(config.engine_config())?);
     let runtime_config = RuntimeConfig {
-        task_token_key: Some(task_token_key(dir)?),
+        task_token_key: Some(task_token_key(&config.security.task_token_key_path(dir))?),
         ..config.runtime_config()
     };
     Ok(Runtime::start(
@@ -371,8 +385,8 @@ pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Res
 /// The key remote workers' task tokens are signed with: 32 random bytes in
 /// `<data-dir>/task-token.key` (owner-only), made on first start, so tokens
 /// stay valid across restarts of this node.
-fn task_token_key(dir: &std::path::Path) -> Result<weft_server::TokenKey> {
-    let path = dir.join("task-token.key");
+fn task_token_key(path: &std::path::Path) -> Result<weft_server::TokenKey> {
+    let path = path.to_path_buf();
     let mut bytes = [0u8; 32];
     match std::fs::read(&path).map(zeroize::Zeroizing::new) {
         Ok(stored) => {
@@ -593,7 +607,7 @@ mod tests {
     fn the_task_token_key_is_made_once_owner_only_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("task-token.key");
-        task_token_key(dir.path()).unwrap();
+        task_token_key(&dir.path().join("task-token.key")).unwrap();
         let first = std::fs::read(&path).unwrap();
         assert_eq!(first.len(), 32);
         #[cfg(unix)]
@@ -603,10 +617,12 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         // A restart reads the same key (tokens handed out stay valid).
-        task_token_key(dir.path()).unwrap();
+        task_token_key(&dir.path().join("task-token.key")).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), first);
         std::fs::write(&path, b"short").unwrap();
-        let e = task_token_key(dir.path()).unwrap_err().to_string();
+        let e = task_token_key(&dir.path().join("task-token.key"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is not a task token key"), "{e}");
     }
 

@@ -154,7 +154,7 @@ pub(crate) fn history_event(index: u64, event: &Event) -> pb::HistoryEvent {
 }
 
 /// An API key as the API shows it (never its secret or hash).
-pub(crate) fn api_key(record: &weft_server::ApiKeyRecord) -> pb::ApiKey {
+pub fn api_key(record: &weft_server::ApiKeyRecord) -> pb::ApiKey {
     pb::ApiKey {
         id: record.id.clone(),
         name: record.name.clone(),

@@ -13,6 +13,7 @@ mod service;
 mod tls;
 
 pub use auth::{Auth, AuthConfig, AuthMode};
+pub use convert::api_key;
 pub use credentials::{Bearer, Client, client};
 pub use service::serve;
 pub use tls::{ClientTls, ServerTls, TlsError, TlsFiles};

@@ -73,6 +73,18 @@ pub async fn create_key_offline(
     expires_in_days: Option<u64>,
     output: Output,
 ) -> Result<()> {
+    let new = write_key_offline(data_dir, name, roles, expires_in_days).await?;
+    print_new_key(output, &weft_api::api_key(&new.record), &new.secret);
+    Ok(())
+}
+
+/// Make an API key and write it into `data_dir`'s database.
+pub async fn write_key_offline(
+    data_dir: &Path,
+    name: &str,
+    roles: &[String],
+    expires_in_days: Option<u64>,
+) -> Result<weft_api::auth::NewApiKey> {
     use weft_store::Store;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
@@ -89,19 +101,7 @@ pub async fn create_key_offline(
         weft_api::auth::create_api_key(name, roles, now, expires).map_err(anyhow::Error::msg)?;
     store.put_api_key(new.record.clone()).await?;
     store.close().await;
-    print_new_key(output, &convert(&new.record), &new.secret);
-    Ok(())
-}
-
-fn convert(r: &weft_store::ApiKeyRecord) -> pb::ApiKey {
-    pb::ApiKey {
-        id: r.id.clone(),
-        name: r.name.clone(),
-        roles: r.roles.clone(),
-        created_ms: r.created.0,
-        expires_ms: r.expires.map_or(0, |t| t.0),
-        revoked_ms: r.revoked.map_or(0, |t| t.0),
-    }
+    Ok(new)
 }
 
 fn print_new_key(output: Output, key: &pb::ApiKey, secret: &str) {

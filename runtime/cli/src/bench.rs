@@ -370,22 +370,6 @@ fn report(r: Report) {
     );
 }
 
-/// An admin API key for the bench, written into `dir`'s database.
-async fn bench_key(dir: &Path) -> Result<String> {
-    use weft_store::Store;
-    let store = weft_store::RedbStore::open(dir.join("weft.redb"))?;
-    let now = weft_core::Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64),
-    );
-    let new = weft_api::auth::create_api_key("bench", &["*:admin".into()], now, None)
-        .map_err(anyhow::Error::msg)?;
-    store.put_api_key(new.record).await?;
-    store.close().await;
-    Ok(new.secret.to_string())
-}
-
 /// The same workload with the load from this process over gRPC, against
 /// a `weft bench-server` child process (a real server: the API, the
 /// runtime, its workers), one `ExecuteWorkflow` call per execution. CPU
@@ -418,7 +402,10 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     // the database) for the load and the workers.
     let bearer = if bench.auth {
         server.env("WEFT_SECURITY_AUTH", "api-key");
-        let key = bench_key(&dir).await?;
+        let key = crate::access::write_key_offline(&dir, "bench", &["*:admin".into()], None)
+            .await?
+            .secret
+            .to_string();
         weft_api::Bearer::new(Some(&key)).map_err(anyhow::Error::msg)?
     } else {
         server.env("WEFT_SECURITY_AUTH", "none");

@@ -305,7 +305,7 @@ async fn a_worker_key_reports_only_on_tasks_of_its_queue_and_a_bad_token_changes
             break task;
         }
     };
-    let before = history_len(&mut admin, "pay-remote").await;
+    let before = history(&mut admin, "pay-remote").await.len();
 
     // Another queue's worker cannot report on this task, even with its token.
     let mut other = dev.client_with(Some(&theirs)).await;
@@ -342,7 +342,7 @@ async fn a_worker_key_reports_only_on_tasks_of_its_queue_and_a_bad_token_changes
         );
     }
     assert_eq!(
-        history_len(&mut admin, "pay-remote").await,
+        history(&mut admin, "pay-remote").await.len(),
         before,
         "nothing changed"
     );
@@ -359,19 +359,6 @@ async fn a_worker_key_reports_only_on_tasks_of_its_queue_and_a_bad_token_changes
         })
         .await
         .unwrap();
-}
-
-async fn history_len(client: &mut weft_api::Client, id: &str) -> usize {
-    client
-        .get_history(pb::GetHistoryRequest {
-            workflow_id: id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events
-        .len()
 }
 
 #[tokio::test]

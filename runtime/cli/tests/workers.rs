@@ -72,18 +72,6 @@ async fn complete(
         .map(|_| ())
 }
 
-async fn history(client: &mut weft_api::Client, id: &str) -> Vec<pb::HistoryEvent> {
-    client
-        .get_history(pb::GetHistoryRequest {
-            workflow_id: id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .events
-}
-
 async fn outcome(client: &mut weft_api::Client, id: &str) -> pb::get_result_response::Outcome {
     client
         .get_result(pb::GetResultRequest {

@@ -167,6 +167,19 @@ pub async fn listening_address(child: &mut Child) -> String {
         .to_owned()
 }
 
+/// The history of `id` (default namespace), as the API returns it.
+pub async fn history(client: &mut weft_api::Client, id: &str) -> Vec<pb::HistoryEvent> {
+    client
+        .get_history(pb::GetHistoryRequest {
+            workflow_id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events
+}
+
 /// An API key with `grants`, written by `weft auth key create --offline`
 /// into `data_dir` (no server may have it open).
 pub async fn offline_key(data_dir: &std::path::Path, name: &str, grants: &[&str]) -> String {

@@ -278,7 +278,7 @@ async fn over_the_limit(t: &TestRuntime, id: &str, engine: &EngineConfig) -> Eve
     );
     let bytes: usize = history
         .iter()
-        .map(|e| weft_core::encode_event(e).len())
+        .map(|e| weft_core::encode_event(e).unwrap().len())
         .sum();
     assert!(bytes as u64 <= limits.history_max_bytes, "{bytes} bytes");
     let report = t

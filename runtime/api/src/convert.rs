@@ -135,13 +135,13 @@ pub(crate) fn info(record: &ExecutionRecord) -> pb::WorkflowInfo {
     }
 }
 
-pub(crate) fn history_event(index: u64, event: &Event) -> pb::HistoryEvent {
-    pb::HistoryEvent {
+pub(crate) fn history_event(index: u64, event: &Event) -> Result<pb::HistoryEvent, Status> {
+    Ok(pb::HistoryEvent {
         index,
         time_ms: event.at.0,
         event_type: event.kind.name().to_owned(),
         details: weft_core::event_details(event),
-        encoded: weft_core::encode_event(event),
+        encoded: weft_core::encode_event(event).map_err(|e| Status::internal(e.to_string()))?,
         identity: event
             .caller
             .as_ref()
@@ -150,7 +150,7 @@ pub(crate) fn history_event(index: u64, event: &Event) -> pb::HistoryEvent {
             .caller
             .as_ref()
             .map_or_else(String::new, |c| c.reason.clone()),
-    }
+    })
 }
 
 /// An API key as the API shows it (never its secret or hash).

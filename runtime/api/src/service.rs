@@ -465,7 +465,7 @@ impl Weft for WeftService {
             .iter()
             .enumerate()
             .map(|(i, e)| convert::history_event(page.first_index + i as u64, e))
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::GetHistoryResponse {
             next_index: page.first_index + events.len() as u64,
             events,

@@ -25,14 +25,14 @@ pub enum CodecError {
     /// The bytes are not a valid event.
     #[error("corrupt event record: {0}")]
     Corrupt(#[from] postcard::Error),
+    /// The event could not be encoded (never silently written empty).
+    #[error("cannot encode an event: {0}")]
+    Encode(postcard::Error),
 }
 
 /// Encode an event for storage: version byte, then postcard.
-pub fn encode_event(event: &Event) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION];
-    // Serializing plain data into a Vec cannot fail.
-    out.extend(postcard::to_allocvec(event).unwrap_or_default());
-    out
+pub fn encode_event(event: &Event) -> Result<Vec<u8>, CodecError> {
+    postcard::to_extend(event, vec![FORMAT_VERSION]).map_err(CodecError::Encode)
 }
 
 /// The length of [`encode_event`]'s output, without encoding: what an
@@ -85,7 +85,7 @@ mod tests {
                 retry_at: Some(Timestamp(9)),
             },
         );
-        let bytes = encode_event(&e);
+        let bytes = encode_event(&e).unwrap();
         assert_eq!(decode_event(&bytes).unwrap(), e);
         assert_eq!(encoded_len(&e), bytes.len() as u64);
         let mut future = bytes.clone();
@@ -114,7 +114,7 @@ mod tests {
         );
 
         let by = Event::new(Timestamp(7), kind).by(Some(crate::Caller::new("key:ab12 (ops)")));
-        let bytes = encode_event(&by);
+        let bytes = encode_event(&by).unwrap();
         assert_eq!(bytes[0], FORMAT_VERSION);
         assert_eq!(decode_event(&bytes).unwrap(), by);
         assert_eq!(encoded_len(&by), bytes.len() as u64);

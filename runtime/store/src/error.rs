@@ -60,6 +60,7 @@ macro_rules! storage_from {
     )*};
 }
 storage_from!(
+    weft_core::CodecError,
     redb::Error,
     redb::DatabaseError,
     redb::TransactionError,

@@ -5,6 +5,8 @@
 //! applies every queued write in one transaction and one fsync: group commit.
 //! A caller's write resolves only after its batch is durable.
 
+#[cfg(test)]
+mod fixture;
 mod ops;
 mod tables;
 mod writer;
@@ -56,6 +58,7 @@ impl RedbStore {
         // Create every table up front so read transactions never miss one.
         let txn = db.begin_write()?;
         tables::create_all(&txn)?;
+        migrate(&txn, path)?;
         txn.commit()?;
         let writer = Writer::start(db.clone());
         Ok(RedbStore { db, writer })
@@ -102,7 +105,9 @@ impl RedbStore {
         if rows.len() as u64 != t.first_index {
             return Ok(None);
         }
-        rows.extend(t.events.iter().map(weft_core::encode_event));
+        for event in &t.events {
+            rows.push(weft_core::encode_event(event)?);
+        }
         Ok(Some(ops::Sealed {
             events: rows.len() as u64,
             blob: seal(&rows)?,
@@ -180,7 +185,7 @@ impl Store for RedbStore {
             let execs = txn.open_table(EXECUTIONS)?;
             execs
                 .get(key)?
-                .map(|v| decode::<ExecutionRecord>("executions", v.value()))
+                .map(|v| decode_row::<ExecutionRecord>("executions", v.value()))
                 .transpose()
         })
         .await
@@ -190,7 +195,7 @@ impl Store for RedbStore {
         self.read(move |txn| {
             let execs = txn.open_table(EXECUTIONS)?;
             let record: ExecutionRecord = match execs.get(key)? {
-                Some(v) => decode("executions", v.value())?,
+                Some(v) => decode_row("executions", v.value())?,
                 None => return Err(StoreError::NotFound(format!("execution key {key}"))),
             };
             let history = read_history(
@@ -206,7 +211,7 @@ impl Store for RedbStore {
                 inbox.push(InboxEntry {
                     key,
                     seq: k.value().1,
-                    message: decode("inbox", v.value())?,
+                    message: decode_row("inbox", v.value())?,
                 });
             }
             Ok(LoadedExecution {
@@ -228,7 +233,7 @@ impl Store for RedbStore {
             // Keys grow with every start: newest first is a reverse scan.
             for row in execs.iter()?.rev() {
                 let (_, v) = row?;
-                let record: ExecutionRecord = decode("executions", v.value())?;
+                let record: ExecutionRecord = decode_row("executions", v.value())?;
                 if filter.matches(&record) {
                     out.push(record);
                     if out.len() == filter.limit {
@@ -256,7 +261,7 @@ impl Store for RedbStore {
             let table = txn.open_table(NAMESPACES)?;
             let mut out = Vec::new();
             for row in table.iter()? {
-                out.push(decode("namespaces", row?.1.value())?);
+                out.push(decode_row("namespaces", row?.1.value())?);
             }
             Ok(out)
         })
@@ -287,7 +292,7 @@ impl Store for RedbStore {
             }
             let tasks = txn.open_table(TASKS)?;
             for row in tasks.iter()? {
-                let task: crate::ActivityTask = decode("activity_tasks", row?.1.value())?;
+                let task: crate::ActivityTask = decode_row("activity_tasks", row?.1.value())?;
                 if task.queue == queue && matches!(task.state, crate::TaskState::Running { .. }) {
                     stats.running += 1;
                 }
@@ -305,7 +310,7 @@ impl Store for RedbStore {
             for row in running.iter()? {
                 let (k, _) = row?;
                 if let Some(v) = execs.get(k.value())? {
-                    out.push(decode("executions", v.value())?);
+                    out.push(decode_row("executions", v.value())?);
                 }
             }
             Ok(out)
@@ -432,7 +437,7 @@ impl Store for RedbStore {
         self.writer
             .write(move |txn| {
                 txn.open_table(API_KEYS)?
-                    .insert(key.id.as_str(), encode_row(&key).as_slice())?;
+                    .insert(key.id.as_str(), encode_row(&key)?.as_slice())?;
                 Ok(())
             })
             .await
@@ -457,7 +462,7 @@ impl Store for RedbStore {
                 let mut seq = meta.get("next_audit_seq")?.map_or(0, |v| v.value());
                 let mut table = txn.open_table(AUDIT)?;
                 for entry in &entries {
-                    table.insert((entry.at.0, seq), encode_row(entry).as_slice())?;
+                    table.insert((entry.at.0, seq), encode_row(entry)?.as_slice())?;
                     seq += 1;
                 }
                 meta.insert("next_audit_seq", seq)?;
@@ -531,7 +536,7 @@ thread_local! {
 
 /// Seal a closed run's encoded events into one row.
 pub(crate) fn seal(rows: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
-    let plain = encode(&rows);
+    let plain = encode(&rows)?;
     let len = u32::try_from(plain.len())
         .map_err(|_| StoreError::Storage("a history over 4 GiB cannot be sealed".into()))?;
     let frame = COMPRESSOR.with(|slot| {
@@ -620,16 +625,76 @@ pub(crate) fn read_history(
     Ok(history)
 }
 
-/// Layout version of the rows written by [`encode_row`].
+/// The database layout this build writes, in `meta` as `row_format`:
+/// - 2: rows of the executions, inbox, activity task and namespace tables
+///   start with their layout version ([`encode_row`]).
+/// - 1 (no `row_format`): those rows are bare postcard.
+const ROW_FORMAT: u64 = 2;
+
+/// Prefix every value of table `def` with [`ROW_VERSION`] (its keys made
+/// owned by `owned` and borrowed back by `borrow`); how many rows.
+macro_rules! prefix_rows {
+    ($txn:expr, $def:expr, $owned:expr, $borrow:expr) => {{
+        let mut table = $txn.open_table($def)?;
+        let mut rows = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let mut value = Vec::with_capacity(v.value().len() + 1);
+            value.push(ROW_VERSION);
+            value.extend_from_slice(v.value());
+            rows.push((($owned)(k.value()), value));
+        }
+        for (k, v) in &rows {
+            table.insert(($borrow)(k), v.as_slice())?;
+        }
+        rows.len() as u64
+    }};
+}
+
+/// Bring a database written by an older build to [`ROW_FORMAT`], in the
+/// transaction that opens it (all or nothing); refuse one from a newer
+/// build.
+fn migrate(txn: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> {
+    let mut meta = txn.open_table(META)?;
+    let format = meta.get("row_format")?.map(|v| v.value());
+    match format {
+        Some(ROW_FORMAT) => return Ok(()),
+        Some(newer) if newer > ROW_FORMAT => {
+            return Err(StoreError::Storage(format!(
+                "{} was written by a newer weft (row format {newer}; this build knows up to \
+                 {ROW_FORMAT}); run that version or a newer one",
+                path.display()
+            )));
+        }
+        _ => {}
+    }
+    // Format 1 (or a new database): every row gets the version byte of
+    // the layout it already has.
+    let migrated = prefix_rows!(txn, EXECUTIONS, |k: u64| k, |k: &u64| *k)
+        + prefix_rows!(txn, INBOX, |k: (u64, u64)| k, |k: &(u64, u64)| *k)
+        + prefix_rows!(txn, TASKS, |k: (u64, u32)| k, |k: &(u64, u32)| *k)
+        + prefix_rows!(txn, NAMESPACES, str::to_owned, String::as_str);
+    if migrated > 0 {
+        tracing::info!(
+            "{}: {migrated} rows moved to row format {ROW_FORMAT} (versioned rows)",
+            path.display()
+        );
+    }
+    meta.insert("row_format", ROW_FORMAT)?;
+    Ok(())
+}
+
+/// Layout version of the rows written by [`encode_row`]: the postcard
+/// layout of today's records. A record whose shape changes gets a new
+/// version, and its decoder keeps reading the old one.
 const ROW_VERSION: u8 = 1;
 
-/// A row of a table that began versioned (API keys, audit log): a layout
-/// version byte, then postcard; a newer layout gets a new version, and
-/// [`decode_row`] refuses one it does not know rather than misread it.
-pub(crate) fn encode_row<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![ROW_VERSION];
-    out.extend(encode(value));
-    out
+/// A row of the executions, inbox, activity task, namespace, API key and
+/// audit tables: a layout version byte, then postcard. [`decode_row`]
+/// refuses a version it does not know rather than misread it.
+pub(crate) fn encode_row<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    let out = vec![ROW_VERSION];
+    postcard::to_extend(value, out).map_err(|e| StoreError::Storage(format!("encoding a row: {e}")))
 }
 
 /// Decode a row written by [`encode_row`].
@@ -650,7 +715,6 @@ pub(crate) fn decode_row<T: serde::de::DeserializeOwned>(
     }
 }
 
-pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // Plain data into a Vec: serialization cannot fail.
-    postcard::to_allocvec(value).unwrap_or_default()
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_allocvec(value).map_err(|e| StoreError::Storage(format!("encoding: {e}")))
 }

@@ -4,7 +4,7 @@
 //! logical error leaves nothing behind in the shared transaction.
 
 use super::tables::*;
-use super::{decode, encode};
+use super::{decode_row, encode_row};
 use crate::model::*;
 use crate::{InboxEntry, StoreError};
 use redb::{ReadableTable, WriteTransaction};
@@ -38,7 +38,7 @@ pub(crate) fn start_execution(
     let mut execs = txn.open_table(EXECUTIONS)?;
     if let Some(existing) = ids.get(new.id.workflow_id.as_str())?.map(|v| v.value()) {
         let status = match execs.get(existing)? {
-            Some(v) => Some(decode::<ExecutionRecord>("executions", v.value())?.status),
+            Some(v) => Some(decode_row::<ExecutionRecord>("executions", v.value())?.status),
             None => None,
         };
         let refused = match (status, new.id_reuse) {
@@ -85,10 +85,10 @@ pub(crate) fn start_execution(
             .insert((deadline.0, key, 0, DUE_RUN_TIMEOUT), ())?;
     }
     ids.insert(record.id.workflow_id.as_str(), key)?;
-    execs.insert(key, encode(&record).as_slice())?;
+    execs.insert(key, encode_row(&record)?.as_slice())?;
     txn.open_table(RUNNING)?.insert(key, ())?;
     txn.open_table(HISTORY)?
-        .insert((key, 0), encode_event(&new.started).as_slice())?;
+        .insert((key, 0), encode_event(&new.started)?.as_slice())?;
     Ok(record)
 }
 
@@ -99,14 +99,14 @@ fn load_record(
     let execs = txn.open_table(EXECUTIONS)?;
     let record = execs
         .get(key)?
-        .map(|v| decode("executions", v.value()))
+        .map(|v| decode_row("executions", v.value()))
         .transpose()?;
     Ok(record)
 }
 
 fn save_record(txn: &WriteTransaction, record: &ExecutionRecord) -> Result<(), StoreError> {
     txn.open_table(EXECUTIONS)?
-        .insert(record.key, encode(record).as_slice())?;
+        .insert(record.key, encode_row(record)?.as_slice())?;
     Ok(())
 }
 
@@ -190,7 +190,7 @@ pub(crate) fn commit(
         for (i, event) in t.events.iter().enumerate() {
             history.insert(
                 (t.key, t.first_index + i as u64),
-                encode_event(event).as_slice(),
+                encode_event(event)?.as_slice(),
             )?;
         }
     }
@@ -451,7 +451,7 @@ pub(crate) fn put_namespace(
     namespace: &NamespaceRecord,
 ) -> Result<(), StoreError> {
     txn.open_table(NAMESPACES)?
-        .insert(namespace.name.as_str(), encode(namespace).as_slice())?;
+        .insert(namespace.name.as_str(), encode_row(namespace)?.as_slice())?;
     Ok(())
 }
 
@@ -465,7 +465,7 @@ pub(crate) fn purge_closed(
         let execs = txn.open_table(EXECUTIONS)?;
         let mut victims = Vec::new();
         for row in execs.iter()? {
-            let record: ExecutionRecord = decode("executions", row?.1.value())?;
+            let record: ExecutionRecord = decode_row("executions", row?.1.value())?;
             let old = record.closed_at.is_some_and(|t| t < closed_before);
             if old
                 && record.status != ExecutionStatus::Running
@@ -551,7 +551,7 @@ fn push_inbox(
     let seq = record.next_inbox;
     record.next_inbox += 1;
     txn.open_table(INBOX)?
-        .insert((key, seq), encode(&message).as_slice())?;
+        .insert((key, seq), encode_row(&message)?.as_slice())?;
     save_record(txn, &record)?;
     Ok(Some(InboxEntry { key, seq, message }))
 }
@@ -601,7 +601,7 @@ fn enqueue(
         )?;
     }
     txn.open_table(TASKS)?
-        .insert((task.key, task.seq), encode(&task).as_slice())?;
+        .insert((task.key, task.seq), encode_row(&task)?.as_slice())?;
     Ok(())
 }
 
@@ -644,14 +644,14 @@ fn mark_tasks_cancel_requested(txn: &WriteTransaction, key: ExecKey) -> Result<(
     let mut flagged = Vec::new();
     for row in tasks.range((key, 0)..=(key, u32::MAX))? {
         let (_, v) = row?;
-        let mut task: ActivityTask = decode("activity_tasks", v.value())?;
+        let mut task: ActivityTask = decode_row("activity_tasks", v.value())?;
         if !task.cancel_requested {
             task.cancel_requested = true;
             flagged.push(task);
         }
     }
     for task in flagged {
-        tasks.insert((task.key, task.seq), encode(&task).as_slice())?;
+        tasks.insert((task.key, task.seq), encode_row(&task)?.as_slice())?;
     }
     Ok(())
 }
@@ -664,7 +664,7 @@ fn load_task(
     let tasks = txn.open_table(TASKS)?;
     let task = tasks
         .get((key, seq))?
-        .map(|v| decode::<ActivityTask>("activity_tasks", v.value()));
+        .map(|v| decode_row::<ActivityTask>("activity_tasks", v.value()));
     task.transpose()
 }
 
@@ -714,7 +714,7 @@ pub(crate) fn poll_activities(
             due.insert((at.0, key, seq, DUE_HEARTBEAT), ())?;
         }
         txn.open_table(TASKS)?
-            .insert((key, seq), encode(&task).as_slice())?;
+            .insert((key, seq), encode_row(&task)?.as_slice())?;
         polled.tasks.push(task);
     }
     Ok(polled)
@@ -830,7 +830,7 @@ pub(crate) fn record_heartbeat(
     }
     if changed {
         txn.open_table(TASKS)?
-            .insert((key, seq), encode(&task).as_slice())?;
+            .insert((key, seq), encode_row(&task)?.as_slice())?;
     }
     Ok(HeartbeatAck {
         current: true,

@@ -138,17 +138,35 @@ pub struct ExecutionState {
 
 use crate::limits::HISTORY_CLOSING_RESERVE as CLOSING_RESERVE;
 
+/// A history no execution state can be built from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HistoryError {
+    /// It has no events.
+    #[error("history of {0} is empty")]
+    Empty(ExecutionId),
+    /// Its first event is not `ExecutionStarted`.
+    #[error("history of {execution} begins with {first}, not ExecutionStarted")]
+    NoStart {
+        /// Whose history.
+        execution: ExecutionId,
+        /// What it begins with.
+        first: &'static str,
+    },
+}
+
 impl ExecutionState {
     /// Rebuild the state of an execution from its history. The first event
     /// must be `ExecutionStarted`.
-    pub fn from_history(id: ExecutionId, history: Vec<Event>) -> Result<Self, String> {
+    pub fn from_history(id: ExecutionId, history: Vec<Event>) -> Result<Self, HistoryError> {
         let Some(first) = history.first() else {
-            return Err(format!("history of {id} is empty"));
+            return Err(HistoryError::Empty(id));
         };
         if !matches!(first.kind, EventKind::ExecutionStarted { .. }) {
-            return Err(format!(
-                "history of {id} does not begin with ExecutionStarted"
-            ));
+            return Err(HistoryError::NoStart {
+                first: first.kind.name(),
+                execution: id,
+            });
         }
         let mut state = ExecutionState {
             id,
@@ -979,6 +997,22 @@ impl fmt::Display for Outcome {
 mod tests {
     use super::*;
     use crate::inbox::{ActivityReport, AttemptOutcome};
+
+    #[test]
+    fn a_history_without_its_start_is_refused_by_kind() {
+        let id = ExecutionId::new("w", "r");
+        let e = ExecutionState::from_history(id.clone(), vec![]).err();
+        assert_eq!(e, Some(HistoryError::Empty(id.clone())));
+        let fired = Event::new(Timestamp(1), EventKind::TimerFired { seq: 0 });
+        let e = ExecutionState::from_history(id.clone(), vec![fired]).err();
+        assert_eq!(
+            e,
+            Some(HistoryError::NoStart {
+                execution: id,
+                first: "TimerFired"
+            })
+        );
+    }
 
     fn started() -> Event {
         Event::new(

@@ -39,7 +39,9 @@ mod retry;
 pub use codec::{CodecError, FORMAT_VERSION, decode_event, encode_event};
 pub use command::{ActivityOptions, ChildOptions, Command, Exit, ParentClosePolicy};
 pub use event::{Caller, Event, EventKind, Payload, Timestamp};
-pub use execution::{ExecutionState, Nondeterminism, Outcome, Resolution, WaitError, Wake};
+pub use execution::{
+    ExecutionState, HistoryError, Nondeterminism, Outcome, Resolution, WaitError, Wake,
+};
 pub use failure::{Failure, TimeoutKind};
 pub use ids::{ComponentId, ExecutionId};
 pub use inbox::{ActivityReport, AttemptOutcome, InboxMessage};

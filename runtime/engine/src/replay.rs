@@ -13,7 +13,7 @@ use weft_core::{Event, ExecutionId, ExecutionState, Failure, Nondeterminism, Pay
 pub enum ReplayError {
     /// The history itself is unusable (empty, wrong first event).
     #[error("invalid history: {0}")]
-    InvalidHistory(String),
+    InvalidHistory(#[from] weft_core::HistoryError),
     /// The component could not run.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -37,7 +37,7 @@ pub struct ReplayReport {
 pub enum QueryError {
     /// The history itself is unusable.
     #[error("invalid history: {0}")]
-    InvalidHistory(String),
+    InvalidHistory(#[from] weft_core::HistoryError),
     /// The component could not run.
     #[error(transparent)]
     Engine(#[from] EngineError),

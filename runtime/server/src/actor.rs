@@ -89,7 +89,8 @@ async fn run_once(
             .replays
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    let mut state = ExecutionState::from_history(id.clone(), loaded.history)?;
+    let mut state =
+        ExecutionState::from_history(id.clone(), loaded.history).map_err(|e| e.to_string())?;
     let mut driver = ActorDriver {
         inner: inner.clone(),
         key,

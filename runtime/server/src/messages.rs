@@ -86,7 +86,7 @@ impl Runtime {
                     .map_err(|e| {
                         RuntimeError::Store(weft_store::StoreError::Corrupt {
                             table: "history",
-                            reason: e,
+                            reason: e.to_string(),
                         })
                     })?;
                 let why = format!("parent {} cancelled: {reason}", record.id);

@@ -213,7 +213,7 @@ impl Runtime {
         }
         let prefix = &history[..=keep];
         let state = weft_core::ExecutionState::from_history(record.id.clone(), prefix.to_vec())
-            .map_err(RuntimeError::Invalid)?;
+            .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
         let tasks: Vec<_> = crate::actor::new_tasks(&self.inner, &record.task_queue, prefix, true)
             .into_iter()
             .filter(|t| !state.is_resolved(t.seq))

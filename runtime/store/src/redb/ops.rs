@@ -354,10 +354,10 @@ fn open_children(
         new_events.len(),
     )?;
     history.extend_from_slice(new_events);
-    let state = ExecutionState::from_history(record.id.clone(), history).map_err(|reason| {
+    let state = ExecutionState::from_history(record.id.clone(), history).map_err(|e| {
         StoreError::Corrupt {
             table: "history",
-            reason,
+            reason: e.to_string(),
         }
     })?;
     Ok(state.open_children())

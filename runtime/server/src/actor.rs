@@ -28,6 +28,15 @@ pub(crate) enum ActorMsg {
     Evict,
 }
 
+/// How an actor's run ended, when it did not fail.
+enum Exit {
+    /// Nothing more for now: closed, parked, evicted, or waiting for its
+    /// inbox in a later actor.
+    Done,
+    /// Another writer moved the history on: load it again.
+    Reload,
+}
+
 pub(crate) async fn run(
     inner: Arc<Inner>,
     key: ExecKey,
@@ -37,10 +46,10 @@ pub(crate) async fn run(
     let outcome = run_once(&inner, key, rx).await;
     inner.actor_exited(key, generation);
     match outcome {
-        Ok(false) => inner.clear_backoff(key),
+        Ok(Exit::Done) => inner.clear_backoff(key),
         // Another actor committed to this history first (an eviction
         // race): start over from what is durable.
-        Ok(true) => inner.activate(key),
+        Ok(Exit::Reload) => inner.activate(key),
         // The store or the engine failed (a full disk, say). Nothing
         // committed is lost, but the deliveries that would wake this
         // execution may depend on the write that failed: try again later.
@@ -59,12 +68,12 @@ pub(crate) async fn run(
     }
 }
 
-/// Load and run the execution. `Ok(true)` asks for a reload.
+/// Load and run the execution. `Ok(Exit::Reload)` asks for a reload.
 async fn run_once(
     inner: &Arc<Inner>,
     key: ExecKey,
     rx: mpsc::UnboundedReceiver<ActorMsg>,
-) -> Result<bool, String> {
+) -> Result<Exit, String> {
     let loaded = inner
         .store
         .load_execution(key)
@@ -72,12 +81,12 @@ async fn run_once(
         .map_err(|e| e.to_string())?;
     if loaded.record.status != ExecutionStatus::Running {
         inner.closed(key, None);
-        return Ok(false);
+        return Ok(Exit::Done);
     }
     let id = loaded.record.id.clone();
     if loaded.record.parked.is_some() {
         // Waits for an operator: upgrade to a fixed component, or fail it.
-        return Ok(false);
+        return Ok(Exit::Done);
     }
     inner
         .ensure_component(loaded.record.component)
@@ -167,9 +176,9 @@ async fn run_once(
                     let outcome = events.last().and_then(|e| WorkflowOutcome::of(&e.kind));
                     inner.closed(key, outcome.flatten());
                     inner.committed(done);
-                    Ok(false)
+                    Ok(Exit::Done)
                 }
-                Err(StoreError::Conflict { .. }) => Ok(true),
+                Err(StoreError::Conflict { .. }) => Ok(Exit::Reload),
                 Err(e) => Err(format!("{id}: closing commit failed: {e}")),
             }
         }
@@ -192,16 +201,16 @@ async fn run_once(
             match inner.store.commit(park).await {
                 Ok(_) => {
                     inner.parked(key);
-                    Ok(false)
+                    Ok(Exit::Done)
                 }
-                Err(StoreError::Conflict { .. }) => Ok(true),
+                Err(StoreError::Conflict { .. }) => Ok(Exit::Reload),
                 Err(e) => Err(format!("{id}: cannot record parking: {e}")),
             }
         }
-        RunEnd::Stopped(DriverStop::Evicted) => Ok(false),
+        RunEnd::Stopped(DriverStop::Evicted) => Ok(Exit::Done),
         RunEnd::Stopped(DriverStop::Superseded) => {
             tracing::warn!(execution = %id, "history moved on under this actor; reloading");
-            Ok(true)
+            Ok(Exit::Reload)
         }
         // Queries run on their own replays, never on an actor's instance.
         RunEnd::QueryFault(m) => Err(format!("{id}: unexpected query fault: {m}")),

@@ -74,4 +74,28 @@ pub enum RuntimeError {
     /// The runtime is shutting down.
     #[error("the runtime is shutting down")]
     ShuttingDown,
+    /// Something under the runtime failed that is neither the store nor
+    /// the request (no OS randomness, a worker task that died); the source
+    /// is kept.
+    #[error("{what}: {source}")]
+    Internal {
+        /// What the runtime was doing.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl RuntimeError {
+    /// An [`RuntimeError::Internal`] failure while doing `what`.
+    pub(crate) fn internal(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> RuntimeError {
+        RuntimeError::Internal {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }

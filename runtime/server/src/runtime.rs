@@ -217,11 +217,8 @@ struct CachedActor {
 /// `N` bytes of OS randomness, for `what` (named in the error).
 pub(crate) fn os_random<const N: usize>(what: &str) -> Result<[u8; N], RuntimeError> {
     let mut bytes = [0u8; N];
-    getrandom::fill(&mut bytes).map_err(|e| {
-        RuntimeError::Store(StoreError::Storage(format!(
-            "no OS randomness for {what}: {e}"
-        )))
-    })?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| RuntimeError::internal(format!("no OS randomness for {what}"), e))?;
     Ok(bytes)
 }
 
@@ -630,11 +627,7 @@ impl Inner {
         let engine = self.engine.clone();
         let loaded = tokio::task::spawn_blocking(move || engine.load(&bytes)).await;
         loaded
-            .map_err(|e| {
-                RuntimeError::Store(StoreError::Storage(format!(
-                    "component compile task failed: {e}"
-                )))
-            })?
+            .map_err(|e| RuntimeError::internal("the component compile task failed", e))?
             .map_err(RuntimeError::from)
     }
 

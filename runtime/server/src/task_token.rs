@@ -38,9 +38,8 @@ impl TokenKey {
     /// A fresh random key (tokens then live as long as this process).
     pub fn random() -> Result<Self, RuntimeError> {
         let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).map_err(|e| {
-            RuntimeError::Invalid(format!("no OS randomness for the task token key: {e}"))
-        })?;
+        getrandom::fill(&mut bytes)
+            .map_err(|e| RuntimeError::internal("no OS randomness for the task token key", e))?;
         let key = TokenKey::from_bytes(bytes);
         bytes.zeroize();
         Ok(key)

@@ -74,6 +74,14 @@ impl Store for FaultyStore {
     async fn namespaces(&self) -> Result<Vec<NamespaceRecord>, StoreError> {
         self.inner.namespaces().await
     }
+    async fn history_range(
+        &self,
+        key: ExecKey,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<weft_core::Event>, StoreError> {
+        self.inner.history_range(key, from, max).await
+    }
     async fn put_api_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
         self.inner.put_api_key(key).await
     }

@@ -101,17 +101,21 @@ impl Runtime {
             let record = self.describe(workflow_id).await?;
             let closed = record.status != weft_store::ExecutionStatus::Running;
             if record.next_event > from_index || closed || deadline.is_none() {
-                let history = self.inner.store.load_execution(record.key).await?.history;
-                let start = usize::try_from(from_index)
-                    .unwrap_or(usize::MAX)
-                    .min(history.len());
-                let mut events: Vec<Event> = history.into_iter().skip(start).collect();
-                if max > 0 {
-                    events.truncate(max);
-                }
+                // Only the page: a follower polling a long history does
+                // not read all of it each time.
+                let events: Vec<Event> = self
+                    .inner
+                    .store
+                    .history_range(record.key, from_index, max)
+                    .await?;
+                let first_index = if events.is_empty() {
+                    from_index.min(record.next_event)
+                } else {
+                    from_index
+                };
                 return Ok(HistoryPage {
                     events,
-                    first_index: start as u64,
+                    first_index,
                     closed,
                     run_id: record.id.run_id,
                 });

@@ -167,6 +167,16 @@ pub trait Store: Send + Sync + 'static {
     /// executions past their timeouts, due at `now`.
     async fn fire_due(&self, now: Timestamp, max: usize) -> Result<DueWork, StoreError>;
 
+    /// Events `from..from + max` of execution `key`'s history (to its end
+    /// with `max` 0): what following a history reads per poll, instead of
+    /// all of it. Empty past the end.
+    async fn history_range(
+        &self,
+        key: ExecKey,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<weft_core::Event>, StoreError>;
+
     /// Create or replace an API key (by id); durable on return.
     async fn put_api_key(&self, key: ApiKeyRecord) -> Result<(), StoreError>;
 

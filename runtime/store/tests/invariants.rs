@@ -690,3 +690,57 @@ async fn a_closed_history_is_sealed_and_reads_back_unchanged() {
     assert_eq!(store.load_execution(key).await.unwrap().history, expected);
     assert_eq!(store.load_execution(key2).await.unwrap().history.len(), 2);
 }
+
+#[tokio::test]
+async fn a_history_range_is_the_slice_of_the_history_open_or_sealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, key) = store_with_execution(&dir, "ranged").await;
+    for seq in 0..4 {
+        store
+            .commit(schedule(
+                key,
+                1 + u64::from(seq),
+                seq,
+                RetryPolicy::default(),
+                1_000,
+            ))
+            .await
+            .unwrap();
+    }
+    let check = |history: Vec<Event>| {
+        let store = &store;
+        async move {
+            for (from, max) in [(0, 0), (0, 2), (2, 2), (3, 0), (4, 9), (5, 0), (99, 3)] {
+                let want: Vec<Event> = history
+                    .iter()
+                    .skip(from as usize)
+                    .take(if max == 0 { usize::MAX } else { max })
+                    .cloned()
+                    .collect();
+                let got = store.history_range(key, from, max).await.unwrap();
+                assert_eq!(got, want, "from {from}, max {max}");
+            }
+        }
+    };
+    let open = store.load_execution(key).await.unwrap().history;
+    assert_eq!(open.len(), 5);
+    check(open).await;
+    store
+        .commit(Transition {
+            key,
+            first_index: 5,
+            events: vec![Event::new(
+                T0.plus_ms(9),
+                EventKind::ExecutionCompleted {
+                    result: b"1".to_vec(),
+                },
+            )],
+            close: Some(ExecutionStatus::Completed),
+            ..Transition::default()
+        })
+        .await
+        .unwrap();
+    let sealed = store.load_execution(key).await.unwrap().history;
+    assert_eq!(sealed.len(), 6);
+    check(sealed).await;
+}

@@ -433,6 +433,38 @@ impl Store for RedbStore {
         }
     }
 
+    async fn history_range(
+        &self,
+        key: ExecKey,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.read(move |txn| {
+            let corrupt = |e: weft_core::CodecError| StoreError::Corrupt {
+                table: "history",
+                reason: e.to_string(),
+            };
+            let take = if max == 0 { usize::MAX } else { max };
+            let skip = usize::try_from(from).unwrap_or(usize::MAX);
+            // A closed run is one sealed row: decode only the range.
+            if let Some(blob) = txn.open_table(SEALED_HISTORY)?.get(key)? {
+                return unseal(blob.value())?
+                    .iter()
+                    .skip(skip)
+                    .take(take)
+                    .map(|e| decode_event(e).map_err(corrupt))
+                    .collect();
+            }
+            let rows = txn.open_table(HISTORY)?;
+            let mut events = Vec::new();
+            for row in rows.range((key, from)..=(key, u64::MAX))?.take(take) {
+                events.push(decode_event(row?.1.value()).map_err(corrupt)?);
+            }
+            Ok(events)
+        })
+        .await
+    }
+
     async fn put_api_key(&self, key: ApiKeyRecord) -> Result<(), StoreError> {
         self.writer
             .write(move |txn| {

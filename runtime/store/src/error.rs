@@ -45,6 +45,11 @@ pub enum StoreError {
     /// failed operation was committed.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The storage engine itself failed (I/O, a full disk, a damaged
+    /// file), with its error kept as the source. Nothing of the failed
+    /// operation was committed.
+    #[error("storage failure: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The store's writer has stopped (the runtime is shutting down).
     #[error("store is closed")]
     Closed,
@@ -54,7 +59,7 @@ macro_rules! storage_from {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Storage(e.to_string())
+                StoreError::Backend(Box::new(e))
             }
         }
     )*};
@@ -68,3 +73,17 @@ storage_from!(
     redb::StorageError,
     redb::CommitError
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_engine_error_keeps_its_source() {
+        let io = std::io::Error::other("No space left on device");
+        let e = StoreError::from(redb::StorageError::Io(io));
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+        let source = std::error::Error::source(&e).expect("a source");
+        assert!(source.downcast_ref::<redb::StorageError>().is_some());
+    }
+}

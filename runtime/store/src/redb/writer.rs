@@ -91,7 +91,9 @@ impl Writer {
             let result = op(txn);
             let fatal = matches!(
                 result,
-                Err(StoreError::Storage(_)) | Err(StoreError::Corrupt { .. })
+                Err(StoreError::Storage(_))
+                    | Err(StoreError::Backend(_))
+                    | Err(StoreError::Corrupt { .. })
             );
             let reply: Reply = Box::new(move |commit_error| {
                 let _ = tx.send(match commit_error {

@@ -138,28 +138,6 @@ impl ApiKeys {
             .insert(record.id.clone(), Known { record, principal });
     }
 
-    /// The record of key `id`.
-    pub fn get(&self, id: &str) -> Option<ApiKeyRecord> {
-        self.by_id
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .map(|k| k.record.clone())
-    }
-
-    /// Every key's record, by id.
-    pub fn list(&self) -> Vec<ApiKeyRecord> {
-        let mut all: Vec<_> = self
-            .by_id
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(|k| k.record.clone())
-            .collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
-        all
-    }
-
     /// The principal `token` (a `weft_...` key) authenticates as at `now`,
     /// or why not. The messages never echo the secret.
     pub(crate) fn verify(&self, token: &str, now: Timestamp) -> Result<Arc<Principal>, String> {

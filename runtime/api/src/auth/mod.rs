@@ -363,11 +363,6 @@ impl Auth {
         }))
     }
 
-    /// How callers authenticate.
-    pub fn mode(&self) -> AuthMode {
-        self.mode
-    }
-
     /// The API keys (for the key management RPCs).
     pub fn keys(&self) -> &ApiKeys {
         &self.keys

@@ -269,16 +269,7 @@ async fn a_worker_key_reports_only_on_tasks_of_its_queue_and_a_bad_token_changes
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start_mtls(dir.path()).await;
     let mut admin = dev.client().await;
-    let (ok, out, err) = dev
-        .cli(&[
-            "component",
-            "deploy",
-            "--type",
-            "payment",
-            &guest("payment-workflow"),
-        ])
-        .await;
-    assert!(ok, "{out}{err}");
+    deploy(&dev, "payment", "payment-workflow").await;
     let (_, ours) = key(&mut admin, "ours", &["default:worker:remote-q"]).await;
     let (_, theirs) = key(&mut admin, "theirs", &["default:worker:other-q"]).await;
     let mut req = start(
@@ -365,16 +356,7 @@ async fn a_worker_key_reports_only_on_tasks_of_its_queue_and_a_bad_token_changes
 async fn the_audit_log_and_the_history_name_who_terminated_and_why_and_who_was_refused() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Dev::start_mtls(dir.path()).await;
-    let (ok, out, err) = dev
-        .cli(&[
-            "component",
-            "deploy",
-            "--type",
-            "loan-approval",
-            &guest("loan-approval"),
-        ])
-        .await;
-    assert!(ok, "{out}{err}");
+    deploy(&dev, "loan-approval", "loan-approval").await;
     let mut admin = dev.client().await;
     let (writer_id, writer) = key(&mut admin, "ops-desk", &["default:writer"]).await;
     let (reader_id, reader) = key(&mut admin, "auditor", &["default:reader"]).await;

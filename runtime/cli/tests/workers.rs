@@ -14,19 +14,6 @@ use tokio::process::Command;
 use tonic::Code;
 use weft_api::pb;
 
-async fn deploy(dev: &Dev, workflow_type: &str, guest_name: &str) {
-    let (ok, out, err) = dev
-        .cli(&[
-            "component",
-            "deploy",
-            "--type",
-            workflow_type,
-            &guest(guest_name),
-        ])
-        .await;
-    assert!(ok, "{out}{err}");
-}
-
 async fn poll(client: &mut weft_api::Client, queue: &str, identity: &str) -> pb::ActivityTask {
     client
         .poll_activity_task(pb::PollActivityTaskRequest {

@@ -167,6 +167,20 @@ pub async fn listening_address(child: &mut Child) -> String {
         .to_owned()
 }
 
+/// Deploy the test guest `guest_name` as `workflow_type` with the CLI.
+pub async fn deploy(dev: &Dev, workflow_type: &str, guest_name: &str) {
+    let (ok, out, err) = dev
+        .cli(&[
+            "component",
+            "deploy",
+            "--type",
+            workflow_type,
+            &guest(guest_name),
+        ])
+        .await;
+    assert!(ok, "{out}{err}");
+}
+
 /// The history of `id` (default namespace), as the API returns it.
 pub async fn history(client: &mut weft_api::Client, id: &str) -> Vec<pb::HistoryEvent> {
     client

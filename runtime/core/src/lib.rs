@@ -33,8 +33,10 @@ mod inbox;
 mod limits;
 pub mod namespace;
 mod random;
+mod record;
 mod render;
 mod retry;
+mod task;
 
 pub use codec::{CodecError, FORMAT_VERSION, decode_event, encode_event};
 pub use command::{ActivityOptions, ChildOptions, Command, Exit, ParentClosePolicy};
@@ -47,5 +49,10 @@ pub use ids::{ComponentId, ExecutionId};
 pub use inbox::{ActivityReport, AttemptOutcome, InboxMessage};
 pub use limits::{HISTORY_CLOSING_RESERVE, Limits};
 pub use random::RandomStream;
+pub use record::{
+    ChildClose, ChildIds, ExecKey, ExecutionRecord, ExecutionStatus, IdReusePolicy, NewExecution,
+    StartRefused, child_outcome, parent_closed, upsert,
+};
 pub use render::{event_details, render_history};
 pub use retry::{RetryDecision, RetryPolicy};
+pub use task::{ActivityTask, ActivityTimeouts, Deadline, NewActivityTask, TaskState};

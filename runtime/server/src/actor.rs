@@ -136,18 +136,13 @@ async fn run_once(
     };
     match end {
         RunEnd::Closed => {
-            let (status, next_input) = match state.history().last().map(|e| &e.kind) {
-                Some(EventKind::ExecutionCompleted { .. }) => (ExecutionStatus::Completed, None),
-                Some(EventKind::ExecutionContinuedAsNew { input }) => {
-                    (ExecutionStatus::ContinuedAsNew, Some(input.clone()))
-                }
-                Some(EventKind::ExecutionTerminated { .. }) => (ExecutionStatus::Terminated, None),
-                Some(EventKind::ExecutionFailed { failure })
-                    if failure.error_type == "Cancelled" && state.cancel_requested() =>
-                {
-                    (ExecutionStatus::Cancelled, None)
-                }
-                _ => (ExecutionStatus::Failed, None),
+            let end = state.history().last().map(|e| &e.kind);
+            let status = end.map_or(ExecutionStatus::Failed, |end| {
+                ExecutionStatus::closing(end, state.cancel_requested())
+            });
+            let next_input = match end {
+                Some(EventKind::ExecutionContinuedAsNew { input }) => Some(input.clone()),
+                _ => None,
             };
             let mut transition = final_transition(key, &state, status);
             // Children started in this last task still start: an abandoned

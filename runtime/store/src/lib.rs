@@ -32,10 +32,15 @@ mod redb;
 pub use crate::redb::{RedbStore, TableUsage};
 pub use error::StoreError;
 pub use model::{
-    ActivityTask, ActivityTimeouts, ApiKeyRecord, AttemptResult, AuditFilter, AuditRecord,
-    Committed, DueWork, ExecKey, ExecutionRecord, ExecutionStatus, HeartbeatAck, IdReusePolicy,
-    InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewActivityTask, NewChild,
-    NewExecution, Polled, QueueStats, Reported, Reset, TaskState, Transition,
+    ApiKeyRecord, AttemptResult, AuditFilter, AuditRecord, Committed, DueWork, HeartbeatAck,
+    InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewChild, Polled, QueueStats,
+    Reported, Reset, Transition,
+};
+/// The execution and task models live in `weft-core` with the rules that
+/// derive them; they are re-exported here for the store's callers.
+pub use weft_core::{
+    ActivityTask, ActivityTimeouts, ExecKey, ExecutionRecord, ExecutionStatus, IdReusePolicy,
+    NewActivityTask, NewExecution, TaskState,
 };
 
 use async_trait::async_trait;

@@ -9,8 +9,9 @@ use crate::model::*;
 use crate::{InboxEntry, StoreError};
 use redb::{ReadableTable, WriteTransaction};
 use weft_core::{
-    ActivityReport, AttemptOutcome, ComponentId, Event, EventKind, ExecutionState, Failure,
-    InboxMessage, ParentClosePolicy, TimeoutKind, Timestamp, encode_event,
+    AttemptOutcome, ChildClose, ChildIds, ComponentId, Deadline, Event, ExecutionRecord,
+    ExecutionState, ExecutionStatus, InboxMessage, ParentClosePolicy, StartRefused, Timestamp,
+    child_outcome, encode_event, parent_closed,
 };
 
 pub(crate) fn put_component(
@@ -36,51 +37,27 @@ pub(crate) fn start_execution(
 ) -> Result<ExecutionRecord, StoreError> {
     let mut ids = txn.open_table(WORKFLOW_IDS)?;
     let mut execs = txn.open_table(EXECUTIONS)?;
-    if let Some(existing) = ids.get(new.id.workflow_id.as_str())?.map(|v| v.value()) {
-        let status = match execs.get(existing)? {
+    let latest = match ids.get(new.id.workflow_id.as_str())?.map(|v| v.value()) {
+        Some(existing) => match execs.get(existing)? {
             Some(v) => Some(decode_row::<ExecutionRecord>("executions", v.value())?.status),
             None => None,
-        };
-        let refused = match (status, new.id_reuse) {
-            (Some(ExecutionStatus::Running), _) => {
-                return Err(StoreError::AlreadyRunning(new.id.workflow_id));
-            }
-            (None, _) | (_, IdReusePolicy::AllowDuplicate) => None,
-            (_, IdReusePolicy::RejectDuplicate) => Some("its policy is RejectDuplicate"),
-            (Some(ExecutionStatus::Completed), IdReusePolicy::AllowDuplicateFailedOnly) => Some(
-                "its policy is AllowDuplicateFailedOnly and its last run completed successfully",
-            ),
-            (Some(_), IdReusePolicy::AllowDuplicateFailedOnly) => None,
-        };
-        if let Some(reason) = refused {
+        },
+        None => None,
+    };
+    match new.id_reuse.admits(latest) {
+        Ok(()) => {}
+        Err(StartRefused::AlreadyRunning) => {
+            return Err(StoreError::AlreadyRunning(new.id.workflow_id));
+        }
+        Err(StartRefused::Reuse(reason)) => {
             return Err(StoreError::IdReuseRejected(new.id.workflow_id, reason));
         }
     }
     let mut meta = txn.open_table(META)?;
     let key = meta.get("next_exec_key")?.map_or(1, |v| v.value());
     meta.insert("next_exec_key", key + 1)?;
-    let record = ExecutionRecord {
-        key,
-        id: new.id,
-        workflow_type: new.workflow_type,
-        component: new.component,
-        task_queue: new.task_queue,
-        status: ExecutionStatus::Running,
-        next_event: 1,
-        next_inbox: 0,
-        consumed_inbox: 0,
-        started_at: new.started.at,
-        closed_at: None,
-        parked: None,
-        parent: new.parent,
-        children: 0,
-        run_timeout_ms: new.run_timeout_ms,
-        execution_deadline: new.execution_deadline,
-        search_attributes: new.search_attributes,
-        memo: new.memo,
-    };
-    let run_deadline = new.run_timeout_ms.map(|ms| new.started.at.plus_ms(ms));
-    if let Some(deadline) = run_deadline.into_iter().chain(new.execution_deadline).min() {
+    let record = ExecutionRecord::started(key, &new);
+    if let Some(deadline) = new.run_deadline() {
         txn.open_table(DUE)?
             .insert((deadline.0, key, 0, DUE_RUN_TIMEOUT), ())?;
     }
@@ -133,58 +110,32 @@ pub(crate) fn commit(
             got: t.first_index,
         });
     }
-    if let Some(next) = &t.continue_as_new
-        && (t.close != Some(ExecutionStatus::ContinuedAsNew)
-            || next.id.workflow_id != record.id.workflow_id)
-    {
-        return Err(StoreError::Invalid(format!(
-            "continue-as-new of {} must close it as ContinuedAsNew and keep its workflow id",
-            record.id
-        )));
+    if let Some(next) = &t.continue_as_new {
+        record
+            .check_continue_as_new(t.close, next)
+            .map_err(StoreError::Invalid)?;
     }
     // Children whose id is taken fail to start (reported to this
     // execution's inbox below); decided now, before anything is written.
-    let mut child_ids = std::collections::BTreeSet::new();
+    let mut child_ids = ChildIds::default();
     for child in &mut t.new_children {
         if let Ok(new) = &child.start {
-            let workflow_id = new.id.workflow_id.clone();
-            if !child_ids.insert(workflow_id.clone()) || running_key(txn, &workflow_id)?.is_some() {
-                child.start = Err(Failure::new(
-                    "ChildAlreadyRunning",
-                    format!("cannot start child: workflow id `{workflow_id}` is already running"),
-                )
-                .non_retryable());
+            let running = running_key(txn, &new.id.workflow_id)?.is_some();
+            if let Err(failure) = child_ids.admit(&new.id.workflow_id, running) {
+                child.start = Err(failure);
             }
         }
     }
     // Children to apply their parent-close policies to (read before any
     // write, from the history as it will be).
     let close_children = match t.close {
-        Some(_) if record.children > 0 || has_children(&t.events) => {
-            open_children(txn, &record, &t.events)?
-        }
+        Some(_) if record.may_have_children(&t.events) => open_children(txn, &record, &t.events)?,
         _ => Vec::new(),
     };
-    // The record's pin, parked state and visibility follow from events.
-    for event in &t.events {
-        match &event.kind {
-            EventKind::ComponentUpgraded { to, .. } => {
-                record.component = *to;
-                record.parked = None;
-            }
-            EventKind::ExecutionParked { reason } => record.parked = Some(reason.clone()),
-            EventKind::ChildStarted { .. } => record.children += 1,
-            EventKind::SearchAttributesUpserted { attributes, .. } => {
-                upsert(&mut record.search_attributes, attributes);
-            }
-            EventKind::MemoUpserted { memo, .. } => upsert(&mut record.memo, memo),
-            _ => {}
-        }
-    }
+    record.append(&t.events);
     // A sealed history prepared for exactly this commit replaces the rows;
     // otherwise the events go in as rows (and are sealed below at a close).
-    let sealed = sealed
-        .filter(|s| t.close.is_some() && s.events == record.next_event + t.events.len() as u64);
+    let sealed = sealed.filter(|s| t.close.is_some() && s.events == record.next_event);
     if sealed.is_none() {
         let mut history = txn.open_table(HISTORY)?;
         for (i, event) in t.events.iter().enumerate() {
@@ -197,9 +148,7 @@ pub(crate) fn commit(
     if let Some(through) = t.consumed_inbox_through {
         let mut inbox = txn.open_table(INBOX)?;
         inbox.retain_in((t.key, 0)..=(t.key, through), |_, _| false)?;
-        record.consumed_inbox = record
-            .consumed_inbox
-            .max(through.saturating_add(1).min(record.next_inbox));
+        record.consume_inbox_through(through);
     }
     for new in t.new_tasks {
         create_task(txn, t.key, &record.id, new)?;
@@ -213,10 +162,8 @@ pub(crate) fn commit(
             due.remove((at.0, t.key, seq, DUE_TIMER))?;
         }
     }
-    record.next_event += t.events.len() as u64;
     if let Some(status) = t.close {
-        record.status = status;
-        record.closed_at = t.events.last().map(|e| e.at);
+        record.close(status, t.events.last().map(|e| e.at));
         txn.open_table(RUNNING)?.remove(t.key)?;
         match sealed {
             Some(sealed) => {
@@ -235,16 +182,10 @@ pub(crate) fn commit(
     save_record(txn, &record)?;
     let mut done = Committed::default();
     // Below, nothing can fail for a logical reason: checked above.
-    if let Some(mut next) = t.continue_as_new {
-        // The id's only running run was this one, closed above. The next
-        // run inherits what belongs to the execution, not to one run.
-        next.parent = record.parent;
-        next.id_reuse = IdReusePolicy::AllowDuplicate;
-        next.run_timeout_ms = record.run_timeout_ms;
-        next.execution_deadline = record.execution_deadline;
-        next.search_attributes = record.search_attributes.clone();
-        next.memo = record.memo.clone();
-        done.started.push(start_execution(txn, next)?.key);
+    if let Some(next) = t.continue_as_new {
+        // The id's only running run was this one, closed above.
+        done.started
+            .push(start_execution(txn, next.continuing(&record))?.key);
     }
     for child in t.new_children {
         match child.start {
@@ -263,7 +204,7 @@ pub(crate) fn commit(
     }
     if let (Some(status), Some((parent, seq))) = (t.close, record.parent)
         && status != ExecutionStatus::ContinuedAsNew
-        && let Some(result) = t.events.last().and_then(|e| child_result(&e.kind))
+        && let Some(result) = t.events.last().and_then(|e| child_outcome(&e.kind))
     {
         let message = InboxMessage::ChildClosed { seq, result };
         done.delivered.extend(push_inbox(txn, parent, message)?);
@@ -276,18 +217,12 @@ pub(crate) fn commit(
             continue;
         };
         let child = child?;
-        if child.parent.map(|(p, _)| p) != Some(t.key) {
-            continue; // not ours (the id was reused)
-        }
-        let reason = format!("parent {} closed", record.id);
-        match policy {
-            ParentClosePolicy::Abandon => {}
-            ParentClosePolicy::RequestCancel => {
-                let message = InboxMessage::CancelRequested { reason };
+        match parent_closed(&record, &child, policy) {
+            None => {}
+            Some(ChildClose::Cancel(message)) => {
                 done.delivered.extend(push_inbox(txn, child.key, message)?);
             }
-            ParentClosePolicy::Terminate => {
-                let kind = EventKind::ExecutionTerminated { reason };
+            Some(ChildClose::Terminate(kind)) => {
                 let nested = close_from_outside(txn, &child, Event::new(at, kind))?;
                 done.delivered.extend(nested.delivered);
                 done.closed.extend(nested.closed);
@@ -305,10 +240,7 @@ fn close_from_outside(
     record: &ExecutionRecord,
     end: Event,
 ) -> Result<Committed, StoreError> {
-    let status = match end.kind {
-        EventKind::ExecutionTimedOut { .. } => ExecutionStatus::TimedOut,
-        _ => ExecutionStatus::Terminated,
-    };
+    let status = ExecutionStatus::closing(&end.kind, false);
     let transition = Transition {
         key: record.key,
         first_index: record.next_event,
@@ -334,12 +266,6 @@ fn seal_history(txn: &WriteTransaction, key: ExecKey) -> Result<(), StoreError> 
     Ok(())
 }
 
-fn has_children(events: &[Event]) -> bool {
-    events
-        .iter()
-        .any(|e| matches!(e.kind, EventKind::ChildStarted { .. }))
-}
-
 /// The children of `record` still open once `new_events` are appended, and
 /// their parent-close policies.
 fn open_children(
@@ -363,17 +289,6 @@ fn open_children(
     Ok(state.open_children())
 }
 
-/// Apply upserts: set each pair, removing the ones with empty values.
-fn upsert(map: &mut std::collections::BTreeMap<String, String>, pairs: &[(String, String)]) {
-    for (k, v) in pairs {
-        if v.is_empty() {
-            map.remove(k);
-        } else {
-            map.insert(k.clone(), v.clone());
-        }
-    }
-}
-
 /// The key of `workflow_id`'s running run, if it has one.
 fn running_key(txn: &WriteTransaction, workflow_id: &str) -> Result<Option<ExecKey>, StoreError> {
     let key = txn
@@ -384,25 +299,6 @@ fn running_key(txn: &WriteTransaction, workflow_id: &str) -> Result<Option<ExecK
     Ok(load_record(txn, key)?
         .filter(|r| r.status == ExecutionStatus::Running)
         .map(|r| r.key))
-}
-
-/// What a child's terminal event tells its parent.
-fn child_result(kind: &EventKind) -> Option<Result<weft_core::Payload, Failure>> {
-    match kind {
-        EventKind::ExecutionCompleted { result } => Some(Ok(result.clone())),
-        EventKind::ExecutionFailed { failure } => Some(Err(failure.clone())),
-        EventKind::ExecutionTerminated { reason } => Some(Err(Failure::new(
-            "Terminated",
-            format!("child terminated: {reason}"),
-        )
-        .non_retryable())),
-        EventKind::ExecutionTimedOut { timeout } => Some(Err(Failure::new(
-            "Timeout",
-            format!("child exceeded its {timeout} timeout"),
-        )
-        .non_retryable())),
-        _ => None,
-    }
 }
 
 pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, StoreError> {
@@ -424,9 +320,8 @@ pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, S
     }
     let mut done = Committed::default();
     if record.status == ExecutionStatus::Running {
-        let at = new.started.at.max(record.started_at);
-        let kind = EventKind::ExecutionTerminated { reason };
-        done = close_from_outside(txn, &record, Event::new(at, kind).by(caller))?;
+        let end = record.reset_end(reason, caller, new.started.at);
+        done = close_from_outside(txn, &record, end)?;
     }
     let new_key = start_execution(txn, new)?.key;
     let prefix = Transition {
@@ -563,76 +458,68 @@ fn create_task(
     execution: &weft_core::ExecutionId,
     new: NewActivityTask,
 ) -> Result<(), StoreError> {
-    let task = ActivityTask {
-        key,
-        execution: execution.clone(),
-        seq: new.seq,
-        queue: new.queue,
-        name: new.name,
-        input: new.input,
-        retry: new.retry,
-        timeouts: new.timeouts,
-        scheduled_at: new.scheduled_at,
-        attempt: new.attempt.max(1),
-        state: TaskState::Ready { due: new.due },
-        heartbeat_details: None,
-        cancel_requested: false,
-    };
+    let task = ActivityTask::new(key, execution.clone(), new);
     if let Some(deadline) = task.close_deadline() {
         txn.open_table(DUE)?
             .insert((deadline.0, key, task.seq, DUE_SCHEDULE_TO_CLOSE), ())?;
     }
-    enqueue(txn, task, new.due)
+    save_task(txn, &task, true)
 }
 
-/// Put `task` in its queue, due at `due`, and save it.
-fn enqueue(
-    txn: &WriteTransaction,
-    mut task: ActivityTask,
-    due: Timestamp,
-) -> Result<(), StoreError> {
-    task.state = TaskState::Ready { due };
-    txn.open_table(READY)?
-        .insert((task.queue.as_str(), due.0, task.key, task.seq), ())?;
-    if let Some(ms) = task.timeouts.schedule_to_start_ms {
-        txn.open_table(DUE)?.insert(
-            (due.plus_ms(ms).0, task.key, task.seq, DUE_SCHEDULE_TO_START),
-            (),
-        )?;
+/// The `DUE` kind that indexes `deadline`.
+fn due_kind(deadline: Deadline) -> u8 {
+    match deadline {
+        Deadline::ScheduleToClose => DUE_SCHEDULE_TO_CLOSE,
+        Deadline::ScheduleToStart => DUE_SCHEDULE_TO_START,
+        Deadline::Attempt => DUE_DEADLINE,
+        Deadline::Heartbeat => DUE_HEARTBEAT,
+    }
+}
+
+/// The deadline a `DUE` kind of an activity task indexes.
+fn due_deadline(kind: u8) -> Option<Deadline> {
+    match kind {
+        DUE_SCHEDULE_TO_CLOSE => Some(Deadline::ScheduleToClose),
+        DUE_SCHEDULE_TO_START => Some(Deadline::ScheduleToStart),
+        DUE_DEADLINE => Some(Deadline::Attempt),
+        DUE_HEARTBEAT => Some(Deadline::Heartbeat),
+        _ => None,
+    }
+}
+
+/// Save `task`; with `index`, also add the index entries of its state:
+/// its queue entry while queued, and its state's deadlines.
+fn save_task(txn: &WriteTransaction, task: &ActivityTask, index: bool) -> Result<(), StoreError> {
+    if index {
+        if let TaskState::Ready { due } = task.state {
+            txn.open_table(READY)?
+                .insert((task.queue.as_str(), due.0, task.key, task.seq), ())?;
+        }
+        let deadlines = task.state_deadlines();
+        if !deadlines.is_empty() {
+            let mut table = txn.open_table(DUE)?;
+            for (deadline, at) in deadlines {
+                table.insert((at.0, task.key, task.seq, due_kind(deadline)), ())?;
+            }
+        }
     }
     txn.open_table(TASKS)?
-        .insert((task.key, task.seq), encode_row(&task)?.as_slice())?;
+        .insert((task.key, task.seq), encode_row(task)?.as_slice())?;
     Ok(())
 }
 
-/// Remove the index entries of `task`'s current state: its queue entry and
-/// schedule-to-start deadline while queued, its attempt deadlines while
-/// running.
+/// Remove the index entries of `task`'s current state: its queue entry
+/// while queued, and its state's deadlines.
 fn unindex_state(txn: &WriteTransaction, task: &ActivityTask) -> Result<(), StoreError> {
-    let (key, seq) = (task.key, task.seq);
-    match task.state {
-        TaskState::Ready { due } => {
-            txn.open_table(READY)?
-                .remove((task.queue.as_str(), due.0, key, seq))?;
-            if let Some(ms) = task.timeouts.schedule_to_start_ms {
-                txn.open_table(DUE)?.remove((
-                    due.plus_ms(ms).0,
-                    key,
-                    seq,
-                    DUE_SCHEDULE_TO_START,
-                ))?;
-            }
-        }
-        TaskState::Running {
-            deadline,
-            heartbeat_deadline,
-            ..
-        } => {
-            let mut due = txn.open_table(DUE)?;
-            due.remove((deadline.0, key, seq, DUE_DEADLINE))?;
-            if let Some(at) = heartbeat_deadline {
-                due.remove((at.0, key, seq, DUE_HEARTBEAT))?;
-            }
+    if let TaskState::Ready { due } = task.state {
+        txn.open_table(READY)?
+            .remove((task.queue.as_str(), due.0, task.key, task.seq))?;
+    }
+    let deadlines = task.state_deadlines();
+    if !deadlines.is_empty() {
+        let mut table = txn.open_table(DUE)?;
+        for (deadline, at) in deadlines {
+            table.remove((at.0, task.key, task.seq, due_kind(deadline)))?;
         }
     }
     Ok(())
@@ -701,20 +588,8 @@ pub(crate) fn poll_activities(
             continue;
         };
         unindex_state(txn, &task)?;
-        let deadline = task.timeouts.attempt_deadline(task.scheduled_at, now);
-        let heartbeat_deadline = task.timeouts.heartbeat_ms.map(|ms| now.plus_ms(ms));
-        task.state = TaskState::Running {
-            started_at: now,
-            deadline,
-            heartbeat_deadline,
-        };
-        let mut due = txn.open_table(DUE)?;
-        due.insert((deadline.0, key, seq, DUE_DEADLINE), ())?;
-        if let Some(at) = heartbeat_deadline {
-            due.insert((at.0, key, seq, DUE_HEARTBEAT), ())?;
-        }
-        txn.open_table(TASKS)?
-            .insert((key, seq), encode_row(&task)?.as_slice())?;
+        task.lease(now);
+        save_task(txn, &task, true)?;
         polled.tasks.push(task);
     }
     Ok(polled)
@@ -729,32 +604,13 @@ fn end_attempt(
     outcome: AttemptOutcome,
     now: Timestamp,
 ) -> Result<(Option<InboxEntry>, Option<String>), StoreError> {
-    let started_at = match task.state {
-        TaskState::Running { started_at, .. } => Some(started_at),
-        TaskState::Ready { .. } => None,
-    };
-    let retry_at = task.retry.next_attempt_at(
-        task.attempt,
-        &outcome,
-        &task.idempotency_key(),
-        now,
-        task.close_deadline(),
-    );
-    let report = ActivityReport {
-        seq: task.seq,
-        attempt: task.attempt,
-        started_at,
-        outcome,
-        retry_at,
-    };
+    let report = task.end_attempt(outcome, now);
     let (key, seq) = (task.key, task.seq);
     let mut requeued = None;
-    match retry_at {
+    match report.retry_at {
         Some(at) => {
             requeued = Some(task.queue.clone());
-            let mut next = task;
-            next.attempt += 1;
-            enqueue(txn, next, at)?;
+            save_task(txn, &task.retry(at), true)?;
         }
         None => {
             if let Some(close) = task.close_deadline() {
@@ -807,61 +663,23 @@ pub(crate) fn record_heartbeat(
         });
     };
     let mut changed = false;
-    if let (
-        TaskState::Running {
-            heartbeat_deadline: Some(old),
-            ..
-        },
-        Some(ms),
-    ) = (&mut task.state, task.timeouts.heartbeat_ms)
-    {
-        let next = now.plus_ms(ms);
-        if next != *old {
-            let mut due = txn.open_table(DUE)?;
-            due.remove((old.0, key, seq, DUE_HEARTBEAT))?;
-            due.insert((next.0, key, seq, DUE_HEARTBEAT), ())?;
-            *old = next;
-            changed = true;
-        }
+    if let Some((old, next)) = task.heartbeat(now) {
+        let mut due = txn.open_table(DUE)?;
+        due.remove((old.0, key, seq, DUE_HEARTBEAT))?;
+        due.insert((next.0, key, seq, DUE_HEARTBEAT), ())?;
+        changed = true;
     }
     if details.is_some() {
         task.heartbeat_details = details;
         changed = true;
     }
     if changed {
-        txn.open_table(TASKS)?
-            .insert((key, seq), encode_row(&task)?.as_slice())?;
+        save_task(txn, &task, false)?;
     }
     Ok(HeartbeatAck {
         current: true,
         cancel_requested: task.cancel_requested,
     })
-}
-
-/// The timeout that a `DUE` entry `(at, kind)` of `task` stands for, if it
-/// is still in force (entries of finished states are removed, but an
-/// entry can outlive its state when times coincide).
-fn due_timeout(task: &ActivityTask, at: u64, kind: u8) -> Option<TimeoutKind> {
-    let close = task.close_deadline().map(|c| c.0);
-    match (kind, task.state) {
-        (DUE_SCHEDULE_TO_CLOSE, _) if close == Some(at) => Some(TimeoutKind::ScheduleToClose),
-        (DUE_SCHEDULE_TO_START, TaskState::Ready { due }) => task
-            .timeouts
-            .schedule_to_start_ms
-            .filter(|ms| due.plus_ms(*ms).0 == at)
-            .map(|_| TimeoutKind::ScheduleToStart),
-        (DUE_DEADLINE, TaskState::Running { deadline, .. }) if deadline.0 == at => {
-            Some(task.timeouts.attempt_timeout(task.scheduled_at, deadline))
-        }
-        (
-            DUE_HEARTBEAT,
-            TaskState::Running {
-                heartbeat_deadline: Some(hb),
-                ..
-            },
-        ) if hb.0 == at => Some(TimeoutKind::Heartbeat),
-        _ => None,
-    }
 }
 
 pub(crate) fn fire_due(
@@ -896,14 +714,7 @@ pub(crate) fn fire_due(
             else {
                 continue;
             };
-            let which = if record.execution_deadline.is_some_and(|d| d.0 <= at) {
-                "execution"
-            } else {
-                "run"
-            };
-            let kind = EventKind::ExecutionTimedOut {
-                timeout: which.to_owned(),
-            };
+            let kind = record.timed_out(Timestamp(at));
             let done = close_from_outside(txn, &record, Event::new(now, kind))?;
             work.closed.extend(done.closed);
             work.delivered.extend(done.delivered);
@@ -912,7 +723,8 @@ pub(crate) fn fire_due(
         let Some(task) = load_task(txn, key, seq)? else {
             continue; // finished, or abandoned with its execution
         };
-        let Some(timeout) = due_timeout(&task, at, kind) else {
+        let Some(timeout) = due_deadline(kind).and_then(|d| task.timeout_at(d, Timestamp(at)))
+        else {
             continue;
         };
         unindex_state(txn, &task)?;

@@ -9,6 +9,7 @@
 mod fixture;
 mod ops;
 mod tables;
+mod txn;
 mod writer;
 
 use crate::model::{

@@ -1,13 +1,15 @@
 //! Write operations, each applied inside a group-commit transaction.
 //!
-//! Rule (see `Writer::write`): validate and read first, write last, so a
-//! logical error leaves nothing behind in the shared transaction.
+//! Rule: validate and read first, write last, so a logical error leaves
+//! nothing behind in the shared transaction. Checked on every operation:
+//! a logical error after a write rolls the whole batch back (`txn.rs`).
 
 use super::tables::*;
+use super::txn::Txn;
 use super::{decode_row, encode_row};
 use crate::model::*;
 use crate::{InboxEntry, StoreError};
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 use weft_core::{
     AttemptOutcome, ChildClose, ChildIds, ComponentId, Deadline, Event, ExecutionRecord,
     ExecutionState, ExecutionStatus, InboxMessage, ParentClosePolicy, StartRefused, Timestamp,
@@ -15,7 +17,7 @@ use weft_core::{
 };
 
 pub(crate) fn put_component(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     id: ComponentId,
     bytes: &[u8],
     workflow_type: Option<&str>,
@@ -32,7 +34,7 @@ pub(crate) fn put_component(
 }
 
 pub(crate) fn start_execution(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     new: NewExecution,
 ) -> Result<ExecutionRecord, StoreError> {
     let mut ids = txn.open_table(WORKFLOW_IDS)?;
@@ -69,10 +71,7 @@ pub(crate) fn start_execution(
     Ok(record)
 }
 
-fn load_record(
-    txn: &WriteTransaction,
-    key: ExecKey,
-) -> Result<Option<ExecutionRecord>, StoreError> {
+fn load_record(txn: &Txn<'_>, key: ExecKey) -> Result<Option<ExecutionRecord>, StoreError> {
     let execs = txn.open_table(EXECUTIONS)?;
     let record = execs
         .get(key)?
@@ -81,7 +80,7 @@ fn load_record(
     Ok(record)
 }
 
-fn save_record(txn: &WriteTransaction, record: &ExecutionRecord) -> Result<(), StoreError> {
+fn save_record(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError> {
     txn.open_table(EXECUTIONS)?
         .insert(record.key, encode_row(record)?.as_slice())?;
     Ok(())
@@ -96,7 +95,7 @@ pub(crate) struct Sealed {
 }
 
 pub(crate) fn commit(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     mut t: Transition,
     sealed: Option<Sealed>,
 ) -> Result<Committed, StoreError> {
@@ -236,7 +235,7 @@ pub(crate) fn commit(
 /// no workflow code produced (terminated, timed out). `closed` includes
 /// `record` itself.
 fn close_from_outside(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     record: &ExecutionRecord,
     end: Event,
 ) -> Result<Committed, StoreError> {
@@ -257,10 +256,10 @@ fn close_from_outside(
 /// Move the history rows of execution `key`, which just closed, into one
 /// sealed row. Its history no longer grows (a closed run takes no events),
 /// and readers take the sealed part first, then any rows.
-fn seal_history(txn: &WriteTransaction, key: ExecKey) -> Result<(), StoreError> {
+fn seal_history(txn: &Txn<'_>, key: ExecKey) -> Result<(), StoreError> {
     let mut history = txn.open_table(HISTORY)?;
     let mut sealed = txn.open_table(SEALED_HISTORY)?;
-    let rows = super::encoded_history(&sealed, &history, key)?;
+    let rows = super::encoded_history(&*sealed, &*history, key)?;
     history.retain_in((key, 0)..=(key, u64::MAX), |_, _| false)?;
     sealed.insert(key, super::seal(&rows)?.as_slice())?;
     Ok(())
@@ -269,13 +268,13 @@ fn seal_history(txn: &WriteTransaction, key: ExecKey) -> Result<(), StoreError> 
 /// The children of `record` still open once `new_events` are appended, and
 /// their parent-close policies.
 fn open_children(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     record: &ExecutionRecord,
     new_events: &[Event],
 ) -> Result<Vec<(String, ParentClosePolicy)>, StoreError> {
     let mut history = super::read_history(
-        &txn.open_table(SEALED_HISTORY)?,
-        &txn.open_table(HISTORY)?,
+        &*txn.open_table(SEALED_HISTORY)?,
+        &*txn.open_table(HISTORY)?,
         record.key,
         new_events.len(),
     )?;
@@ -290,7 +289,7 @@ fn open_children(
 }
 
 /// The key of `workflow_id`'s running run, if it has one.
-fn running_key(txn: &WriteTransaction, workflow_id: &str) -> Result<Option<ExecKey>, StoreError> {
+fn running_key(txn: &Txn<'_>, workflow_id: &str) -> Result<Option<ExecKey>, StoreError> {
     let key = txn
         .open_table(WORKFLOW_IDS)?
         .get(workflow_id)?
@@ -301,7 +300,7 @@ fn running_key(txn: &WriteTransaction, workflow_id: &str) -> Result<Option<ExecK
         .map(|r| r.key))
 }
 
-pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, StoreError> {
+pub(crate) fn reset(txn: &Txn<'_>, reset: Reset) -> Result<Committed, StoreError> {
     let Reset {
         old,
         reason,
@@ -341,17 +340,14 @@ pub(crate) fn reset(txn: &WriteTransaction, reset: Reset) -> Result<Committed, S
     Ok(done)
 }
 
-pub(crate) fn put_namespace(
-    txn: &WriteTransaction,
-    namespace: &NamespaceRecord,
-) -> Result<(), StoreError> {
+pub(crate) fn put_namespace(txn: &Txn<'_>, namespace: &NamespaceRecord) -> Result<(), StoreError> {
     txn.open_table(NAMESPACES)?
         .insert(namespace.name.as_str(), encode_row(namespace)?.as_slice())?;
     Ok(())
 }
 
 pub(crate) fn purge_closed(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     namespace: &str,
     closed_before: Timestamp,
     max: usize,
@@ -394,7 +390,7 @@ pub(crate) fn purge_closed(
 
 /// Append `message` to the inbox of a running execution.
 pub(crate) fn send(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     key: ExecKey,
     message: InboxMessage,
 ) -> Result<Option<InboxEntry>, StoreError> {
@@ -404,7 +400,7 @@ pub(crate) fn send(
 /// Start `new` unless its workflow id has a running run, then append
 /// `message` to the inbox of whichever run is running.
 pub(crate) fn signal_with_start(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     new: NewExecution,
     message: InboxMessage,
 ) -> Result<(ExecutionRecord, InboxEntry, bool), StoreError> {
@@ -430,7 +426,7 @@ pub(crate) fn signal_with_start(
 /// Append to an execution's inbox, unless it has closed (then the message
 /// has nowhere to go and is dropped).
 fn push_inbox(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     key: ExecKey,
     message: InboxMessage,
 ) -> Result<Option<InboxEntry>, StoreError> {
@@ -453,7 +449,7 @@ fn push_inbox(
 
 /// Create the task of a newly scheduled activity and queue its attempt.
 fn create_task(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     key: ExecKey,
     execution: &weft_core::ExecutionId,
     new: NewActivityTask,
@@ -489,7 +485,7 @@ fn due_deadline(kind: u8) -> Option<Deadline> {
 
 /// Save `task`; with `index`, also add the index entries of its state:
 /// its queue entry while queued, and its state's deadlines.
-fn save_task(txn: &WriteTransaction, task: &ActivityTask, index: bool) -> Result<(), StoreError> {
+fn save_task(txn: &Txn<'_>, task: &ActivityTask, index: bool) -> Result<(), StoreError> {
     if index {
         if let TaskState::Ready { due } = task.state {
             txn.open_table(READY)?
@@ -510,7 +506,7 @@ fn save_task(txn: &WriteTransaction, task: &ActivityTask, index: bool) -> Result
 
 /// Remove the index entries of `task`'s current state: its queue entry
 /// while queued, and its state's deadlines.
-fn unindex_state(txn: &WriteTransaction, task: &ActivityTask) -> Result<(), StoreError> {
+fn unindex_state(txn: &Txn<'_>, task: &ActivityTask) -> Result<(), StoreError> {
     if let TaskState::Ready { due } = task.state {
         txn.open_table(READY)?
             .remove((task.queue.as_str(), due.0, task.key, task.seq))?;
@@ -526,7 +522,7 @@ fn unindex_state(txn: &WriteTransaction, task: &ActivityTask) -> Result<(), Stor
 }
 
 /// Flag every task of execution `key` as cancel-requested.
-fn mark_tasks_cancel_requested(txn: &WriteTransaction, key: ExecKey) -> Result<(), StoreError> {
+fn mark_tasks_cancel_requested(txn: &Txn<'_>, key: ExecKey) -> Result<(), StoreError> {
     let mut tasks = txn.open_table(TASKS)?;
     let mut flagged = Vec::new();
     for row in tasks.range((key, 0)..=(key, u32::MAX))? {
@@ -543,11 +539,7 @@ fn mark_tasks_cancel_requested(txn: &WriteTransaction, key: ExecKey) -> Result<(
     Ok(())
 }
 
-fn load_task(
-    txn: &WriteTransaction,
-    key: ExecKey,
-    seq: u32,
-) -> Result<Option<ActivityTask>, StoreError> {
+fn load_task(txn: &Txn<'_>, key: ExecKey, seq: u32) -> Result<Option<ActivityTask>, StoreError> {
     let tasks = txn.open_table(TASKS)?;
     let task = tasks
         .get((key, seq))?
@@ -556,7 +548,7 @@ fn load_task(
 }
 
 pub(crate) fn poll_activities(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     queue: &str,
     now: Timestamp,
     max: usize,
@@ -599,7 +591,7 @@ pub(crate) fn poll_activities(
 /// the task, and report to the execution's inbox. The caller has removed
 /// the index entries of the task's state.
 fn end_attempt(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     task: ActivityTask,
     outcome: AttemptOutcome,
     now: Timestamp,
@@ -625,7 +617,7 @@ fn end_attempt(
 }
 
 pub(crate) fn report_attempt(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     result: AttemptResult,
     now: Timestamp,
 ) -> Result<Option<Reported>, StoreError> {
@@ -646,7 +638,7 @@ pub(crate) fn report_attempt(
 }
 
 pub(crate) fn record_heartbeat(
-    txn: &WriteTransaction,
+    txn: &Txn<'_>,
     key: ExecKey,
     seq: u32,
     attempt: u32,
@@ -682,11 +674,7 @@ pub(crate) fn record_heartbeat(
     })
 }
 
-pub(crate) fn fire_due(
-    txn: &WriteTransaction,
-    now: Timestamp,
-    max: usize,
-) -> Result<DueWork, StoreError> {
+pub(crate) fn fire_due(txn: &Txn<'_>, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
     let mut work = DueWork::default();
     let mut fired = Vec::new();
     {

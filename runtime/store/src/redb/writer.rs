@@ -1,5 +1,6 @@
 //! Group commit: one task applies all queued writes in one transaction.
 
+use super::txn::Txn;
 use crate::StoreError;
 use redb::{Database, Durability, WriteTransaction};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,13 +58,14 @@ impl Writer {
 
     /// Apply `op` in the next batch; resolves after the batch is durable.
     ///
-    /// `op` must not write anything before it has validated its input:
-    /// a logical error (`Err` other than `Storage`) is returned to this
-    /// caller alone while the batch commits, so it must leave no trace.
+    /// A logical error (an `Err` that is not a storage failure) is returned
+    /// to this caller alone while the rest of the batch commits, so `op`
+    /// must validate before it writes. If it wrote and then failed, the
+    /// whole batch is rolled back instead: partial writes never commit.
     pub(crate) async fn write<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     {
         self.submit(true, op).await
     }
@@ -76,7 +78,7 @@ impl Writer {
     pub(crate) async fn write_deferred<R, F>(&self, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     {
         self.submit(false, op).await
     }
@@ -84,17 +86,26 @@ impl Writer {
     async fn submit<R, F>(&self, durable: bool, op: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
-        F: FnOnce(&WriteTransaction) -> Result<R, StoreError> + Send + 'static,
+        F: FnOnce(&Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
         let apply: Apply = Box::new(move |txn| {
-            let result = op(txn);
-            let fatal = matches!(
-                result,
-                Err(StoreError::Storage(_))
-                    | Err(StoreError::Backend(_))
-                    | Err(StoreError::Corrupt { .. })
-            );
+            let txn = Txn::new(txn);
+            let result = op(&txn);
+            let fatal = match &result {
+                Ok(_) => false,
+                Err(
+                    StoreError::Storage(_) | StoreError::Backend(_) | StoreError::Corrupt { .. },
+                ) => true,
+                Err(e) if txn.wrote() => {
+                    tracing::error!(
+                        "a store write failed ({e}) after changing tables; \
+                         rolling its batch back so the partial write is not committed"
+                    );
+                    true
+                }
+                Err(_) => false,
+            };
             let reply: Reply = Box::new(move |commit_error| {
                 let _ = tx.send(match commit_error {
                     Some(e) => Err(StoreError::Storage(e.to_string())),
@@ -178,4 +189,56 @@ fn fail_all(jobs: Vec<Job>, error: StoreError) {
         jobs.len()
     );
     drop(jobs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redb::tables::META;
+    use redb::{ReadableDatabase, ReadableTable};
+
+    fn meta(db: &Database, name: &str) -> Option<u64> {
+        let txn = db.begin_read().unwrap();
+        let table = txn.open_table(META).unwrap();
+        table.get(name).unwrap().map(|v| v.value())
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_leaves_nothing_and_a_write_then_failure_rolls_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
+        let writer = Writer::start(db.clone());
+        writer
+            .write(|txn| {
+                txn.open_table(META)?.insert("kept", 1)?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+
+        // Validated before writing: the caller gets its own error.
+        let refused = writer
+            .write(|txn| -> Result<(), StoreError> {
+                let table = txn.open_table(META)?;
+                let _ = table.get("kept")?;
+                Err(StoreError::Invalid("refused before writing".into()))
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{refused:?}"
+        );
+
+        // Wrote, then failed: nothing of it is committed.
+        let broken = writer
+            .write(|txn| -> Result<(), StoreError> {
+                txn.open_table(META)?.insert("partial", 2)?;
+                Err(StoreError::Invalid("refused after writing".into()))
+            })
+            .await;
+        assert!(matches!(broken, Err(StoreError::Storage(_))), "{broken:?}");
+        writer.close().await;
+        assert_eq!(meta(&db, "kept"), Some(1));
+        assert_eq!(meta(&db, "partial"), None);
+    }
 }

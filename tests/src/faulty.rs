@@ -65,6 +65,9 @@ impl Store for FaultyStore {
     ) -> Result<Vec<ExecutionRecord>, StoreError> {
         self.inner.list_executions(filter).await
     }
+    async fn count_executions(&self, filter: ListFilter) -> Result<u64, StoreError> {
+        self.inner.count_executions(filter).await
+    }
     async fn reset(&self, reset: weft_store::Reset) -> Result<Committed, StoreError> {
         self.inner.reset(reset).await
     }

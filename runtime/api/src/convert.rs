@@ -75,27 +75,19 @@ pub(crate) fn id_reuse(policy: i32) -> IdReusePolicy {
 }
 
 pub(crate) fn status_name(status: ExecutionStatus) -> String {
-    format!("{status:?}")
+    status.name().to_owned()
 }
 
 pub(crate) fn parse_status(name: &str) -> Result<Option<ExecutionStatus>, Status> {
-    let all = [
-        ExecutionStatus::Running,
-        ExecutionStatus::Completed,
-        ExecutionStatus::Failed,
-        ExecutionStatus::Cancelled,
-        ExecutionStatus::Terminated,
-        ExecutionStatus::ContinuedAsNew,
-        ExecutionStatus::TimedOut,
-    ];
     if name.is_empty() {
         return Ok(None);
     }
-    all.into_iter()
-        .find(|s| status_name(*s).eq_ignore_ascii_case(name))
+    ExecutionStatus::ALL
+        .into_iter()
+        .find(|s| s.name().eq_ignore_ascii_case(name))
         .map(Some)
         .ok_or_else(|| {
-            let names: Vec<String> = all.iter().map(|s| status_name(*s)).collect();
+            let names: Vec<&str> = ExecutionStatus::ALL.iter().map(|s| s.name()).collect();
             Status::invalid_argument(format!("unknown status `{name}`; use one of {names:?}"))
         })
 }

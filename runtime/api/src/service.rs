@@ -426,9 +426,15 @@ impl Weft for WeftService {
         request: Request<pb::ListWorkflowsRequest>,
     ) -> Reply<pb::ListWorkflowsResponse> {
         let filter = self.filter(request.into_inner()).await?;
+        let limit = filter.limit;
         let records = self.runtime.list(filter).await.map_err(status)?;
+        let next_page_token = match records.last() {
+            Some(last) if records.len() == limit => page_token(last.key),
+            _ => String::new(),
+        };
         Ok(Response::new(pb::ListWorkflowsResponse {
             workflows: records.iter().map(convert::info).collect(),
+            next_page_token,
         }))
     }
 
@@ -437,10 +443,8 @@ impl Weft for WeftService {
         request: Request<pb::ListWorkflowsRequest>,
     ) -> Reply<pb::CountWorkflowsResponse> {
         let filter = self.filter(request.into_inner()).await?;
-        let count = self.runtime.list(filter).await.map_err(status)?.len();
-        Ok(Response::new(pb::CountWorkflowsResponse {
-            count: count as u64,
-        }))
+        let count = self.runtime.count(filter).await.map_err(status)?;
+        Ok(Response::new(pb::CountWorkflowsResponse { count }))
     }
 
     async fn get_history(
@@ -738,8 +742,30 @@ impl WeftService {
             closed_before: (r.closed_before_ms > 0)
                 .then_some(weft_core::Timestamp(r.closed_before_ms)),
             limit: r.limit as usize,
+            before: parse_page_token(&r.page_token)?,
         })
     }
+}
+
+/// The page token after a page whose last run has key `key`: the key, in
+/// a form clients take as opaque.
+fn page_token(key: u64) -> String {
+    format!("k{key}")
+}
+
+fn parse_page_token(token: &str) -> Result<Option<u64>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    token
+        .strip_prefix('k')
+        .and_then(|k| k.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Status::invalid_argument(format!(
+                "page token `{token}` is not one this server gave out"
+            ))
+        })
 }
 
 /// How run `run_id` ended, as the API answers it.

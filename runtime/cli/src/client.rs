@@ -200,6 +200,10 @@ pub struct FilterArgs {
     /// At most this many, newest first.
     #[arg(long, default_value_t = 0)]
     limit: u32,
+    /// The page after a previous list's last (it prints the token when
+    /// its page was full).
+    #[arg(long)]
+    page_token: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -544,6 +548,9 @@ impl Client {
                     },
                     || json!(r.workflows.iter().map(info_json).collect::<Vec<_>>()),
                 );
+                if !r.next_page_token.is_empty() {
+                    eprintln!("next page: --page-token {}", r.next_page_token);
+                }
             }
             WorkflowCommand::Count(f) => {
                 let r = self
@@ -962,6 +969,7 @@ fn filter(namespace: &str, f: FilterArgs) -> pb::ListWorkflowsRequest {
         closed_after_ms: f.closed_after.unwrap_or(0),
         closed_before_ms: f.closed_before.unwrap_or(0),
         limit: f.limit,
+        page_token: f.page_token.unwrap_or_default(),
     }
 }
 

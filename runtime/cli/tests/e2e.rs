@@ -239,6 +239,46 @@ async fn the_cli_and_a_grpc_client_drive_weft_server_over_mutual_tls_with_api_ke
         ok && out.trim() == "2",
         "loan-3 and loan-4's first run: {out}"
     );
+    // Listing pages through the runs, newest first, two at a time.
+    let mut seen = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut args = vec!["-o", "json", "workflow", "list", "--limit", "2"];
+        if let Some(token) = &token {
+            args.extend(["--page-token", token.as_str()]);
+        }
+        let (ok, out, err) = dev.cli(&args).await;
+        assert!(ok, "{err}");
+        let page: Value = serde_json::from_str(out.trim()).unwrap();
+        seen.extend(
+            page.as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["run_id"].as_str().unwrap().to_owned()),
+        );
+        match err
+            .lines()
+            .find_map(|l| l.strip_prefix("next page: --page-token "))
+        {
+            Some(next) => token = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let (ok, out, _) = dev.cli(&["-o", "json", "workflow", "list"]).await;
+    assert!(ok);
+    let all: Value = serde_json::from_str(out.trim()).unwrap();
+    let all: Vec<String> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["run_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(all.len() >= 5, "{all:?}");
+    assert_eq!(seen, all, "the pages together are the whole list, in order");
+    let (ok, _, err) = dev
+        .cli(&["workflow", "list", "--page-token", "forged"])
+        .await;
+    assert!(!ok && err.contains("page token `forged`"), "{err}");
 
     // Namespaces isolate ids and visibility.
     let (ok, _, err) = dev

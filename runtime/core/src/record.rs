@@ -127,6 +127,30 @@ pub enum IdReusePolicy {
 }
 
 impl ExecutionStatus {
+    /// Every status.
+    pub const ALL: [ExecutionStatus; 7] = [
+        ExecutionStatus::Running,
+        ExecutionStatus::Completed,
+        ExecutionStatus::Failed,
+        ExecutionStatus::Cancelled,
+        ExecutionStatus::Terminated,
+        ExecutionStatus::ContinuedAsNew,
+        ExecutionStatus::TimedOut,
+    ];
+
+    /// Its name, as the API and the CLI spell it (`ContinuedAsNew`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "Running",
+            ExecutionStatus::Completed => "Completed",
+            ExecutionStatus::Failed => "Failed",
+            ExecutionStatus::Cancelled => "Cancelled",
+            ExecutionStatus::Terminated => "Terminated",
+            ExecutionStatus::ContinuedAsNew => "ContinuedAsNew",
+            ExecutionStatus::TimedOut => "TimedOut",
+        }
+    }
+
     /// The status an execution closes with when `end` is its last event:
     /// a workflow's own completion, failure, cancellation (a `Cancelled`
     /// failure after a cancellation request) or continue-as-new, or a

@@ -104,6 +104,11 @@ impl Runtime {
         Ok(self.inner.store.list_executions(filter).await?)
     }
 
+    /// How many executions pass `filter` (at most its limit).
+    pub async fn count(&self, filter: ListFilter) -> Result<u64, RuntimeError> {
+        Ok(self.inner.store.count_executions(filter).await?)
+    }
+
     /// End the running execution of `workflow_id` now: no workflow code
     /// runs, its pending activities are abandoned (running ones are told
     /// to stop), and `ExecutionTerminated` closes its history.

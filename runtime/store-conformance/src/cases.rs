@@ -1196,6 +1196,57 @@ pub async fn listing_filters_and_orders_newest_first<B: Backend>(backend: &B) {
         .await,
         ["pay::d", "loan::c"]
     );
+    // Pages: each from below the last key of the one before.
+    let mut pages = Vec::new();
+    let mut before = None;
+    loop {
+        let page = store
+            .list_executions(ListFilter {
+                limit: 2,
+                before,
+                ..ns("pay")
+            })
+            .await
+            .unwrap();
+        before = page.last().map(|r| r.key);
+        pages.push(
+            page.into_iter()
+                .map(|r| r.id.workflow_id)
+                .collect::<Vec<_>>(),
+        );
+        if pages.last().unwrap().len() < 2 {
+            break;
+        }
+    }
+    assert_eq!(pages, [vec!["pay::d", "pay::b"], vec!["pay::a"]]);
+    // Counts agree with lists, capped by a limit.
+    let count = |filter: ListFilter| {
+        let store = &store;
+        async move { store.count_executions(filter).await.unwrap() }
+    };
+    assert_eq!(count(ListFilter::default()).await, 4);
+    assert_eq!(count(ns("pay")).await, 3);
+    let running = ListFilter {
+        status: Some(ExecutionStatus::Running),
+        ..ns("pay")
+    };
+    assert_eq!(count(running.clone()).await, 2);
+    assert_eq!(
+        count(ListFilter {
+            limit: 1,
+            ..running.clone()
+        })
+        .await,
+        1
+    );
+    assert_eq!(
+        count(ListFilter {
+            search_attributes: vec![("tier".into(), "gold".into())],
+            ..running
+        })
+        .await,
+        1
+    );
 }
 
 pub async fn components_namespaces_keys_and_audit_entries_are_kept<B: Backend>(backend: &B) {

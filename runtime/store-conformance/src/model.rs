@@ -14,7 +14,7 @@ use crate::{Backend, T0, complete, new_execution, schedule};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use weft_core::{Failure, InboxMessage, RetryPolicy, Timestamp};
-use weft_store::{AttemptResult, ExecKey, ExecutionStatus, Store, StoreError};
+use weft_store::{AttemptResult, ExecKey, ExecutionStatus, ListFilter, Store, StoreError};
 
 /// One step of a sequence. Numbers pick among what exists (modulo its
 /// count), so every sequence is meaningful.
@@ -310,6 +310,26 @@ async fn agree(store: &impl Store, model: &Model, step: usize, op: &Op) {
     assert_eq!(
         running, expected,
         "step {step} ({op:?}): running executions"
+    );
+    let filter = ListFilter {
+        namespace: Some("default".into()),
+        status: Some(ExecutionStatus::Running),
+        ..ListFilter::default()
+    };
+    let mut listed: Vec<ExecKey> = store
+        .list_executions(filter.clone())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    listed.reverse();
+    assert_eq!(listed, expected, "step {step} ({op:?}): listed as running");
+    let counted = store.count_executions(filter).await.unwrap();
+    assert_eq!(
+        counted,
+        expected.len() as u64,
+        "step {step} ({op:?}): count"
     );
     let leased = model.tasks.values().filter(|l| **l).count() as u64;
     let stats = store.queue_stats("q").await.unwrap();

@@ -77,9 +77,14 @@ pub trait Store: Send + Sync + 'static {
     /// An execution's record, full history and unconsumed inbox.
     async fn load_execution(&self, key: ExecKey) -> Result<LoadedExecution, StoreError>;
 
-    /// Executions (every run, newest first) that pass `filter`.
+    /// Executions (every run, newest first) that pass `filter`, at most its
+    /// limit. Walks an index of namespace, status and type rather than
+    /// every execution; the next page is `filter.before` = the last key.
     async fn list_executions(&self, filter: ListFilter)
     -> Result<Vec<ExecutionRecord>, StoreError>;
+
+    /// How many executions pass `filter` (at most its limit, if it has one).
+    async fn count_executions(&self, filter: ListFilter) -> Result<u64, StoreError>;
 
     /// Reset, in one transaction: close `old` as terminated (if it is
     /// running) and start `new` with the prefix as its history, its open

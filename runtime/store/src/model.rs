@@ -49,7 +49,7 @@ pub struct QueueStats {
 }
 
 /// Which executions to list (all conditions must hold).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// In this namespace (`None`: any).
     pub namespace: Option<String>,
@@ -69,6 +69,9 @@ pub struct ListFilter {
     pub closed_before: Option<Timestamp>,
     /// At most this many (newest first); 0 means no limit.
     pub limit: usize,
+    /// Only runs older than this one (by key): the cursor of the next page,
+    /// from the last run of the previous one.
+    pub before: Option<ExecKey>,
 }
 
 impl ListFilter {

@@ -141,11 +141,42 @@ async fn a_database_written_before_rows_were_versioned_is_migrated_and_read() {
                 .any(|e| e.kind.name() == "TimerStarted"),
             "{kinds:?}"
         );
-        // Everything the runtime reads at start decodes.
+        // Everything the runtime reads at start decodes, and the listing
+        // index was built from the old rows.
         store
             .list_executions(Default::default())
             .await
             .expect("list");
+        let listed = |filter: crate::ListFilter| {
+            let store = &store;
+            async move {
+                let records = store.list_executions(filter).await.expect("list");
+                records
+                    .into_iter()
+                    .map(|r| r.id.workflow_id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        let default = || crate::ListFilter {
+            namespace: Some("default".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            listed(crate::ListFilter {
+                status: Some(ExecutionStatus::Running),
+                ..default()
+            })
+            .await,
+            ["loan-fixture"]
+        );
+        assert_eq!(
+            listed(crate::ListFilter {
+                workflow_type: Some("payment".into()),
+                ..default()
+            })
+            .await,
+            ["pay-fixture"]
+        );
         store.namespaces().await.expect("namespaces");
         store.queue_stats("default").await.expect("queue stats");
         store.close().await;
@@ -179,4 +210,63 @@ async fn a_database_of_a_newer_row_format_is_refused_by_name() {
         panic!("a newer database opened");
     };
     assert!(e.to_string().contains("newer weft"), "{e}");
+}
+
+#[tokio::test]
+async fn a_format_2_database_gets_its_listing_index() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("weft.redb");
+    let store = RedbStore::open(&path).expect("open");
+    let mut new = crate::NewExecution {
+        id: weft_core::ExecutionId::new("w", "r"),
+        workflow_type: "t".into(),
+        component: Default::default(),
+        task_queue: "q".into(),
+        started: weft_core::Event::new(
+            weft_core::Timestamp(1),
+            weft_core::EventKind::ExecutionStarted {
+                workflow_type: "t".into(),
+                component: Default::default(),
+                input: Vec::new(),
+                random_seed: [0; 32],
+                task_queue: "q".into(),
+            },
+        ),
+        parent: None,
+        id_reuse: Default::default(),
+        run_timeout_ms: None,
+        execution_deadline: None,
+        search_attributes: Default::default(),
+        memo: Default::default(),
+    };
+    store.start_execution(new.clone()).await.expect("start");
+    new.id = weft_core::ExecutionId::new("v", "r");
+    store.start_execution(new).await.expect("start");
+    store.close().await;
+    drop(store);
+    {
+        // What format 2 was: the same rows, no listing index.
+        let db = Database::open(&path).expect("reopen");
+        let txn = db.begin_write().expect("write");
+        txn.open_table(META)
+            .expect("meta")
+            .insert("row_format", 2)
+            .expect("insert");
+        txn.open_table(VISIBILITY)
+            .expect("visibility")
+            .retain(|_, _| false)
+            .expect("clear");
+        txn.commit().expect("commit");
+    }
+    let store = RedbStore::open(&path).expect("open");
+    let running = store
+        .list_executions(crate::ListFilter {
+            namespace: Some("default".into()),
+            status: Some(ExecutionStatus::Running),
+            ..Default::default()
+        })
+        .await
+        .expect("list");
+    let ids: Vec<String> = running.into_iter().map(|r| r.id.workflow_id).collect();
+    assert_eq!(ids, ["v", "w"]);
 }

@@ -10,6 +10,7 @@ mod fixture;
 mod ops;
 mod tables;
 mod txn;
+mod visibility;
 mod writer;
 
 use crate::model::{
@@ -228,23 +229,11 @@ impl Store for RedbStore {
         &self,
         filter: ListFilter,
     ) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.read(move |txn| {
-            let execs = txn.open_table(EXECUTIONS)?;
-            let mut out = Vec::new();
-            // Keys grow with every start: newest first is a reverse scan.
-            for row in execs.iter()?.rev() {
-                let (_, v) = row?;
-                let record: ExecutionRecord = decode_row("executions", v.value())?;
-                if filter.matches(&record) {
-                    out.push(record);
-                    if out.len() == filter.limit {
-                        break;
-                    }
-                }
-            }
-            Ok(out)
-        })
-        .await
+        self.read(move |txn| visibility::list(txn, &filter)).await
+    }
+
+    async fn count_executions(&self, filter: ListFilter) -> Result<u64, StoreError> {
+        self.read(move |txn| visibility::count(txn, &filter)).await
     }
 
     async fn reset(&self, reset: crate::Reset) -> Result<Committed, StoreError> {
@@ -659,10 +648,11 @@ pub(crate) fn read_history(
 }
 
 /// The database layout this build writes, in `meta` as `row_format`:
+/// - 3: as 2, with the listing index (`visibility.rs`).
 /// - 2: rows of the executions, inbox, activity task and namespace tables
 ///   start with their layout version ([`encode_row`]).
 /// - 1 (no `row_format`): those rows are bare postcard.
-const ROW_FORMAT: u64 = 2;
+const ROW_FORMAT: u64 = 3;
 
 /// Prefix every value of table `def` with [`ROW_VERSION`] (its keys made
 /// owned by `owned` and borrowed back by `borrow`); how many rows.
@@ -701,6 +691,9 @@ fn migrate(txn: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> 
         }
         _ => {}
     }
+    if format == Some(2) {
+        return index_visibility(&mut meta, txn, path);
+    }
     // Format 1 (or a new database): every row gets the version byte of
     // the layout it already has.
     let migrated = prefix_rows!(txn, EXECUTIONS, |k: u64| k, |k: &u64| *k)
@@ -710,6 +703,22 @@ fn migrate(txn: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> 
     if migrated > 0 {
         tracing::info!(
             "{}: {migrated} rows moved to row format {ROW_FORMAT} (versioned rows)",
+            path.display()
+        );
+    }
+    index_visibility(&mut meta, txn, path)
+}
+
+/// Format 2 to 3: build the listing index (`visibility.rs`).
+fn index_visibility(
+    meta: &mut redb::Table<'_, &str, u64>,
+    txn: &redb::WriteTransaction,
+    path: &Path,
+) -> Result<(), StoreError> {
+    let indexed = visibility::build(txn)?;
+    if indexed > 0 {
+        tracing::info!(
+            "{}: {indexed} executions indexed for listing (row format {ROW_FORMAT})",
             path.display()
         );
     }

@@ -6,6 +6,7 @@
 
 use super::tables::*;
 use super::txn::Txn;
+use super::visibility;
 use super::{decode_row, encode_row};
 use crate::model::*;
 use crate::{InboxEntry, StoreError};
@@ -65,6 +66,7 @@ pub(crate) fn start_execution(
     }
     ids.insert(record.id.workflow_id.as_str(), key)?;
     execs.insert(key, encode_row(&record)?.as_slice())?;
+    visibility::index(txn, &record)?;
     txn.open_table(RUNNING)?.insert(key, ())?;
     txn.open_table(HISTORY)?
         .insert((key, 0), encode_event(&new.started)?.as_slice())?;
@@ -162,7 +164,9 @@ pub(crate) fn commit(
         }
     }
     if let Some(status) = t.close {
+        let from = record.status;
         record.close(status, t.events.last().map(|e| e.at));
+        visibility::restatus(txn, &record, from)?;
         txn.open_table(RUNNING)?.remove(t.key)?;
         match sealed {
             Some(sealed) => {
@@ -377,6 +381,7 @@ pub(crate) fn purge_closed(
     let mut inbox = txn.open_table(INBOX)?;
     for record in &victims {
         execs.remove(record.key)?;
+        visibility::unindex(txn, record)?;
         history.retain_in((record.key, 0)..=(record.key, u64::MAX), |_, _| false)?;
         sealed.remove(record.key)?;
         inbox.retain_in((record.key, 0)..=(record.key, u64::MAX), |_, _| false)?;

@@ -138,7 +138,9 @@ enum Command {
         /// payment example in Rust, Python and JavaScript: size, compile,
         /// first task, memory per cached execution; `--n` executions) or
         /// `timers` (`--n` sleeping executions: disk per execution, firing
-        /// lateness).
+        /// lateness) or `list` (`--n` closed and `--n`/100 running
+        /// executions: listing and counting times, in process and over
+        /// gRPC).
         #[arg(long, default_value = "payment")]
         scenario: String,
         /// With `--scenario languages`: only this language (rust, python
@@ -351,10 +353,13 @@ async fn run_cli() -> Result<()> {
                 ("replay", _) => bench::run_replay(bench).await,
                 ("languages", _) => bench::run_languages(bench, language.as_deref()).await,
                 ("timers", _) => bench::run_timers(bench).await,
+                ("list", _) => bench::run_list(bench).await,
                 ("payment", true) => bench::run_grpc(bench).await,
                 ("payment", false) => bench::run(bench).await,
                 (other, _) => {
-                    bail!("unknown scenario `{other}`: use payment, replay, languages or timers")
+                    bail!(
+                        "unknown scenario `{other}`: use payment, replay, languages, timers or list"
+                    )
                 }
             };
         }

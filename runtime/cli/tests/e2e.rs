@@ -527,6 +527,27 @@ async fn bench_smoke_in_process_and_over_grpc() {
         let in_use = json["disk_in_use_bytes_per_exec"].as_f64();
         assert!(in_use.is_some_and(|b| b > 0.0), "{mode:?}: {stdout}");
     }
+    // The list scenario checks what it lists (every running execution, in
+    // process and over gRPC) before it reports times.
+    let out = Command::new(WEFT)
+        .args(["--data-dir", dir.path().to_str().unwrap(), "bench"])
+        .args(["--component", &guest("bench-payment")])
+        .args(["--scenario", "list", "--n", "300", "-c", "8"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (json["closed"].as_u64(), json["running"].as_u64()),
+        (Some(300), Some(3))
+    );
+    assert!(json["grpc_running_p50_ms"].as_f64().unwrap() > 0.0);
 }
 
 /// `weft check <file>`: success, stdout, stderr.

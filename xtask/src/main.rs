@@ -4,6 +4,8 @@
 //! `wasm32-wasip2` with their own profile and target dir, so host and
 //! guest builds never wait on each other's lock.
 
+mod cycles;
+
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -53,6 +55,9 @@ const JS_GUESTS: &[(&str, &str)] = &[
 /// xtask does not link the engine, so this is its only writer.
 const INTERPRETER_SECTION: &str = "weft:interpreter";
 
+/// Where no two files may import each other, directly or around a loop.
+const CYCLE_FREE: &[&str] = &["runtime", "guest-sdk"];
+
 fn main() -> Result<()> {
     let task = std::env::args().nth(1).unwrap_or_default();
     let root = root();
@@ -61,6 +66,7 @@ fn main() -> Result<()> {
         "demo" => demo(&root),
         "test" => test(&root),
         "lint" => lint(&root),
+        "cycles" => cycles::check(&root, CYCLE_FREE),
         "bench" => bench(&root),
         "py-component" => py_component(&root),
         "js-component" => js_component(&root),
@@ -69,7 +75,7 @@ fn main() -> Result<()> {
             test(&root)
         }
         _ => bail!(
-            "usage: cargo xtask <guests|demo|test|lint|ci|bench>\n       \
+            "usage: cargo xtask <guests|demo|test|lint|cycles|ci|bench>\n       \
              cargo xtask py-component <app dir> <module> <out.wasm>\n       \
              cargo xtask js-component <entry.js> <out.wasm>"
         ),
@@ -467,6 +473,7 @@ fn bench(root: &Path) -> Result<()> {
 }
 
 fn lint(root: &Path) -> Result<()> {
+    cycles::check(root, CYCLE_FREE)?;
     run(Command::new("cargo")
         .current_dir(root)
         .args(["fmt", "--all", "--", "--check"]))?;

@@ -1,24 +1,9 @@
 use crate::bindings::weft::workflow::host;
-use crate::bindings::weft::workflow::types::{Handle, Level as WitLevel, Outcome};
+use crate::bindings::weft::workflow::types::Level as WitLevel;
+use crate::wait;
 use crate::{ActivityBuilder, ChildBuilder, Failure, Pending, Selected};
 use serde::{Serialize, de::DeserializeOwned};
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-thread_local! {
-    // Set once a wait has returned the execution's cancellation request.
-    // Guest state, so it replays with the waits that set it.
-    static CANCEL_REQUESTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    // Outcomes that `wait-any` returned but nobody has consumed yet (a
-    // select woke on a handle whose `Pending` is read later). Ordered map:
-    // nothing here may depend on hash seeds.
-    static RESOLVED: RefCell<BTreeMap<Handle, Outcome>> = const { RefCell::new(BTreeMap::new()) };
-}
-
-pub(crate) fn note_cancel_requested() {
-    CANCEL_REQUESTED.with(|c| c.set(true));
-}
 
 /// Severity of a workflow log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,14 +29,6 @@ pub struct Ctx {
 impl Ctx {
     pub(crate) fn new() -> Self {
         Ctx { _private: () }
-    }
-
-    pub(crate) fn take_resolved(handle: Handle) -> Option<Outcome> {
-        RESOLVED.with(|r| r.borrow_mut().remove(&handle))
-    }
-
-    pub(crate) fn store_resolved(handle: Handle, outcome: Outcome) {
-        RESOLVED.with(|r| r.borrow_mut().insert(handle, outcome));
     }
 
     /// Prepare a call of the activity `name` with a serde input.
@@ -107,15 +84,13 @@ impl Ctx {
     /// Block until one of `handles` resolves; returns its index in the
     /// slice. Its result stays available through its `Pending`.
     pub fn select(&self, handles: &[u32]) -> Selected {
-        let ready = handles
-            .iter()
-            .position(|h| RESOLVED.with(|r| r.borrow().contains_key(h)));
+        let ready = handles.iter().position(|h| wait::is_resolved(*h));
         if let Some(index) = ready {
             return Selected(index);
         }
-        let wake = crate::pending::wait_any(handles);
+        let wake = wait::wait_any(handles);
         let index = handles.iter().position(|h| *h == wake.handle).unwrap_or(0);
-        Self::store_resolved(wake.handle, wake.outcome);
+        wait::store_resolved(wake.handle, wake.outcome);
         Selected(index)
     }
 
@@ -162,7 +137,7 @@ impl Ctx {
     /// True once a wait of this workflow has returned the execution's
     /// cancellation request (as a `Cancelled` failure).
     pub fn is_cancel_requested(&self) -> bool {
-        CANCEL_REQUESTED.with(std::cell::Cell::get)
+        wait::cancel_requested()
     }
 
     /// End this run and continue as a new run of the same workflow id with

@@ -26,6 +26,7 @@ mod pending;
 mod query;
 mod runner;
 mod update;
+mod wait;
 
 #[doc(hidden)]
 pub mod bindings {

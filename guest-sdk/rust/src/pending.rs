@@ -1,6 +1,5 @@
-use crate::bindings::weft::workflow::host;
-use crate::bindings::weft::workflow::types::{Handle, Outcome, WaitResult, Wake};
-use crate::{Ctx, Failure};
+use crate::bindings::weft::workflow::types::{Handle, Outcome};
+use crate::{Failure, wait};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
@@ -34,37 +33,7 @@ impl<T: DeserializeOwned> Pending<T> {
 
     /// Block until this command resolves and decode its result.
     pub fn result(self) -> Result<T, Failure> {
-        decode(take_outcome(self.handle))
-    }
-}
-
-/// Wait for `handle`, consuming its outcome from the resolved set.
-pub(crate) fn take_outcome(handle: Handle) -> Outcome {
-    loop {
-        if let Some(outcome) = Ctx::take_resolved(handle) {
-            return outcome;
-        }
-        let wake = wait_any(&[handle]);
-        Ctx::store_resolved(wake.handle, wake.outcome);
-    }
-}
-
-/// `host::wait-any`, answering the queries that arrive while blocked.
-pub(crate) fn wait_any(handles: &[Handle]) -> Wake {
-    loop {
-        match host::wait_any(handles) {
-            WaitResult::Wake(wake) => {
-                if matches!(wake.outcome, Outcome::CancelRequested) {
-                    crate::ctx::note_cancel_requested();
-                }
-                return wake;
-            }
-            WaitResult::Query(query) => {
-                let answer = crate::query::answer(&query.name, &query.args);
-                let answer = answer.map_err(Failure::into_wit);
-                host::answer_query(answer.as_ref().map(Vec::as_slice));
-            }
-        }
+        decode(wait::take_outcome(self.handle))
     }
 }
 

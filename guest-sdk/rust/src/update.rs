@@ -1,5 +1,6 @@
 use crate::bindings::weft::workflow::host;
-use crate::pending::{completed_bytes, decode_payload, take_outcome};
+use crate::pending::{completed_bytes, decode_payload};
+use crate::wait::take_outcome;
 use crate::{Ctx, Failure};
 use serde::{Serialize, de::DeserializeOwned};
 use std::marker::PhantomData;

@@ -9,13 +9,14 @@ pub mod auth;
 mod convert;
 mod credentials;
 mod guard;
+mod serve;
 mod service;
 mod tls;
 
 pub use auth::{Auth, AuthConfig, AuthMode};
 pub use convert::api_key;
 pub use credentials::{Bearer, Client, client};
-pub use service::serve;
+pub use serve::serve;
 pub use tls::{ClientTls, ServerTls, TlsError, TlsFiles};
 
 /// Generated protobuf types, client and server.

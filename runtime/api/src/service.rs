@@ -2,20 +2,13 @@
 
 use crate::auth::{Auth, Principal};
 use crate::convert::{self, json_payload, qualify, status};
-use crate::guard::Guarded;
 use crate::pb::{self, weft_server::Weft};
-use crate::tls::ServerTls;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 use weft_core::{Failure, namespace};
 use weft_server::{ListFilter, NamespaceRecord, Runtime, StartWorkflow, WorkflowOutcome};
-
-/// Largest request the server decodes: components are big (an interpreted
-/// language's component is tens of MB); payloads inside are checked
-/// against the runtime's own, much smaller limit.
-const MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
 
 /// How long a history long-poll waits before answering "nothing yet".
 const LONG_POLL: Duration = Duration::from_secs(20);
@@ -27,8 +20,8 @@ fn draining() -> Status {
 }
 
 /// The service over one runtime, without access control: the server runs
-/// it behind [`Guarded`], which authenticates and authorizes every call
-/// and puts its [`Principal`] in the request's extensions.
+/// it behind `guard::Guarded`, which authenticates and authorizes every
+/// call and puts its [`Principal`] in the request's extensions.
 #[derive(Clone)]
 pub(crate) struct WeftService {
     runtime: Runtime,
@@ -40,6 +33,20 @@ pub(crate) struct WeftService {
 }
 
 impl WeftService {
+    /// The service over `runtime`; `draining` turns true when the server
+    /// begins a graceful shutdown.
+    pub(crate) fn new(
+        runtime: Runtime,
+        auth: Arc<Auth>,
+        draining: tokio::sync::watch::Receiver<bool>,
+    ) -> Self {
+        WeftService {
+            runtime,
+            auth,
+            draining,
+        }
+    }
+
     /// The runtime served.
     pub(crate) fn runtime(&self) -> &Runtime {
         &self.runtime
@@ -788,104 +795,5 @@ fn namespace_pb(record: NamespaceRecord) -> pb::Namespace {
         name: record.name,
         retention_seconds: record.retention_seconds,
         description: record.description,
-    }
-}
-
-/// Serve the API (and reflection) on `listener`, every call checked by
-/// `auth` (see `guard.rs`), until `shutdown` resolves, then drain: in-flight calls finish, waiting calls answer at
-/// once. With `tls`, every connection is a TLS one (mutual TLS when it has a
-/// client CA), handshaken apart from the others so a slow or failing client
-/// holds up no one; [`ServerTls::reload`] applies to the next connection.
-pub async fn serve(
-    runtime: Runtime,
-    listener: tokio::net::TcpListener,
-    tls: Option<Arc<ServerTls>>,
-    auth: Arc<Auth>,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::DESCRIPTOR)
-        .build_v1()?;
-    let (drain, draining) = tokio::sync::watch::channel(false);
-    let shutdown = async move {
-        shutdown.await;
-        let _ = drain.send(true);
-    };
-    let inner = WeftService {
-        runtime,
-        auth: auth.clone(),
-        draining,
-    };
-    let service = pb::weft_server::WeftServer::new(Guarded { inner, auth })
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let server = tonic::transport::Server::builder()
-        .add_service(reflection)
-        .add_service(service);
-    let Some(tls) = tls else {
-        // No Nagle: a small response would wait for the client's delayed
-        // ACK (40 ms on Linux) whenever the connection is not busy.
-        let incoming =
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-        server
-            .serve_with_incoming_shutdown(incoming, shutdown)
-            .await?;
-        return Ok(());
-    };
-    let (connections, incoming) = tokio::sync::mpsc::channel(64);
-    let accepting = tokio::spawn(accept_tls(listener, tls, connections));
-    let served = server
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::ReceiverStream::new(incoming),
-            shutdown,
-        )
-        .await;
-    accepting.abort();
-    let _ = accepting.await;
-    served?;
-    Ok(())
-}
-
-/// A TLS handshake that takes longer than this is dropped.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Accept TCP connections and hand each, once its TLS handshake is done,
-/// to the server; until the server stops taking them.
-async fn accept_tls(
-    listener: tokio::net::TcpListener,
-    tls: Arc<ServerTls>,
-    connections: tokio::sync::mpsc::Sender<
-        std::io::Result<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>,
-    >,
-) {
-    let mut handshakes = tokio::task::JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (tcp, peer) = match accepted {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors, say: back off, not spin.
-                        tracing::warn!("accepting a connection failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = tls.acceptor();
-                let connections = connections.clone();
-                handshakes.spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = connections.send(Ok(stream)).await;
-                        }
-                        Ok(Err(e)) => tracing::info!(%peer, "TLS handshake refused: {e}"),
-                        Err(_) => tracing::info!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-            Some(_) = handshakes.join_next(), if !handshakes.is_empty() => {}
-            () = connections.closed() => return,
-        }
     }
 }

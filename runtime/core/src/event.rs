@@ -1,21 +1,5 @@
-use crate::{ActivityOptions, ChildOptions, ComponentId, Failure, TimeoutKind};
+use crate::{ActivityOptions, ChildOptions, ComponentId, Failure, Payload, TimeoutKind, Timestamp};
 use serde::{Deserialize, Serialize};
-
-/// An encoded value (JSON by default, as the SDKs write it).
-pub type Payload = Vec<u8>;
-
-/// Milliseconds since the Unix epoch.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-pub struct Timestamp(pub u64);
-
-impl Timestamp {
-    /// This time plus `ms` milliseconds (saturating).
-    pub fn plus_ms(self, ms: u64) -> Timestamp {
-        Timestamp(self.0.saturating_add(ms))
-    }
-}
 
 /// One entry of an execution's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

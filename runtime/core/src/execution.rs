@@ -15,8 +15,8 @@
 //! picks the same handle. Workflow time only moves when the guest wakes on
 //! an event (to that event's recorded time), so it replays identically too.
 
+use crate::AttemptOutcome;
 use crate::codec::{encoded_len, encoded_parts_len};
-use crate::inbox::AttemptOutcome;
 use crate::{
     Command, ComponentId, Event, EventKind, ExecutionId, Exit, Failure, InboxMessage, Limits,
     Payload, Timestamp,
@@ -996,7 +996,7 @@ impl fmt::Display for Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inbox::{ActivityReport, AttemptOutcome};
+    use crate::{ActivityReport, AttemptOutcome};
 
     #[test]
     fn a_history_without_its_start_is_refused_by_kind() {

@@ -1,4 +1,4 @@
-use crate::{Caller, Failure, Payload, TimeoutKind, Timestamp};
+use crate::{AttemptOutcome, Caller, Failure, Payload, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Something that happened outside the execution and must enter its
@@ -65,17 +65,6 @@ pub struct ActivityReport {
     pub outcome: AttemptOutcome,
     /// For failures: when the next attempt is due, or `None` if final.
     pub retry_at: Option<Timestamp>,
-}
-
-/// Result of one attempt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum AttemptOutcome {
-    /// Returned a value.
-    Completed(Payload),
-    /// Returned an error.
-    Failed(Failure),
-    /// Exceeded a timeout.
-    TimedOut(TimeoutKind),
 }
 
 impl InboxMessage {

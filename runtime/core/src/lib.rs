@@ -37,16 +37,17 @@ mod record;
 mod render;
 mod retry;
 mod task;
+mod values;
 
 pub use codec::{CodecError, FORMAT_VERSION, decode_event, encode_event};
 pub use command::{ActivityOptions, ChildOptions, Command, Exit, ParentClosePolicy};
-pub use event::{Caller, Event, EventKind, Payload, Timestamp};
+pub use event::{Caller, Event, EventKind};
 pub use execution::{
     ExecutionState, HistoryError, Nondeterminism, Outcome, Resolution, WaitError, Wake,
 };
 pub use failure::{Failure, TimeoutKind};
 pub use ids::{ComponentId, ExecutionId};
-pub use inbox::{ActivityReport, AttemptOutcome, InboxMessage};
+pub use inbox::{ActivityReport, InboxMessage};
 pub use limits::{HISTORY_CLOSING_RESERVE, Limits};
 pub use random::RandomStream;
 pub use record::{
@@ -54,5 +55,6 @@ pub use record::{
     StartRefused, child_outcome, parent_closed, upsert,
 };
 pub use render::{event_details, render_history};
-pub use retry::{RetryDecision, RetryPolicy};
+pub use retry::{AttemptOutcome, RetryDecision, RetryPolicy};
 pub use task::{ActivityTask, ActivityTimeouts, Deadline, NewActivityTask, TaskState};
+pub use values::{Payload, Timestamp};

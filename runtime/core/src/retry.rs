@@ -1,4 +1,4 @@
-use crate::{AttemptOutcome, Failure, Timestamp};
+use crate::{Failure, Payload, TimeoutKind, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// How failed activity attempts are retried (Temporal's semantics).
@@ -24,6 +24,17 @@ pub struct RetryPolicy {
     /// a hash of the activity's idempotency key and attempt, so a given
     /// attempt's delay is reproducible (and recorded in history).
     pub jitter: f64,
+}
+
+/// Result of one attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum AttemptOutcome {
+    /// Returned a value.
+    Completed(Payload),
+    /// Returned an error.
+    Failed(Failure),
+    /// Exceeded a timeout.
+    TimedOut(TimeoutKind),
 }
 
 /// What to do after a failed attempt.

@@ -3,7 +3,7 @@
 //! issuer, audience and expiry checked; grants from a claim holding
 //! `namespace:role` strings (Temporal's `permissions: ["payments:writer"]`).
 
-use super::{Principal, parse_grants};
+use super::grants::{Principal, parse_grants};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 //! (unlike for passwords): the secret is 256 random bits, so there is
 //! nothing to guess, and checking a key costs well under a microsecond.
 
-use super::{Grant, Principal, parse_grants};
+use super::grants::{Grant, Principal, parse_grants};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use weft_core::Timestamp;

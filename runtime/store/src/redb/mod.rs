@@ -7,7 +7,9 @@
 
 #[cfg(test)]
 mod fixture;
+mod history;
 mod ops;
+mod rows;
 mod tables;
 mod txn;
 mod visibility;
@@ -20,7 +22,9 @@ use crate::model::{
 };
 use crate::{HeartbeatAck, InboxEntry, Store, StoreError};
 use async_trait::async_trait;
+use history::{encoded_history, read_history, seal, unseal};
 use redb::{Database, ReadableDatabase, ReadableTable};
+use rows::{ROW_VERSION, decode_row, encode_row};
 use std::path::Path;
 use std::sync::Arc;
 use tables::*;
@@ -532,121 +536,6 @@ impl Store for RedbStore {
     }
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(
-    table: &'static str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
-        table,
-        reason: e.to_string(),
-    })
-}
-
-/// Layout tag of a sealed history: the length of the postcard list of the
-/// run's encoded events (each still carries its own format version), u32
-/// little-endian, then that list as one zstd frame.
-const SEALED_V1: u8 = 1;
-
-thread_local! {
-    // A zstd context allocates about a megabyte: one per thread that seals
-    // or reads sealed histories, not one per history.
-    static COMPRESSOR: std::cell::Cell<Option<zstd::bulk::Compressor<'static>>> =
-        const { std::cell::Cell::new(None) };
-    static DECOMPRESSOR: std::cell::Cell<Option<zstd::bulk::Decompressor<'static>>> =
-        const { std::cell::Cell::new(None) };
-}
-
-/// Seal a closed run's encoded events into one row.
-pub(crate) fn seal(rows: &[Vec<u8>]) -> Result<Vec<u8>, StoreError> {
-    let plain = encode(&rows)?;
-    let len = u32::try_from(plain.len())
-        .map_err(|_| StoreError::Storage("a history over 4 GiB cannot be sealed".into()))?;
-    let frame = COMPRESSOR.with(|slot| {
-        // Level 1: as small as level 3 on these histories (315 against 307
-        // bytes a payment), and cheaper.
-        let mut c = match slot.take() {
-            Some(c) => c,
-            None => zstd::bulk::Compressor::new(1)?,
-        };
-        let frame = c.compress(&plain);
-        slot.set(Some(c));
-        frame
-    });
-    let frame = frame.map_err(|e| StoreError::Storage(format!("sealing a history: {e}")))?;
-    let mut out = Vec::with_capacity(5 + frame.len());
-    out.push(SEALED_V1);
-    out.extend(len.to_le_bytes());
-    out.extend(frame);
-    Ok(out)
-}
-
-/// The encoded events of a sealed history, in order.
-pub(crate) fn unseal(bytes: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt {
-        table: "sealed_history",
-        reason,
-    };
-    let Some((&SEALED_V1, rest)) = bytes.split_first() else {
-        return Err(corrupt(format!("unknown layout {:?}", bytes.first())));
-    };
-    let (len, frame) = rest
-        .split_first_chunk::<4>()
-        .ok_or_else(|| corrupt("truncated row".into()))?;
-    let len = u32::from_le_bytes(*len) as usize;
-    let plain = DECOMPRESSOR.with(|slot| {
-        let mut d = match slot.take() {
-            Some(d) => d,
-            None => zstd::bulk::Decompressor::new()?,
-        };
-        let plain = d.decompress(frame, len);
-        slot.set(Some(d));
-        plain
-    });
-    let plain = plain.map_err(|e| corrupt(e.to_string()))?;
-    decode("sealed_history", &plain)
-}
-
-/// The encoded events of execution `key`, undecoded: its sealed part (if
-/// it closed), then its rows. What sealing starts from.
-pub(crate) fn encoded_history(
-    sealed: &impl ReadableTable<u64, &'static [u8]>,
-    rows: &impl ReadableTable<(u64, u64), &'static [u8]>,
-    key: ExecKey,
-) -> Result<Vec<Vec<u8>>, StoreError> {
-    let mut events = match sealed.get(key)? {
-        Some(blob) => unseal(blob.value())?,
-        None => Vec::new(),
-    };
-    for row in rows.range((key, 0)..=(key, u64::MAX))? {
-        events.push(row?.1.value().to_vec());
-    }
-    Ok(events)
-}
-
-/// The history of execution `key`: its sealed part (if it closed), then
-/// its rows.
-pub(crate) fn read_history(
-    sealed: &impl ReadableTable<u64, &'static [u8]>,
-    rows: &impl ReadableTable<(u64, u64), &'static [u8]>,
-    key: ExecKey,
-    capacity: usize,
-) -> Result<Vec<Event>, StoreError> {
-    let corrupt = |e: weft_core::CodecError| StoreError::Corrupt {
-        table: "history",
-        reason: e.to_string(),
-    };
-    let mut history = Vec::with_capacity(capacity);
-    if let Some(blob) = sealed.get(key)? {
-        for event in unseal(blob.value())? {
-            history.push(decode_event(&event).map_err(corrupt)?);
-        }
-    }
-    for row in rows.range((key, 0)..=(key, u64::MAX))? {
-        history.push(decode_event(row?.1.value()).map_err(corrupt)?);
-    }
-    Ok(history)
-}
-
 /// The database layout this build writes, in `meta` as `row_format`:
 /// - 3: as 2, with the listing index (`visibility.rs`).
 /// - 2: rows of the executions, inbox, activity task and namespace tables
@@ -724,39 +613,4 @@ fn index_visibility(
     }
     meta.insert("row_format", ROW_FORMAT)?;
     Ok(())
-}
-
-/// Layout version of the rows written by [`encode_row`]: the postcard
-/// layout of today's records. A record whose shape changes gets a new
-/// version, and its decoder keeps reading the old one.
-const ROW_VERSION: u8 = 1;
-
-/// A row of the executions, inbox, activity task, namespace, API key and
-/// audit tables: a layout version byte, then postcard. [`decode_row`]
-/// refuses a version it does not know rather than misread it.
-pub(crate) fn encode_row<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let out = vec![ROW_VERSION];
-    postcard::to_extend(value, out).map_err(|e| StoreError::Storage(format!("encoding a row: {e}")))
-}
-
-/// Decode a row written by [`encode_row`].
-pub(crate) fn decode_row<T: serde::de::DeserializeOwned>(
-    table: &'static str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    match bytes.split_first() {
-        Some((&ROW_VERSION, body)) => decode(table, body),
-        Some((v, _)) => Err(StoreError::Corrupt {
-            table,
-            reason: format!("row layout version {v} is not one this build reads ({ROW_VERSION})"),
-        }),
-        None => Err(StoreError::Corrupt {
-            table,
-            reason: "empty row".into(),
-        }),
-    }
-}
-
-fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    postcard::to_allocvec(value).map_err(|e| StoreError::Storage(format!("encoding: {e}")))
 }

@@ -4,10 +4,11 @@
 //! nothing behind in the shared transaction. Checked on every operation:
 //! a logical error after a write rolls the whole batch back (`txn.rs`).
 
+use super::history::{encoded_history, read_history, seal};
+use super::rows::{decode_row, encode_row};
 use super::tables::*;
 use super::txn::Txn;
 use super::visibility;
-use super::{decode_row, encode_row};
 use crate::model::*;
 use crate::{InboxEntry, StoreError};
 use redb::ReadableTable;
@@ -92,7 +93,7 @@ fn save_record(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError
 pub(crate) struct Sealed {
     /// How many events it holds.
     pub(crate) events: u64,
-    /// The sealed row (`super::seal`).
+    /// The sealed row (`history::seal`).
     pub(crate) blob: Vec<u8>,
 }
 
@@ -263,9 +264,9 @@ fn close_from_outside(
 fn seal_history(txn: &Txn<'_>, key: ExecKey) -> Result<(), StoreError> {
     let mut history = txn.open_table(HISTORY)?;
     let mut sealed = txn.open_table(SEALED_HISTORY)?;
-    let rows = super::encoded_history(&*sealed, &*history, key)?;
+    let rows = encoded_history(&*sealed, &*history, key)?;
     history.retain_in((key, 0)..=(key, u64::MAX), |_, _| false)?;
-    sealed.insert(key, super::seal(&rows)?.as_slice())?;
+    sealed.insert(key, seal(&rows)?.as_slice())?;
     Ok(())
 }
 
@@ -276,7 +277,7 @@ fn open_children(
     record: &ExecutionRecord,
     new_events: &[Event],
 ) -> Result<Vec<(String, ParentClosePolicy)>, StoreError> {
-    let mut history = super::read_history(
+    let mut history = read_history(
         &*txn.open_table(SEALED_HISTORY)?,
         &*txn.open_table(HISTORY)?,
         record.key,

@@ -8,7 +8,7 @@
 //! narrows and never decides. A page cursor (`ListFilter::before`) starts
 //! the walk below the last key a page returned.
 
-use super::decode_row;
+use super::rows::decode_row;
 use super::tables::{EXECUTIONS, VISIBILITY};
 use super::txn::Txn;
 use crate::StoreError;

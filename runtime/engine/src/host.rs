@@ -3,9 +3,9 @@
 
 use crate::bindings::weft::workflow::host::Host;
 use crate::bindings::weft::workflow::types::{self as wit, Host as TypesHost};
-use crate::run::{Driver, DriverStop};
+use crate::driver::{Driver, DriverStop};
+use crate::limits::GuestLimits;
 use crate::wasi::{SharedRandom, WorkflowTime};
-use wasmtime::StoreLimits;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -31,7 +31,7 @@ pub(crate) enum Stop {
 pub(crate) struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: GuestLimits,
     pub(crate) exec: ExecutionState,
     pub(crate) driver: Box<dyn Driver>,
     pub(crate) time: WorkflowTime,

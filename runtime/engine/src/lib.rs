@@ -9,17 +9,21 @@
 
 mod bindings;
 mod config;
+mod driver;
 mod error;
 mod host;
+mod limits;
 mod replay;
 mod run;
+mod sandbox;
 mod symbols;
 mod validate;
 mod wasi;
 
 pub use config::{EngineConfig, MAX_AUTO_POOLING_SLOTS, pooling_slots_for};
+pub use driver::{Driver, DriverStop, RunEnd};
 pub use error::EngineError;
 pub use replay::{QueryError, ReplayError, ReplayReport};
-pub use run::{Driver, DriverStop, RunEnd, WorkflowEngine};
+pub use run::WorkflowEngine;
 pub use validate::{ComponentReport, INTERPRETER_SECTION, allowed_imports, interpreter_of};
 pub use weft_core::ExecutionState;

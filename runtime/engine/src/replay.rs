@@ -92,6 +92,18 @@ impl Driver for ReplayDriver {
 }
 
 impl WorkflowEngine {
+    /// Create the store and instance an activation of `exec` starts from,
+    /// and drop them, running no guest code: what every new or rebuilt
+    /// execution pays before its first instruction (`weft bench`).
+    pub async fn instantiate(&self, exec: ExecutionState) -> Result<(), EngineError> {
+        let driver = crate::replay::ReplayDriver::new(exec.time());
+        let (pre, mut store) = self.store(exec, Box::new(driver))?;
+        pre.instantiate_async(&mut store)
+            .await
+            .map(drop)
+            .map_err(|e| EngineError::Engine(format!("{e:#}")))
+    }
+
     /// Answer query `name` from the state `history` leads to: replay it
     /// through its component (which must be loaded), then ask the guest
     /// where it blocks (a running execution) or after it returns (a closed

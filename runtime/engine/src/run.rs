@@ -1,78 +1,19 @@
 use crate::EngineError;
 use crate::bindings::{Workflow, WorkflowPre};
 use crate::config::{self, EngineConfig};
+use crate::driver::{Driver, RunEnd};
 use crate::host::{HostState, Stop};
+use crate::limits::{GrowthRefused, GuestLimits};
 use crate::symbols::LineTables;
 use crate::validate::{self, ComponentReport};
 use crate::wasi::{MonotonicClock, SharedRandom, WallClock, WorkflowTime};
-use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{CallHook, Engine, Store, StoreLimitsBuilder, Trap, WasmBacktrace};
+use wasmtime::{CallHook, Engine, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use weft_core::{
-    ComponentId, ExecutionState, Exit, Failure, Nondeterminism, RandomStream, Timestamp,
-};
-
-/// What runs the world around a guest: commits its progress and feeds it
-/// new events. The server's execution loop is one; a replayer is another.
-#[async_trait]
-pub trait Driver: Send + 'static {
-    /// Time stamped on events the guest creates now.
-    fn now(&self) -> Timestamp;
-
-    /// The guest waits on handles none of which has resolved. Make the
-    /// state's pending events durable, then return once at least one new
-    /// event has been delivered into `state`, or stop the execution.
-    async fn block(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop>;
-
-    /// A query to answer now, if one is waiting. Asked whenever the guest
-    /// blocks, before [`Driver::block`].
-    fn take_query(&mut self) -> Option<(String, Vec<u8>)> {
-        None
-    }
-
-    /// The guest's answer to the query [`Driver::take_query`] gave it.
-    fn answer_query(&mut self, _answer: Result<Vec<u8>, Failure>) {}
-}
-
-/// Why a driver stopped an execution. None of these is the workflow's
-/// fault, so none is recorded in its history.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DriverStop {
-    /// Replay used up the recorded history; the execution would block here.
-    #[error("replay reached the end of the recorded history")]
-    HistoryExhausted,
-    /// The runtime evicted the execution from its cache (or is shutting down).
-    #[error("execution evicted from the cache")]
-    Evicted,
-    /// Another writer extended the history first: reload and run again.
-    #[error("history was extended by another writer")]
-    Superseded,
-    /// Committing failed; nothing after the last commit happened.
-    #[error("storage failure: {0}")]
-    Storage(String),
-}
-
-/// How one call of [`WorkflowEngine::run`] ended.
-#[derive(Debug)]
-pub enum RunEnd {
-    /// The guest returned or trapped: the terminal event is in the state
-    /// (pending if new, or checked against history on replay). Also: the
-    /// driver closed the history while the guest waited (its terminal
-    /// event is pending).
-    Closed,
-    /// The guest diverged from its history; park the execution.
-    Nondeterminism(Nondeterminism),
-    /// The driver stopped the guest.
-    Stopped(DriverStop),
-    /// A query handler trapped or broke the read-only rule. The execution
-    /// is unharmed (nothing was recorded), but this instance is unusable.
-    QueryFault(String),
-}
+use weft_core::{ComponentId, ExecutionState, Exit, Failure, RandomStream};
 
 /// Compiles components and runs executions on them.
 pub struct WorkflowEngine {
@@ -98,9 +39,10 @@ impl WorkflowEngine {
             .map_err(|e| EngineError::Engine(e.to_string()))?;
         Workflow::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| EngineError::Engine(e.to_string()))?;
-        crate::wasi::forbid_real_sleeps(&mut linker)
+        crate::sandbox::forbid_real_sleeps(&mut linker)
             .map_err(|e| EngineError::Engine(e.to_string()))?;
-        crate::wasi::forbid_network(&mut linker).map_err(|e| EngineError::Engine(e.to_string()))?;
+        crate::sandbox::forbid_network(&mut linker)
+            .map_err(|e| EngineError::Engine(e.to_string()))?;
         Ok(WorkflowEngine {
             engine,
             linker,
@@ -263,7 +205,7 @@ impl WorkflowEngine {
     /// The instance template of `exec`'s component and a fresh store for
     /// one activation of `exec`: virtual clocks and random from its
     /// history, fuel, memory limits, captured output.
-    fn store(
+    pub(crate) fn store(
         &self,
         mut exec: ExecutionState,
         driver: Box<dyn Driver>,
@@ -296,10 +238,7 @@ impl WorkflowEngine {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.config.max_memory_bytes)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = GuestLimits::new(self.config.max_memory_bytes);
         let state = HostState {
             wasi,
             table: ResourceTable::new(),
@@ -340,18 +279,6 @@ impl WorkflowEngine {
         });
 
         Ok((pre, store))
-    }
-
-    /// Create the store and instance an activation of `exec` starts from,
-    /// and drop them, running no guest code: what every new or rebuilt
-    /// execution pays before its first instruction (`weft bench`).
-    pub async fn instantiate(&self, exec: ExecutionState) -> Result<(), EngineError> {
-        let driver = crate::replay::ReplayDriver::new(exec.time());
-        let (pre, mut store) = self.store(exec, Box::new(driver))?;
-        pre.instantiate_async(&mut store)
-            .await
-            .map(drop)
-            .map_err(|e| EngineError::Engine(format!("{e:#}")))
     }
 }
 
@@ -411,10 +338,15 @@ fn trap_failure(
             "WorkflowTaskTimeout"
         }
         Some(Trap::StackOverflow) => "StackOverflow",
+        // The guest's own account: a Rust panic prints its message and
+        // place before it aborts. (Before the limiter's error below, as
+        // before it was typed, so recorded failures replay unchanged.)
         _ if printed.contains("panicked at") => "Panic",
-        // The store limiter's trap is not a `Trap`; it names the growth.
-        _ if format!("{trap:#}").contains("growing memory") => "MemoryLimitExceeded",
-        _ => "Trap",
+        // The store limiter refused a growth (not a `Trap`: its own error).
+        _ => match trap.downcast_ref::<GrowthRefused>() {
+            Some(GrowthRefused::Memory { .. }) => "MemoryLimitExceeded",
+            Some(GrowthRefused::Table { .. }) | None => "Trap",
+        },
     };
     if !printed.is_empty() {
         message.push_str(printed);

@@ -90,7 +90,7 @@ impl Heartbeats {
         &self,
         details: Option<Payload>,
     ) -> Result<HeartbeatAck, weft_store::StoreError> {
-        *crate::runtime::lock(&self.last_written) = Some(tokio::time::Instant::now());
+        *crate::util::lock(&self.last_written) = Some(tokio::time::Instant::now());
         let ack = self
             .store
             .record_heartbeat(self.key, self.seq, self.attempt, details, self.clock.now())
@@ -113,7 +113,7 @@ impl Heartbeats {
             return;
         };
         {
-            let mut last = crate::runtime::lock(&self.last_written);
+            let mut last = crate::util::lock(&self.last_written);
             let throttle = std::time::Duration::from_millis(timeout / 3);
             if last.is_some_and(|at| at.elapsed() < throttle) {
                 return;
@@ -302,7 +302,7 @@ impl ActivityRegistry {
         F: Fn(ActivityContext, I) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<O, ActivityError>> + Send + 'static,
     {
-        self.register_on(crate::runtime::DEFAULT_QUEUE, name, f)
+        self.register_on(crate::config::DEFAULT_QUEUE, name, f)
     }
 
     /// Register `f` as activity `name`, served from `queue`.

@@ -6,30 +6,21 @@
 //! consumed inbox entries, new activity tasks and timers) in one
 //! transaction, and only then makes the tasks and timers visible.
 
-use crate::runtime::{Inner, StartWorkflow, WorkflowOutcome};
+use crate::config::{StartWorkflow, WorkflowOutcome};
+use crate::registry::ActorMsg;
+use crate::shared::Shared;
+use crate::transition::{cancelled_timers, final_transition, new_children, new_tasks, new_timers};
+use crate::util::lock;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use weft_core::{Event, EventKind, ExecutionState, Failure, InboxMessage, RetryPolicy, Timestamp};
+use weft_core::{Event, EventKind, ExecutionState, InboxMessage, Timestamp};
 use weft_engine::{Driver, DriverStop, RunEnd};
-use weft_store::{
-    ActivityTimeouts, ExecKey, ExecutionStatus, InboxEntry, NewActivityTask, NewChild, StoreError,
-    Transition,
-};
-
-/// What the runtime tells an actor.
-pub(crate) enum ActorMsg {
-    /// A committed inbox entry of this execution. Boxed: a channel
-    /// allocates its slots up front (32 at a time), and every cached
-    /// execution has one.
-    Inbox(Box<InboxEntry>),
-    /// Leave the cache: stop at the next wait point without committing.
-    Evict,
-}
+use weft_store::{ExecKey, ExecutionStatus, NewActivityTask, StoreError, Transition};
 
 /// How an actor's run ended, when it did not fail.
-enum Exit {
+pub(crate) enum Exit {
     /// Nothing more for now: closed, parked, evicted, or waiting for its
     /// inbox in a later actor.
     Done,
@@ -37,50 +28,22 @@ enum Exit {
     Reload,
 }
 
+/// Load and run the execution until it closes, parks, is evicted or has
+/// nothing to do; `Ok(Exit::Reload)` asks for a reload. Supervised by the
+/// node (`node.rs`), which acts on how it ended.
 pub(crate) async fn run(
-    inner: Arc<Inner>,
-    key: ExecKey,
-    generation: u64,
-    rx: mpsc::UnboundedReceiver<ActorMsg>,
-) {
-    let outcome = run_once(&inner, key, rx).await;
-    inner.actor_exited(key, generation);
-    match outcome {
-        Ok(Exit::Done) => inner.clear_backoff(key),
-        // Another actor committed to this history first (an eviction
-        // race): start over from what is durable.
-        Ok(Exit::Reload) => inner.activate(key),
-        // The store or the engine failed (a full disk, say). Nothing
-        // committed is lost, but the deliveries that would wake this
-        // execution may depend on the write that failed: try again later.
-        Err(e) => {
-            let delay = inner.next_backoff(key);
-            tracing::error!(key, "execution stopped: {e}; retrying in {delay:?}");
-            let inner2 = inner.clone();
-            inner.spawn(async move {
-                let mut shutdown = inner2.shutdown.clone();
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => inner2.activate(key),
-                    _ = shutdown.wait_for(|s| *s) => {}
-                }
-            });
-        }
-    }
-}
-
-/// Load and run the execution. `Ok(Exit::Reload)` asks for a reload.
-async fn run_once(
-    inner: &Arc<Inner>,
+    inner: &Arc<Shared>,
     key: ExecKey,
     rx: mpsc::UnboundedReceiver<ActorMsg>,
 ) -> Result<Exit, String> {
     let loaded = inner
+        .services
         .store
         .load_execution(key)
         .await
         .map_err(|e| e.to_string())?;
     if loaded.record.status != ExecutionStatus::Running {
-        inner.closed(key, None);
+        inner.registry.closed(key, None);
         return Ok(Exit::Done);
     }
     let id = loaded.record.id.clone();
@@ -89,11 +52,13 @@ async fn run_once(
         return Ok(Exit::Done);
     }
     inner
+        .services
         .ensure_component(loaded.record.component)
         .await
         .map_err(|e| format!("{id}: {e}"))?;
     if loaded.history.len() > 1 {
         inner
+            .registry
             .stats
             .replays
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -117,7 +82,7 @@ async fn run_once(
     for entry in loaded.inbox {
         driver.buffered.insert(entry.seq, entry.message);
     }
-    state.set_limits(inner.engine.config().limits);
+    state.set_limits(inner.services.engine.config().limits);
     // Inbox entries that arrived while the execution was not in memory go
     // into history before the guest runs.
     driver.drain(&mut state);
@@ -128,6 +93,7 @@ async fn run_once(
         (state, RunEnd::Closed)
     } else {
         inner
+            .services
             .engine
             .clone()
             .run(state, Box::new(driver))
@@ -147,7 +113,7 @@ async fn run_once(
             let mut transition = final_transition(key, &state, status);
             // Children started in this last task still start: an abandoned
             // one runs on, the others get their parent-close policy at once.
-            transition.new_children = new_children(inner, &state, state.pending().1);
+            transition.new_children = new_children(&inner.services, &state, state.pending().1);
             if let Some(input) = next_input {
                 // The next run: same id, type and queue, on the type's
                 // current code (this run's if none is deployed here).
@@ -159,17 +125,18 @@ async fn run_once(
                     ..StartWorkflow::default()
                 };
                 let next = inner
+                    .services
                     .new_execution_or(req, Some(state.component()))
                     .map_err(|e| format!("{id}: cannot continue as new: {e}"))?;
                 transition.continue_as_new = Some(next);
             }
             let events = transition.events.clone();
-            match inner.store.commit(transition).await {
+            match inner.services.store.commit(transition).await {
                 Ok(done) => {
                     tracing::debug!(execution = %id, ?status, "execution closed");
-                    inner.updates_answered(key, &events);
+                    inner.registry.updates_answered(key, &events);
                     let outcome = events.last().and_then(|e| WorkflowOutcome::of(&e.kind));
-                    inner.closed(key, outcome.flatten());
+                    inner.registry.closed(key, outcome.flatten());
                     inner.committed(done);
                     Ok(Exit::Done)
                 }
@@ -186,16 +153,16 @@ async fn run_once(
                 key,
                 first_index: first as u64,
                 events: vec![Event::new(
-                    inner.clock.now(),
+                    inner.services.clock.now(),
                     EventKind::ExecutionParked {
                         reason: n.to_string(),
                     },
                 )],
                 ..Transition::default()
             };
-            match inner.store.commit(park).await {
+            match inner.services.store.commit(park).await {
                 Ok(_) => {
-                    inner.parked(key);
+                    inner.registry.parked(key);
                     Ok(Exit::Done)
                 }
                 Err(StoreError::Conflict { .. }) => Ok(Exit::Reload),
@@ -214,7 +181,7 @@ async fn run_once(
 }
 
 struct ActorDriver {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     key: ExecKey,
     rx: mpsc::UnboundedReceiver<ActorMsg>,
     /// Next inbox seq to move into history.
@@ -236,7 +203,7 @@ impl ActorDriver {
     fn drain(&mut self, state: &mut ExecutionState) -> bool {
         let mut delivered = false;
         while let Some(message) = self.buffered.remove(&self.next_inbox) {
-            delivered |= state.deliver(&message, self.inner.clock.now());
+            delivered |= state.deliver(&message, self.inner.services.clock.now());
             self.consumed_through = Some(self.next_inbox);
             self.next_inbox += 1;
         }
@@ -250,7 +217,9 @@ impl ActorDriver {
         let (_, pending) = state.pending();
         let mut running = tokio::task::JoinSet::new();
         for event in pending {
-            let Some((task, true)) = new_task(&self.inner, &self.default_queue, event) else {
+            let Some((task, true)) =
+                crate::transition::new_task(&self.inner.services, &self.default_queue, event)
+            else {
                 continue;
             };
             if !self.locals_run.insert(task.seq) {
@@ -287,13 +256,13 @@ impl ActorDriver {
             first_index: first as u64,
             events: events.to_vec(),
             consumed_inbox_through: self.consumed_through.take(),
-            new_tasks: new_tasks(&self.inner, &self.default_queue, events, false)
+            new_tasks: new_tasks(&self.inner.services, &self.default_queue, events, false)
                 .into_iter()
                 .chain(self.handed_off.drain(..))
                 .collect(),
             new_timers: new_timers(events),
             cancelled_timers: cancelled_timers(state.history(), events),
-            new_children: new_children(&self.inner, state, events),
+            new_children: new_children(&self.inner.services, state, events),
             ..Transition::default()
         };
         let queues: Vec<String> = transition
@@ -304,24 +273,26 @@ impl ActorDriver {
         // Task timeouts are due items too.
         let timers = !transition.new_timers.is_empty()
             || transition.new_tasks.iter().any(|t| t.timeouts.arms_due());
-        let done = match self.inner.store.commit(transition).await {
+        let done = match self.inner.services.store.commit(transition).await {
             Ok(done) => done,
             Err(StoreError::Conflict { .. }) => return Err(DriverStop::Superseded),
             Err(e) => return Err(DriverStop::Storage(e.to_string())),
         };
         self.inner.committed(done);
-        self.inner.updates_answered(self.key, state.pending().1);
+        self.inner
+            .registry
+            .updates_answered(self.key, state.pending().1);
         state.mark_durable();
         let bytes = state.history_bytes();
-        crate::runtime::lock(&self.inner.history_bytes).insert(self.key, bytes);
+        lock(&self.inner.registry.history_bytes).insert(self.key, bytes);
         // Their events are durable now: never pending again.
         self.locals_run.clear();
         // Output commit rule: workers and timers see the work only now.
         for queue in queues {
-            self.inner.wake_queue(&queue);
+            self.inner.dispatch.wake_queue(&queue);
         }
         if timers {
-            self.inner.timers_changed.notify_one();
+            self.inner.dispatch.timers_changed.notify_one();
         }
         Ok(())
     }
@@ -330,7 +301,7 @@ impl ActorDriver {
 #[async_trait]
 impl Driver for ActorDriver {
     fn now(&self) -> Timestamp {
-        self.inner.clock.now()
+        self.inner.services.clock.now()
     }
 
     async fn block(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop> {
@@ -354,144 +325,4 @@ impl Driver for ActorDriver {
             }
         }
     }
-}
-
-fn final_transition(key: ExecKey, state: &ExecutionState, status: ExecutionStatus) -> Transition {
-    let (first, events) = state.pending();
-    Transition {
-        key,
-        first_index: first as u64,
-        events: events.to_vec(),
-        // Closing deletes the whole inbox: nothing more will be consumed.
-        consumed_inbox_through: Some(u64::MAX),
-        // Activities scheduled but never awaited are abandoned with the
-        // execution, so no task is created for them.
-        close: Some(status),
-        ..Transition::default()
-    }
-}
-
-/// Activity tasks for the `ActivityScheduled` events among `events`; local
-/// activities only with `include_local` (they run in the workflow task,
-/// and get a task only if their retries are handed to the queue).
-pub(crate) fn new_tasks(
-    inner: &Inner,
-    default_queue: &str,
-    events: &[Event],
-    include_local: bool,
-) -> Vec<NewActivityTask> {
-    events
-        .iter()
-        .filter_map(|e| new_task(inner, default_queue, e))
-        .filter(|(_, local)| include_local || !local)
-        .map(|(task, _)| task)
-        .collect()
-}
-
-/// The task of an `ActivityScheduled` event (and whether it is local).
-pub(crate) fn new_task(
-    inner: &Inner,
-    default_queue: &str,
-    event: &Event,
-) -> Option<(NewActivityTask, bool)> {
-    let EventKind::ActivityScheduled {
-        seq,
-        name,
-        input,
-        options,
-    } = &event.kind
-    else {
-        return None;
-    };
-    let task = NewActivityTask {
-        seq: *seq,
-        // A queue the workflow names is in its own namespace.
-        queue: options.task_queue.as_deref().map_or_else(
-            || default_queue.to_owned(),
-            |q| weft_core::namespace::same_namespace(default_queue, q),
-        ),
-        name: name.clone(),
-        input: input.clone(),
-        retry: options.retry.clone().unwrap_or_else(RetryPolicy::default),
-        timeouts: ActivityTimeouts {
-            start_to_close_ms: options
-                .start_to_close_timeout_ms
-                .unwrap_or(inner.config.default_start_to_close_ms),
-            schedule_to_start_ms: options.schedule_to_start_timeout_ms,
-            schedule_to_close_ms: options.schedule_to_close_timeout_ms,
-            heartbeat_ms: options.heartbeat_timeout_ms,
-        },
-        scheduled_at: event.at,
-        attempt: 1,
-        due: event.at,
-    };
-    Some((task, options.local))
-}
-
-/// Timers for the `TimerStarted` events among `events`.
-pub(crate) fn new_timers(events: &[Event]) -> Vec<(Timestamp, u32)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::TimerStarted { seq, fire_at, .. } => Some((*fire_at, *seq)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The armed timers that the `TimerCanceled` events among `events` cancel:
-/// (due, seq), looked up in `history`.
-fn cancelled_timers(history: &[Event], events: &[Event]) -> Vec<(Timestamp, u32)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::TimerCanceled { timer, .. } => history.iter().find_map(|h| match &h.kind {
-                EventKind::TimerStarted { seq, fire_at, .. } if seq == timer => {
-                    Some((*fire_at, *seq))
-                }
-                _ => None,
-            }),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Children to start for the `ChildStarted` events among `events`: on the
-/// type's current component, with the parent's queue unless one is given.
-fn new_children(inner: &Inner, state: &ExecutionState, events: &[Event]) -> Vec<NewChild> {
-    let parent_queue = match &state.history()[0].kind {
-        EventKind::ExecutionStarted { task_queue, .. } => task_queue.clone(),
-        _ => crate::runtime::DEFAULT_QUEUE.to_owned(),
-    };
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::ChildStarted {
-                seq,
-                workflow_type,
-                workflow_id,
-                input,
-                options,
-            } => {
-                let req = StartWorkflow {
-                    workflow_id: workflow_id.clone(),
-                    // The type the guest named, as deployed in its
-                    // parent's namespace (the id already is in it).
-                    workflow_type: weft_core::namespace::same_namespace(workflow_id, workflow_type),
-                    input: input.clone(),
-                    task_queue: Some(options.task_queue.as_deref().map_or_else(
-                        || parent_queue.clone(),
-                        |q| weft_core::namespace::same_namespace(&parent_queue, q),
-                    )),
-                    ..Default::default()
-                };
-                let start = inner.new_execution(req).map_err(|e| {
-                    Failure::new("ChildStartFailed", format!("cannot start child: {e}"))
-                        .non_retryable()
-                });
-                Some(NewChild { seq: *seq, start })
-            }
-            _ => None,
-        })
-        .collect()
 }

@@ -15,27 +15,36 @@
 
 mod activity;
 mod actor;
+mod attempt;
 mod clock;
+mod config;
 mod dispatch;
 mod error;
 mod local;
 mod messages;
+mod node;
 mod operator;
+mod registry;
+mod remote;
 mod runtime;
 mod security;
+mod services;
+mod shared;
 mod task_token;
 mod timers;
+mod transition;
+mod util;
 mod visibility;
 mod worker;
 
 pub use activity::{ActivityContext, ActivityError, ActivityRegistry};
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use dispatch::RemoteTask;
+pub use config::{DEFAULT_QUEUE, RuntimeConfig, StartWorkflow, WorkflowOutcome};
 pub use error::RuntimeError;
 pub use operator::UpgradeCheck;
-pub use runtime::{
-    DEFAULT_QUEUE, Runtime, RuntimeConfig, RuntimeStats, StartWorkflow, WorkflowOutcome,
-};
+pub use registry::RuntimeStats;
+pub use remote::RemoteTask;
+pub use runtime::Runtime;
 pub use task_token::TokenKey;
 pub use visibility::{
     ChildState, ExecutionDescription, HistoryPage, PendingActivity, PendingTimer, retention_sweeper,

@@ -12,8 +12,7 @@
 //! is handed to its queue at once (a remote worker may serve it).
 
 use crate::activity::{ActivityContext, AttemptSignal};
-use crate::runtime::Inner;
-use crate::worker::AttemptRegistration;
+use crate::shared::Shared;
 use std::sync::Arc;
 use weft_core::{ActivityReport, AttemptOutcome, ExecutionId, Timestamp};
 use weft_store::{ExecKey, NewActivityTask};
@@ -29,7 +28,7 @@ pub(crate) struct LocalRun {
 /// Run local activity `task` (of execution `key`) to its result, its final
 /// failure, or a handoff to its queue.
 pub(crate) async fn run(
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
     key: ExecKey,
     execution: ExecutionId,
     mut task: NewActivityTask,
@@ -38,19 +37,21 @@ pub(crate) async fn run(
         reports: Vec::new(),
         handoff: None,
     };
-    if inner.activities.get(&task.name).is_none() {
+    if inner.services.activities.get(&task.name).is_none() {
         run.handoff = Some(task);
         return run;
     }
     let idempotency_key = execution.idempotency_key(task.seq);
     let close_deadline = task.timeouts.close_deadline(task.scheduled_at);
     loop {
-        let started_at = inner.clock.now();
+        let started_at = inner.services.clock.now();
         let deadline = task
             .timeouts
             .attempt_deadline(task.scheduled_at, started_at);
         let (switch, signal) = tokio::sync::watch::channel(AttemptSignal::Running);
-        let registered = AttemptRegistration::new(&inner, (key, task.seq, task.attempt), switch);
+        let registered = inner
+            .dispatch
+            .register((key, task.seq, task.attempt), switch);
         let ctx = ActivityContext {
             execution: execution.clone(),
             name: task.name.clone(),
@@ -60,9 +61,10 @@ pub(crate) async fn run(
             heartbeats: None,
             last_details: None,
         };
-        let result = crate::worker::execute(&inner, ctx, task.input.clone(), deadline).await;
+        let result =
+            crate::attempt::execute(&inner.services, ctx, task.input.clone(), deadline).await;
         drop(registered);
-        let now = inner.clock.now();
+        let now = inner.services.clock.now();
         let outcome = match result {
             Some(Ok(value)) => AttemptOutcome::Completed(value),
             Some(Err(failure)) => AttemptOutcome::Failed(failure),
@@ -89,7 +91,7 @@ pub(crate) async fn run(
             return run;
         };
         task.attempt += 1;
-        if at.0.saturating_sub(now.0) > inner.config.local_retry_threshold_ms {
+        if at.0.saturating_sub(now.0) > inner.services.config.local_retry_threshold_ms {
             task.due = at;
             run.handoff = Some(task);
             return run;

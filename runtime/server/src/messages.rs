@@ -2,7 +2,9 @@
 //! termination.
 
 use crate::RuntimeError;
-use crate::runtime::{Runtime, StartWorkflow, WorkflowOutcome};
+use crate::config::{StartWorkflow, WorkflowOutcome};
+use crate::runtime::Runtime;
+use crate::util::lock;
 use weft_core::{Event, EventKind, ExecutionId, InboxMessage, Payload};
 use weft_store::{ExecutionRecord, ExecutionStatus, ListFilter};
 
@@ -44,11 +46,16 @@ impl Runtime {
             payload,
         };
         let message = InboxMessage::from_caller(self.caller(), message);
-        let (record, entry, started) = self.inner.store.signal_with_start(new, message).await?;
+        let (record, entry, started) = self
+            .inner
+            .services
+            .store
+            .signal_with_start(new, message)
+            .await?;
         if started {
-            self.inner.activate(record.key);
+            crate::node::activate(&self.inner, record.key);
         }
-        self.inner.deliver(entry);
+        self.inner.registry.deliver(entry);
         Ok((record.id, started))
     }
 
@@ -79,9 +86,15 @@ impl Runtime {
                 Err(e) => return Err(e),
             }
             first = false;
-            self.inner.cancel_attempts(record.key);
+            self.inner.dispatch.cancel_attempts(record.key);
             if record.children > 0 {
-                let history = self.inner.store.load_execution(record.key).await?.history;
+                let history = self
+                    .inner
+                    .services
+                    .store
+                    .load_execution(record.key)
+                    .await?
+                    .history;
                 let state = weft_core::ExecutionState::from_history(record.id.clone(), history)
                     .map_err(|e| {
                         RuntimeError::Store(weft_store::StoreError::Corrupt {
@@ -101,19 +114,19 @@ impl Runtime {
     /// Executions (every run, newest first) that pass `filter`: by type,
     /// status, start time and search attributes.
     pub async fn list(&self, filter: ListFilter) -> Result<Vec<ExecutionRecord>, RuntimeError> {
-        Ok(self.inner.store.list_executions(filter).await?)
+        Ok(self.inner.services.store.list_executions(filter).await?)
     }
 
     /// How many executions pass `filter` (at most its limit).
     pub async fn count(&self, filter: ListFilter) -> Result<u64, RuntimeError> {
-        Ok(self.inner.store.count_executions(filter).await?)
+        Ok(self.inner.services.store.count_executions(filter).await?)
     }
 
     /// End the running execution of `workflow_id` now: no workflow code
     /// runs, its pending activities are abandoned (running ones are told
     /// to stop), and `ExecutionTerminated` closes its history.
     pub async fn terminate(&self, workflow_id: &str, reason: &str) -> Result<(), RuntimeError> {
-        let now = self.inner.clock.now();
+        let now = self.inner.services.clock.now();
         let events = |_: &ExecutionRecord| {
             vec![
                 Event::new(
@@ -128,8 +141,8 @@ impl Runtime {
         let record = self
             .append(workflow_id, events, Some(ExecutionStatus::Terminated))
             .await?;
-        self.inner.cancel_attempts(record.key);
-        self.inner.closed(
+        self.inner.dispatch.cancel_attempts(record.key);
+        self.inner.registry.closed(
             record.key,
             Some(WorkflowOutcome::Terminated(reason.to_owned())),
         );
@@ -148,10 +161,20 @@ impl Runtime {
     ) -> Result<Payload, RuntimeError> {
         self.check_payload(&format!("arguments of query `{name}`"), &args)?;
         let record = self.describe(workflow_id).await?;
-        self.inner.ensure_component(record.component).await?;
-        let history = self.inner.store.load_execution(record.key).await?.history;
+        self.inner
+            .services
+            .ensure_component(record.component)
+            .await?;
+        let history = self
+            .inner
+            .services
+            .store
+            .load_execution(record.key)
+            .await?
+            .history;
         let answer = self
             .inner
+            .services
             .engine
             .query(record.id, history, name, args)
             .await?;
@@ -182,11 +205,10 @@ impl Runtime {
             Err(RuntimeError::QueryFailed(f)) => return Err(RuntimeError::UpdateRejected(f)),
             Err(e) => return Err(e),
         }
-        let update_id = crate::runtime::random_hex::<12>("an update id")?;
+        let update_id = crate::util::random_hex::<12>("an update id")?;
         // Listen before sending, so a fast answer is not missed.
         let (tx, rx) = tokio::sync::oneshot::channel();
-        crate::runtime::lock(&self.inner.update_waiters)
-            .insert((record.key, update_id.clone()), tx);
+        lock(&self.inner.registry.update_waiters).insert((record.key, update_id.clone()), tx);
         let message = InboxMessage::Update {
             update_id: update_id.clone(),
             name: name.to_owned(),
@@ -194,10 +216,10 @@ impl Runtime {
         };
         let message = InboxMessage::from_caller(self.caller(), message);
         if let Err(e) = self.send(workflow_id, &record, message).await {
-            crate::runtime::lock(&self.inner.update_waiters).remove(&(record.key, update_id));
+            lock(&self.inner.registry.update_waiters).remove(&(record.key, update_id));
             return Err(e);
         }
-        let mut shutdown = self.inner.shutdown.clone();
+        let mut shutdown = self.inner.services.shutdown.clone();
         let answer = tokio::select! {
             answer = rx => answer.ok(),
             _ = shutdown.wait_for(|s| *s) => None,
@@ -223,9 +245,9 @@ impl Runtime {
         record: &ExecutionRecord,
         message: InboxMessage,
     ) -> Result<(), RuntimeError> {
-        match self.inner.store.send(record.key, message).await? {
+        match self.inner.services.store.send(record.key, message).await? {
             Some(entry) => {
-                self.inner.deliver(entry);
+                self.inner.registry.deliver(entry);
                 Ok(())
             }
             // Closed between the lookup and the write.
@@ -246,11 +268,11 @@ impl Runtime {
         what: &str,
         payload_bytes: usize,
     ) -> Result<(), RuntimeError> {
-        let limits = self.inner.engine.config().limits;
+        let limits = self.inner.services.engine.config().limits;
         let waiting = record.next_inbox.saturating_sub(record.consumed_inbox);
         let events = usize::try_from(record.next_event + waiting).unwrap_or(usize::MAX);
         // Unknown (not run here since the start): the count alone decides.
-        let bytes = crate::runtime::lock(&self.inner.history_bytes)
+        let bytes = lock(&self.inner.registry.history_bytes)
             .get(&record.key)
             .copied()
             .unwrap_or(0);
@@ -269,6 +291,7 @@ impl Runtime {
 
     fn check_payload(&self, what: &str, payload: &[u8]) -> Result<(), RuntimeError> {
         self.inner
+            .services
             .engine
             .config()
             .limits

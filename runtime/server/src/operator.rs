@@ -1,7 +1,9 @@
 //! What an operator does to running executions: look, fail, upgrade.
 
 use crate::RuntimeError;
-use crate::runtime::{Runtime, WorkflowOutcome};
+use crate::config::WorkflowOutcome;
+use crate::runtime::Runtime;
+use crate::transition::{new_tasks, new_timers};
 use weft_core::{ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage};
 use weft_engine::ReplayReport;
 use weft_store::{
@@ -27,6 +29,7 @@ impl Runtime {
     /// component, parked reason.
     pub async fn describe(&self, workflow_id: &str) -> Result<ExecutionRecord, RuntimeError> {
         self.inner
+            .services
             .store
             .find_execution(workflow_id)
             .await?
@@ -55,10 +58,10 @@ impl Runtime {
                 close,
                 ..Transition::default()
             };
-            match self.inner.store.commit(transition).await {
+            match self.inner.services.store.commit(transition).await {
                 Ok(done) => {
                     // Its actor (if any) holds a stale history now.
-                    self.inner.evict(record.key);
+                    self.inner.registry.evict(record.key);
                     self.inner.committed(done);
                     return Ok(record);
                 }
@@ -71,7 +74,7 @@ impl Runtime {
 
     /// Fail a running (typically parked) execution: no guest code runs.
     pub async fn fail(&self, workflow_id: &str, reason: &str) -> Result<(), RuntimeError> {
-        let now = self.inner.clock.now();
+        let now = self.inner.services.clock.now();
         let failure = Failure::new("FailedByOperator", reason).non_retryable();
         let events = |_: &ExecutionRecord| {
             vec![
@@ -88,6 +91,7 @@ impl Runtime {
             .append(workflow_id, events, Some(ExecutionStatus::Failed))
             .await?;
         self.inner
+            .registry
             .closed(record.key, Some(WorkflowOutcome::Failed(failure)));
         Ok(())
     }
@@ -99,13 +103,19 @@ impl Runtime {
         workflow_type: &str,
         bytes: Vec<u8>,
     ) -> Result<Vec<UpgradeCheck>, RuntimeError> {
-        let to = self.inner.load_component_bytes(bytes).await?;
+        let to = self.inner.services.load_component_bytes(bytes).await?;
         let mut checks = Vec::new();
-        for record in self.inner.store.running_executions().await? {
+        for record in self.inner.services.store.running_executions().await? {
             if record.workflow_type != workflow_type {
                 continue;
             }
-            let mut history = self.inner.store.load_execution(record.key).await?.history;
+            let mut history = self
+                .inner
+                .services
+                .store
+                .load_execution(record.key)
+                .await?
+                .history;
             let now = history.last().map_or(record.started_at, |e| e.at);
             history.push(Event::new(
                 now,
@@ -117,6 +127,7 @@ impl Runtime {
             let id = ExecutionId::new(record.id.workflow_id.clone(), record.id.run_id.clone());
             let outcome = self
                 .inner
+                .services
                 .engine
                 .replay(id, history)
                 .await
@@ -148,7 +159,7 @@ impl Runtime {
             if check.outcome.is_err() && !force {
                 continue;
             }
-            let now = self.inner.clock.now();
+            let now = self.inner.services.clock.now();
             let events = |r: &ExecutionRecord| {
                 vec![
                     Event::new(
@@ -164,7 +175,7 @@ impl Runtime {
             match self.append(&check.workflow_id, events, None).await {
                 Ok(record) => {
                     check.upgraded = true;
-                    self.inner.activate(record.key);
+                    crate::node::activate(&self.inner, record.key);
                 }
                 // Closed since the dry run: nothing to upgrade.
                 Err(RuntimeError::NotRunning(_)) => {}
@@ -190,7 +201,13 @@ impl Runtime {
         reason: &str,
     ) -> Result<ExecutionId, RuntimeError> {
         let record = self.describe(workflow_id).await?;
-        let history = self.inner.store.load_execution(record.key).await?.history;
+        let history = self
+            .inner
+            .services
+            .store
+            .load_execution(record.key)
+            .await?
+            .history;
         let keep = usize::try_from(keep_through).unwrap_or(usize::MAX);
         let last_allowed = history
             .iter()
@@ -214,12 +231,12 @@ impl Runtime {
         let prefix = &history[..=keep];
         let state = weft_core::ExecutionState::from_history(record.id.clone(), prefix.to_vec())
             .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
-        let tasks: Vec<_> = crate::actor::new_tasks(&self.inner, &record.task_queue, prefix, true)
+        let tasks: Vec<_> = new_tasks(&self.inner.services, &record.task_queue, prefix, true)
             .into_iter()
             .filter(|t| !state.is_resolved(t.seq))
             .collect();
         let queues: Vec<String> = tasks.iter().map(|t| t.queue.clone()).collect();
-        let timers = crate::actor::new_timers(prefix)
+        let timers = new_timers(prefix)
             .into_iter()
             .filter(|(_, seq)| !state.is_resolved(*seq))
             .collect();
@@ -239,7 +256,7 @@ impl Runtime {
             .collect();
         let id = ExecutionId::new(
             record.id.workflow_id.clone(),
-            crate::runtime::random_hex::<16>("a run id")?,
+            crate::util::random_hex::<16>("a run id")?,
         );
         let new = NewExecution {
             id: id.clone(),
@@ -260,6 +277,7 @@ impl Runtime {
         );
         let done = self
             .inner
+            .services
             .store
             .reset(weft_store::Reset {
                 old: record.key,
@@ -272,12 +290,12 @@ impl Runtime {
                 reapply,
             })
             .await?;
-        self.inner.evict(record.key);
+        self.inner.registry.evict(record.key);
         self.inner.committed(done);
         for queue in queues {
-            self.inner.wake_queue(&queue);
+            self.inner.dispatch.wake_queue(&queue);
         }
-        self.inner.timers_changed.notify_one();
+        self.inner.dispatch.timers_changed.notify_one();
         Ok(id)
     }
 }

@@ -3,26 +3,26 @@
 //! schedule-to-close) and closes executions past their timeouts.
 
 use crate::clock::until;
-use crate::runtime::Inner;
+use crate::shared::Shared;
 use std::sync::Arc;
 
 /// Most due items handled per store write.
 const BATCH: usize = 256;
 
-pub(crate) async fn run(inner: Arc<Inner>) {
-    let mut shutdown = inner.shutdown.clone();
+pub(crate) async fn run(inner: Arc<Shared>) {
+    let mut shutdown = inner.services.shutdown.clone();
     loop {
-        let now = inner.clock.now();
-        let next = match inner.store.fire_due(now, BATCH).await {
+        let now = inner.services.clock.now();
+        let next = match inner.services.store.fire_due(now, BATCH).await {
             Ok(work) => {
                 let full = work.delivered.len() + work.closed.len() >= BATCH;
                 inner.closed_elsewhere(work.closed);
-                inner.supersede_attempts(&work.timed_out);
+                inner.dispatch.supersede_attempts(&work.timed_out);
                 for entry in work.delivered {
-                    inner.deliver(entry);
+                    inner.registry.deliver(entry);
                 }
                 for queue in work.requeued {
-                    inner.wake_queue(&queue);
+                    inner.dispatch.wake_queue(&queue);
                 }
                 if full {
                     continue;
@@ -37,13 +37,13 @@ pub(crate) async fn run(inner: Arc<Inner>) {
         };
         let sleep = async {
             match next {
-                Some(at) => tokio::time::sleep(until(inner.clock.now(), at)).await,
+                Some(at) => tokio::time::sleep(until(inner.services.clock.now(), at)).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             _ = sleep => {}
-            _ = inner.timers_changed.notified() => {}
+            _ = inner.dispatch.timers_changed.notified() => {}
             _ = shutdown.wait_for(|s| *s) => return,
         }
     }

@@ -3,7 +3,8 @@
 //! deployed components.
 
 use crate::RuntimeError;
-use crate::runtime::{Runtime, lock};
+use crate::runtime::Runtime;
+use crate::util::lock;
 use std::time::Duration;
 use weft_core::{ComponentId, Event, EventKind, Failure, Timestamp};
 use weft_store::{ExecutionRecord, NamespaceRecord, QueueStats};
@@ -79,7 +80,13 @@ impl Runtime {
         workflow_id: &str,
     ) -> Result<ExecutionDescription, RuntimeError> {
         let record = self.describe(workflow_id).await?;
-        let history = self.inner.store.load_execution(record.key).await?.history;
+        let history = self
+            .inner
+            .services
+            .store
+            .load_execution(record.key)
+            .await?
+            .history;
         Ok(describe_history(record, &history))
     }
 
@@ -97,7 +104,7 @@ impl Runtime {
         let deadline = wait.map(|w| tokio::time::Instant::now() + w);
         loop {
             // Register before reading, so a commit in between wakes us.
-            let changed = self.inner.history_changed.notified();
+            let changed = self.inner.registry.history_changed.notified();
             let record = self.describe(workflow_id).await?;
             let closed = record.status != weft_store::ExecutionStatus::Running;
             if record.next_event > from_index || closed || deadline.is_none() {
@@ -105,6 +112,7 @@ impl Runtime {
                 // not read all of it each time.
                 let events: Vec<Event> = self
                     .inner
+                    .services
                     .store
                     .history_range(record.key, from_index, max)
                     .await?;
@@ -123,7 +131,7 @@ impl Runtime {
             let Some(deadline) = deadline else {
                 unreachable!("handled above")
             };
-            let mut shutdown = self.inner.shutdown.clone();
+            let mut shutdown = self.inner.services.shutdown.clone();
             let timed_out = tokio::select! {
                 _ = changed => false,
                 _ = tokio::time::sleep_until(deadline) => true,
@@ -147,18 +155,19 @@ impl Runtime {
         &self,
         queue: &str,
     ) -> Result<(QueueStats, Vec<String>), RuntimeError> {
-        let stats = self.inner.store.queue_stats(queue).await?;
+        let stats = self.inner.services.store.queue_stats(queue).await?;
         let mut pollers = Vec::new();
-        if self.inner.serves(queue) {
+        if self.inner.dispatch.serves(queue) {
             pollers.push(format!(
                 "in-process worker (concurrency {})",
                 self.inner
+                    .services
                     .activities
-                    .concurrency_of(queue, self.inner.config.worker_concurrency)
+                    .concurrency_of(queue, self.inner.services.config.worker_concurrency)
             ));
         }
-        let now = self.inner.clock.now();
-        for (identity, seen) in self.inner.pollers(queue) {
+        let now = self.inner.services.clock.now();
+        for (identity, seen) in self.inner.dispatch.pollers(queue) {
             let ago = now.0.saturating_sub(seen.0) / 1_000;
             pollers.push(format!("{identity} (last poll {ago}s ago)"));
         }
@@ -170,6 +179,7 @@ impl Runtime {
     pub fn queue_rate_limit(&self, queue: &str) -> Option<f64> {
         let (_, name) = weft_core::namespace::split(queue);
         self.inner
+            .services
             .config
             .queue_rate_limits
             .get(name)
@@ -179,7 +189,7 @@ impl Runtime {
 
     /// Deployed workflow types and their current components, sorted.
     pub fn components(&self) -> Vec<(String, ComponentId)> {
-        let mut out: Vec<_> = lock(&self.inner.workflow_types)
+        let mut out: Vec<_> = lock(&self.inner.services.workflow_types)
             .iter()
             .map(|(t, c)| (t.clone(), *c))
             .collect();
@@ -192,14 +202,14 @@ impl Runtime {
         weft_core::namespace::check_namespace(&namespace.name)
             .map_err(|e| RuntimeError::Invalid(e.0))?;
         let name = namespace.name.clone();
-        self.inner.store.put_namespace(namespace).await?;
-        self.inner.serve_namespace(&name);
+        self.inner.services.store.put_namespace(namespace).await?;
+        crate::node::serve_namespace(&self.inner, &name);
         Ok(())
     }
 
     /// Every namespace, the default one first.
     pub async fn namespaces(&self) -> Result<Vec<NamespaceRecord>, RuntimeError> {
-        let mut out = self.inner.store.namespaces().await?;
+        let mut out = self.inner.services.store.namespaces().await?;
         if !out
             .iter()
             .any(|n| n.name == weft_core::namespace::DEFAULT_NAMESPACE)
@@ -348,7 +358,7 @@ impl Runtime {
     /// many were deleted.
     pub async fn purge_expired(&self) -> Result<usize, RuntimeError> {
         const BATCH: usize = 1_000;
-        let now = self.inner.clock.now();
+        let now = self.inner.services.clock.now();
         let mut purged = 0;
         for ns in self.namespaces().await? {
             if ns.retention_seconds == 0 {
@@ -361,6 +371,7 @@ impl Runtime {
             loop {
                 let n = self
                     .inner
+                    .services
                     .store
                     .purge_closed(ns.name.clone(), before, BATCH)
                     .await?;

@@ -1,23 +1,24 @@
 //! Activity workers: one loop per task queue, running registered native
 //! activities with a concurrency limit.
 
-use crate::activity::{ActivityContext, AttemptSignal, AttemptSwitch, Heartbeats};
+use crate::activity::{ActivityContext, AttemptSignal, Heartbeats};
+use crate::attempt::execute;
 use crate::clock::until;
-use crate::runtime::Inner;
+use crate::shared::Shared;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use weft_core::{Failure, Payload, Timestamp};
 use weft_store::{ActivityTask, AttemptResult, TaskState};
 
-pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
-    let state = inner.queue(&queue);
+pub(crate) async fn run(inner: Arc<Shared>, queue: String) {
+    let state = inner.dispatch.queue(&queue);
     let limit = inner
+        .services
         .activities
-        .concurrency_of(&queue, inner.config.worker_concurrency);
+        .concurrency_of(&queue, inner.services.config.worker_concurrency);
     let limit = Arc::new(Semaphore::new(limit));
     let mut running = JoinSet::new();
-    let mut shutdown = inner.shutdown.clone();
+    let mut shutdown = inner.services.shutdown.clone();
     loop {
         while running.try_join_next().is_some() {}
         // Slots first, lease second: a task leased in the store must never
@@ -27,7 +28,7 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
         let next_due = if permits.is_empty() {
             None
         } else {
-            match inner.lease(&queue, permits.len()).await {
+            match inner.dispatch.lease(&queue, permits.len()).await {
                 Ok((tasks, next_due)) => {
                     for (task, permit) in tasks.into_iter().zip(permits.drain(..)) {
                         let inner = inner.clone();
@@ -40,7 +41,7 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
                 }
                 Err(e) => {
                     tracing::error!(queue, "activity poll failed: {e}");
-                    Some(inner.clock.now().plus_ms(1_000))
+                    Some(inner.services.clock.now().plus_ms(1_000))
                 }
             }
         };
@@ -48,7 +49,7 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
         drop(permits);
         let sleep = async {
             match next_due {
-                Some(at) => tokio::time::sleep(until(inner.clock.now(), at)).await,
+                Some(at) => tokio::time::sleep(until(inner.services.clock.now(), at)).await,
                 None => std::future::pending().await,
             }
         };
@@ -63,7 +64,7 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
     // finish and report (so a restart does not wait out their leases), up
     // to the grace period; the rest are abandoned and retried after their
     // deadlines.
-    let grace = std::time::Duration::from_millis(inner.config.shutdown_grace_ms);
+    let grace = std::time::Duration::from_millis(inner.services.config.shutdown_grace_ms);
     let drained = tokio::time::timeout(grace, async {
         while running.join_next().await.is_some() {}
     })
@@ -78,40 +79,7 @@ pub(crate) async fn run(inner: Arc<Inner>, queue: String) {
     }
 }
 
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// An attempt's switch, registered with the runtime while the attempt
-/// runs (cancellation requests and timeouts reach it there).
-pub(crate) struct AttemptRegistration<'a> {
-    inner: &'a Inner,
-    id: (weft_store::ExecKey, u32, u32),
-}
-
-impl<'a> AttemptRegistration<'a> {
-    pub(crate) fn new(
-        inner: &'a Inner,
-        id: (weft_store::ExecKey, u32, u32),
-        switch: AttemptSwitch,
-    ) -> Self {
-        crate::runtime::lock(&inner.attempts).insert(id, switch);
-        AttemptRegistration { inner, id }
-    }
-}
-
-impl Drop for AttemptRegistration<'_> {
-    fn drop(&mut self) {
-        crate::runtime::lock(&self.inner.attempts).remove(&self.id);
-    }
-}
-
-async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
+async fn run_attempt(inner: &Arc<Shared>, task: ActivityTask) {
     let TaskState::Running { deadline, .. } = task.state else {
         return;
     };
@@ -121,8 +89,9 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         AttemptSignal::Running
     };
     let (switch, signal) = tokio::sync::watch::channel(initial);
-    let _registered =
-        AttemptRegistration::new(inner, (task.key, task.seq, task.attempt), switch.clone());
+    let _registered = inner
+        .dispatch
+        .register((task.key, task.seq, task.attempt), switch.clone());
     let ctx = ActivityContext {
         execution: task.execution.clone(),
         name: task.name.clone(),
@@ -130,8 +99,8 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
         idempotency_key: task.idempotency_key(),
         signal,
         heartbeats: Some(Heartbeats {
-            store: inner.store.clone(),
-            clock: inner.clock.clone(),
+            store: inner.services.store.clone(),
+            clock: inner.services.clock.clone(),
             key: task.key,
             seq: task.seq,
             attempt: task.attempt,
@@ -143,7 +112,7 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
     };
     // `None`: past its deadline or timed out by the store, which records
     // the timeout and schedules the retry.
-    let Some(result) = execute(inner, ctx, task.input.clone(), deadline).await else {
+    let Some(result) = execute(&inner.services, ctx, task.input.clone(), deadline).await else {
         return;
     };
     let report = AttemptResult {
@@ -160,50 +129,4 @@ async fn run_attempt(inner: &Arc<Inner>, task: ActivityTask) {
             "cannot record attempt; it will time out and retry: {e}"
         ),
     }
-}
-
-/// Run one attempt of the native activity `ctx.name` until it returns, its
-/// `deadline` passes or it is superseded (`None` in the last two cases).
-/// A panic fails only this attempt; an oversized result fails it for good.
-pub(crate) async fn execute(
-    inner: &Inner,
-    ctx: ActivityContext,
-    input: Payload,
-    deadline: Timestamp,
-) -> Option<Result<Payload, Failure>> {
-    let name = ctx.name.clone();
-    let mut signal = ctx.signal.clone();
-    let Some(handler) = inner.activities.get(&name) else {
-        return Some(Err(Failure::new(
-            "ActivityNotRegistered",
-            format!("no activity `{name}` is registered"),
-        )));
-    };
-    // Its own task, so a panicking activity fails only this attempt.
-    let attempt = tokio::spawn(handler(ctx, input));
-    // Owned: if this attempt is dropped (deadline, shutdown), the activity
-    // stops too instead of running on detached.
-    let _abort = AbortOnDrop(attempt.abort_handle());
-    let superseded = async {
-        if signal
-            .wait_for(|s| *s == AttemptSignal::Superseded)
-            .await
-            .is_err()
-        {
-            std::future::pending::<()>().await;
-        }
-    };
-    let result = tokio::select! {
-        joined = attempt => match joined {
-            Ok(result) => result,
-            Err(e) => Err(Failure::new("Panic", format!("activity `{name}` panicked: {e}"))),
-        },
-        _ = tokio::time::sleep(until(inner.clock.now(), deadline)) => return None,
-        _ = superseded => return None,
-    };
-    Some(inner.engine.config().limits.bound_attempt(
-        &format!("result of activity `{name}`"),
-        &format!("failure of activity `{name}`"),
-        result,
-    ))
 }

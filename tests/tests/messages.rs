@@ -970,6 +970,45 @@ async fn namespaces_isolate_and_retention_deletes_closed_executions() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_runtime_sweeps_expired_executions_itself_and_stops_with_it() {
+    let config = weft_server::RuntimeConfig {
+        retention_sweep_ms: Some(10_000),
+        ..weft_server::RuntimeConfig::default()
+    };
+    let t = TestRuntime::with_config(echo_activities(), config).await;
+    t.runtime
+        .deploy("messages", guest("guest-messages"))
+        .await
+        .unwrap();
+    t.runtime
+        .create_namespace(weft_server::NamespaceRecord {
+            name: "short".into(),
+            retention_seconds: 60,
+            description: String::new(),
+        })
+        .await
+        .unwrap();
+    let short = weft_core::namespace::qualify("short", "workflow id", "swept").unwrap();
+    let sleep = json!({"mode": "sleep", "days": 0});
+    t.runtime
+        .start_workflow(start_req(&short, sleep))
+        .await
+        .unwrap();
+    json_result(&t, &short).await;
+    // Virtual time: the sweeps at 10 s intervals run while this sleeps;
+    // the first one past the minute of retention deletes it.
+    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+    assert!(t.runtime.describe(&short).await.is_ok(), "kept a minute");
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    assert!(matches!(
+        t.runtime.describe(&short).await,
+        Err(RuntimeError::NotFound(_))
+    ));
+    // The sweeper is the runtime's task: shutdown waits for it to stop.
+    t.runtime.clone().shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_child_started_in_the_parents_last_task_still_starts() {
     let t = TestRuntime::new(echo_activities()).await;
     // `days: 1` makes the parent return right after starting its child.

@@ -300,6 +300,7 @@ impl Config {
             local_retry_threshold_ms: self.runtime.local_retry_threshold_ms,
             max_poll_wait_ms: self.runtime.max_poll_wait_ms,
             queue_rate_limits: self.runtime.queue_rate_limits.clone(),
+            retention_sweep_ms: Some(self.server.retention_sweep_seconds.max(1) * 1_000),
             ..RuntimeConfig::default()
         }
     }
@@ -478,10 +479,6 @@ pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> 
         config.server.data_dir.display()
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let retention = tokio::spawn(weft_server::retention_sweeper(
-        runtime.clone(),
-        std::time::Duration::from_secs(config.server.retention_sweep_seconds.max(1)),
-    ));
     let reloads = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
     let served = weft_api::serve(runtime.clone(), listener, tls, auth, shutdown_signal()).await;
     if let Some(reloads) = reloads {
@@ -489,7 +486,6 @@ pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> 
     }
     served.map_err(|e| anyhow::anyhow!("gRPC server failed: {e}"))?;
     eprintln!("shutting down: draining executions and flushing the store");
-    retention.abort();
     runtime.shutdown().await;
     eprintln!("stopped cleanly");
     Ok(())

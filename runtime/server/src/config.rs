@@ -38,6 +38,9 @@ pub struct RuntimeConfig {
     /// How long past its start-to-close deadline a task token is accepted,
     /// ms (a report that late finds the attempt timed out anyway).
     pub task_token_grace_ms: u64,
+    /// How often to delete closed executions past their namespace's
+    /// retention, ms; `None` (the default): never, from this runtime.
+    pub retention_sweep_ms: Option<u64>,
 }
 
 impl Default for RuntimeConfig {
@@ -52,6 +55,7 @@ impl Default for RuntimeConfig {
             max_poll_wait_ms: 60_000,
             task_token_key: None,
             task_token_grace_ms: 60_000,
+            retention_sweep_ms: None,
         }
     }
 }

@@ -47,7 +47,7 @@ pub use remote::RemoteTask;
 pub use runtime::Runtime;
 pub use task_token::TokenKey;
 pub use visibility::{
-    ChildState, ExecutionDescription, HistoryPage, PendingActivity, PendingTimer, retention_sweeper,
+    ChildState, ExecutionDescription, HistoryPage, PendingActivity, PendingTimer,
 };
 pub use weft_store::{
     ApiKeyRecord, AuditFilter, AuditRecord, ExecutionRecord, ExecutionStatus, IdReusePolicy,

@@ -65,6 +65,11 @@ impl Runtime {
         for ns in inner.services.store.namespaces().await? {
             node::serve_namespace(inner, &ns.name);
         }
+        if let Some(ms) = inner.services.config.retention_sweep_ms {
+            let every = std::time::Duration::from_millis(ms.max(1));
+            let sweeper = crate::visibility::retention_sweeper(runtime.clone(), every);
+            inner.services.spawn(sweeper);
+        }
         // Only executions with work pending need an actor now; the others
         // come back (by replay) when their task or timer delivers.
         for record in inner.services.store.running_executions().await? {

@@ -23,6 +23,7 @@
 //! assert!(state.poll_wait(&[timer]).unwrap().is_none()); // not fired yet
 //! ```
 
+mod clock;
 mod codec;
 mod command;
 mod event;
@@ -39,6 +40,7 @@ mod retry;
 mod task;
 mod values;
 
+pub use clock::Clock;
 pub use codec::{CodecError, FORMAT_VERSION, decode_event, encode_event};
 pub use command::{ActivityOptions, ChildOptions, Command, Exit, ParentClosePolicy};
 pub use event::{Caller, Event, EventKind};

@@ -2,7 +2,6 @@
 //! actor (a local activity): its own task, bounded by its deadline.
 
 use crate::activity::{ActivityContext, AttemptSignal};
-use crate::clock::until;
 use crate::services::Services;
 use weft_core::{Failure, Payload, Timestamp};
 
@@ -51,7 +50,7 @@ pub(crate) async fn execute(
             Ok(result) => result,
             Err(e) => Err(Failure::new("Panic", format!("activity `{name}` panicked: {e}"))),
         },
-        _ = tokio::time::sleep(until(services.clock.now(), deadline)) => return None,
+        _ = services.clock.sleep_until(deadline) => return None,
         _ = superseded => return None,
     };
     Some(services.engine.config().limits.bound_attempt(

@@ -1,11 +1,15 @@
+//! The clocks a runtime runs on: the wall clock, and tokio's (for tests
+//! under paused time). The `Clock` trait is `weft-core`'s.
+
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{SystemTime, UNIX_EPOCH};
+pub use weft_core::Clock;
 use weft_core::Timestamp;
 
-/// Where the runtime reads the time for new events and due items. The
-/// replay path never reads it: replay takes time from history.
-pub trait Clock: Send + Sync + 'static {
-    /// Now, in ms since the epoch.
-    fn now(&self) -> Timestamp;
+/// A sleep on tokio's timer until `clock` reads `at`.
+fn tokio_sleep(clock: &dyn Clock, at: Timestamp) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(tokio::time::sleep(until(clock.now(), at)))
 }
 
 /// The real wall clock.
@@ -18,6 +22,10 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         Timestamp(u64::try_from(ms).unwrap_or(u64::MAX))
+    }
+
+    fn sleep_until(&self, at: Timestamp) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        tokio_sleep(self, at)
     }
 }
 
@@ -43,6 +51,10 @@ impl Clock for TokioClock {
     fn now(&self) -> Timestamp {
         let elapsed = u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.base.plus_ms(elapsed)
+    }
+
+    fn sleep_until(&self, at: Timestamp) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        tokio_sleep(self, at)
     }
 }
 

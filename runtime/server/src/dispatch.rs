@@ -32,36 +32,36 @@ pub(crate) struct QueueState {
     pub(crate) pollers: Mutex<BTreeMap<String, Timestamp>>,
 }
 
-/// A token bucket: `rate` tokens per second, holding at most `burst`.
+/// A token bucket: `rate` tokens per second, holding at most `burst`,
+/// on the runtime's clock.
 #[derive(Debug, Clone)]
 struct TokenBucket {
     rate: f64,
     burst: f64,
     tokens: f64,
-    at: tokio::time::Instant,
+    at: Timestamp,
 }
 
 impl TokenBucket {
-    fn new(rate: f64) -> Self {
+    fn new(rate: f64, now: Timestamp) -> Self {
         let burst = rate.max(1.0);
         TokenBucket {
             rate,
             burst,
             tokens: burst,
-            at: tokio::time::Instant::now(),
+            at: now,
         }
     }
 
-    fn refill(&mut self) {
-        let now = tokio::time::Instant::now();
-        let elapsed = now.duration_since(self.at).as_secs_f64();
+    fn refill(&mut self, now: Timestamp) {
+        let elapsed = now.0.saturating_sub(self.at.0) as f64 / 1_000.0;
         self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
-        self.at = now;
+        self.at = self.at.max(now);
     }
 
-    /// Take up to `want` whole tokens; returns how many.
-    fn take(&mut self, want: usize) -> usize {
-        self.refill();
+    /// Take up to `want` whole tokens at `now`; returns how many.
+    fn take(&mut self, want: usize, now: Timestamp) -> usize {
+        self.refill(now);
         let granted = (self.tokens.floor() as usize).min(want);
         self.tokens -= granted as f64;
         granted
@@ -71,9 +71,9 @@ impl TokenBucket {
         self.tokens = (self.tokens + n as f64).min(self.burst);
     }
 
-    /// How long until the next whole token.
-    fn wait(&mut self) -> Duration {
-        self.refill();
+    /// How long after `now` until the next whole token.
+    fn wait(&mut self, now: Timestamp) -> Duration {
+        self.refill(now);
         let missing = (1.0 - self.tokens).max(0.0);
         Duration::from_secs_f64(missing / self.rate)
     }
@@ -157,7 +157,7 @@ impl Dispatch {
         if let Some(&rate) = self.services.config.queue_rate_limits.get(name)
             && rate > 0.0
         {
-            *lock(&state.rate) = Some(TokenBucket::new(rate));
+            *lock(&state.rate) = Some(TokenBucket::new(rate, self.services.clock.now()));
         }
         queues.insert(queue.to_owned(), state.clone());
         state
@@ -185,16 +185,13 @@ impl Dispatch {
         max: usize,
     ) -> Result<(Vec<ActivityTask>, Option<Timestamp>), RuntimeError> {
         let state = self.queue(queue);
+        let now = self.services.clock.now();
         let granted = match lock(&state.rate).as_mut() {
             None => max,
-            Some(bucket) => match bucket.take(max) {
+            Some(bucket) => match bucket.take(max, now) {
                 0 => {
-                    let wait = bucket.wait();
-                    let at = self
-                        .services
-                        .clock
-                        .now()
-                        .plus_ms(wait.as_millis().max(1) as u64);
+                    let wait = bucket.wait(now);
+                    let at = now.plus_ms(wait.as_millis().max(1) as u64);
                     return Ok((Vec::new(), Some(at)));
                 }
                 n => n,

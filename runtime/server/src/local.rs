@@ -96,6 +96,6 @@ pub(crate) async fn run(
             run.handoff = Some(task);
             return run;
         }
-        tokio::time::sleep(crate::clock::until(now, at)).await;
+        inner.services.clock.sleep_until(at).await;
     }
 }

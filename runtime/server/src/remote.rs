@@ -2,7 +2,6 @@
 //! complete, fail or heartbeat it by its signed task token.
 
 use crate::RuntimeError;
-use crate::clock::until;
 use crate::runtime::Runtime;
 use crate::task_token::TaskToken;
 use crate::util::lock;
@@ -93,7 +92,7 @@ impl Runtime {
             }
             let retry = async {
                 match next_due {
-                    Some(at) => tokio::time::sleep(until(inner.services.clock.now(), at)).await,
+                    Some(at) => inner.services.clock.sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };

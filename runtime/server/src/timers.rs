@@ -2,7 +2,6 @@
 //! and activities (start-to-close, heartbeat, schedule-to-start,
 //! schedule-to-close) and closes executions past their timeouts.
 
-use crate::clock::until;
 use crate::shared::Shared;
 use std::sync::Arc;
 
@@ -37,7 +36,7 @@ pub(crate) async fn run(inner: Arc<Shared>) {
         };
         let sleep = async {
             match next {
-                Some(at) => tokio::time::sleep(until(inner.services.clock.now(), at)).await,
+                Some(at) => inner.services.clock.sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };

@@ -3,7 +3,6 @@
 
 use crate::activity::{ActivityContext, AttemptSignal, Heartbeats};
 use crate::attempt::execute;
-use crate::clock::until;
 use crate::shared::Shared;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -49,7 +48,7 @@ pub(crate) async fn run(inner: Arc<Shared>, queue: String) {
         drop(permits);
         let sleep = async {
             match next_due {
-                Some(at) => tokio::time::sleep(until(inner.services.clock.now(), at)).await,
+                Some(at) => inner.services.clock.sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };

@@ -67,7 +67,7 @@ impl Runtime {
         }
         if let Some(ms) = inner.services.config.retention_sweep_ms {
             let every = std::time::Duration::from_millis(ms.max(1));
-            let sweeper = crate::visibility::retention_sweeper(runtime.clone(), every);
+            let sweeper = retention_sweeper(runtime.clone(), every);
             inner.services.spawn(sweeper);
         }
         // Only executions with work pending need an actor now; the others
@@ -300,5 +300,22 @@ impl Runtime {
         }
         // Every writer has stopped: flush and release the database.
         self.inner.services.store.close().await;
+    }
+}
+
+/// Run [`Runtime::purge_expired`] every `every`, until the runtime shuts
+/// down (a task of the runtime's, see `RuntimeConfig::retention_sweep_ms`).
+async fn retention_sweeper(runtime: Runtime, every: std::time::Duration) {
+    let mut shutdown = runtime.inner.services.shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        match runtime.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("retention: deleted {n} closed execution(s)"),
+            Err(e) => tracing::error!("retention sweep failed: {e}"),
+        }
     }
 }

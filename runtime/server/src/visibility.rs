@@ -384,20 +384,3 @@ impl Runtime {
         Ok(purged)
     }
 }
-
-/// Run [`Runtime::purge_expired`] every `every`, until the runtime shuts
-/// down (a task of the runtime's, see `RuntimeConfig::retention_sweep_ms`).
-pub(crate) async fn retention_sweeper(runtime: Runtime, every: Duration) {
-    let mut shutdown = runtime.inner.services.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-        match runtime.purge_expired().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("retention: deleted {n} closed execution(s)"),
-            Err(e) => tracing::error!("retention sweep failed: {e}"),
-        }
-    }
-}

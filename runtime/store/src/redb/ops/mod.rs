@@ -4,6 +4,11 @@
 //! nothing behind in the shared transaction. Checked on every operation:
 //! a logical error after a write rolls the whole batch back (`txn.rs`).
 
+mod inbox;
+mod tasks;
+
+pub(crate) use tasks::{poll_activities, record_heartbeat, report_attempt};
+
 use super::history::{encoded_history, read_history, seal};
 use super::rows::{decode_row, encode_row};
 use super::tables::*;
@@ -11,11 +16,13 @@ use super::txn::Txn;
 use super::visibility;
 use crate::model::*;
 use crate::{InboxEntry, StoreError};
+use inbox::{load_record, push_inbox, running_key, save_record};
 use redb::ReadableTable;
+use tasks::{create_task, due_deadline, end_attempt, load_task, unindex_state};
 use weft_core::{
-    AttemptOutcome, ChildClose, ChildIds, ComponentId, Deadline, Event, ExecutionRecord,
-    ExecutionState, ExecutionStatus, InboxMessage, ParentClosePolicy, StartRefused, Timestamp,
-    child_outcome, encode_event, parent_closed,
+    AttemptOutcome, ChildClose, ChildIds, ComponentId, Event, ExecutionRecord, ExecutionState,
+    ExecutionStatus, InboxMessage, ParentClosePolicy, StartRefused, Timestamp, child_outcome,
+    encode_event, parent_closed,
 };
 
 pub(crate) fn put_component(
@@ -72,21 +79,6 @@ pub(crate) fn start_execution(
     txn.open_table(HISTORY)?
         .insert((key, 0), encode_event(&new.started)?.as_slice())?;
     Ok(record)
-}
-
-fn load_record(txn: &Txn<'_>, key: ExecKey) -> Result<Option<ExecutionRecord>, StoreError> {
-    let execs = txn.open_table(EXECUTIONS)?;
-    let record = execs
-        .get(key)?
-        .map(|v| decode_row("executions", v.value()))
-        .transpose()?;
-    Ok(record)
-}
-
-fn save_record(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError> {
-    txn.open_table(EXECUTIONS)?
-        .insert(record.key, encode_row(record)?.as_slice())?;
-    Ok(())
 }
 
 /// A closing run's whole history, sealed ahead of its commit.
@@ -293,18 +285,6 @@ fn open_children(
     Ok(state.open_children())
 }
 
-/// The key of `workflow_id`'s running run, if it has one.
-fn running_key(txn: &Txn<'_>, workflow_id: &str) -> Result<Option<ExecKey>, StoreError> {
-    let key = txn
-        .open_table(WORKFLOW_IDS)?
-        .get(workflow_id)?
-        .map(|v| v.value());
-    let Some(key) = key else { return Ok(None) };
-    Ok(load_record(txn, key)?
-        .filter(|r| r.status == ExecutionStatus::Running)
-        .map(|r| r.key))
-}
-
 pub(crate) fn reset(txn: &Txn<'_>, reset: Reset) -> Result<Committed, StoreError> {
     let Reset {
         old,
@@ -427,257 +407,6 @@ pub(crate) fn signal_with_start(
     let entry = push_inbox(txn, record.key, message)?
         .ok_or_else(|| StoreError::NotFound(format!("running execution {}", record.id)))?;
     Ok((record, entry, started))
-}
-
-/// Append to an execution's inbox, unless it has closed (then the message
-/// has nowhere to go and is dropped).
-fn push_inbox(
-    txn: &Txn<'_>,
-    key: ExecKey,
-    message: InboxMessage,
-) -> Result<Option<InboxEntry>, StoreError> {
-    let Some(mut record) = load_record(txn, key)? else {
-        return Ok(None);
-    };
-    if record.status != ExecutionStatus::Running {
-        return Ok(None);
-    }
-    if matches!(message.parts().0, InboxMessage::CancelRequested { .. }) {
-        mark_tasks_cancel_requested(txn, key)?;
-    }
-    let seq = record.next_inbox;
-    record.next_inbox += 1;
-    txn.open_table(INBOX)?
-        .insert((key, seq), encode_row(&message)?.as_slice())?;
-    save_record(txn, &record)?;
-    Ok(Some(InboxEntry { key, seq, message }))
-}
-
-/// Create the task of a newly scheduled activity and queue its attempt.
-fn create_task(
-    txn: &Txn<'_>,
-    key: ExecKey,
-    execution: &weft_core::ExecutionId,
-    new: NewActivityTask,
-) -> Result<(), StoreError> {
-    let task = ActivityTask::new(key, execution.clone(), new);
-    if let Some(deadline) = task.close_deadline() {
-        txn.open_table(DUE)?
-            .insert((deadline.0, key, task.seq, DUE_SCHEDULE_TO_CLOSE), ())?;
-    }
-    save_task(txn, &task, true)
-}
-
-/// The `DUE` kind that indexes `deadline`.
-fn due_kind(deadline: Deadline) -> u8 {
-    match deadline {
-        Deadline::ScheduleToClose => DUE_SCHEDULE_TO_CLOSE,
-        Deadline::ScheduleToStart => DUE_SCHEDULE_TO_START,
-        Deadline::Attempt => DUE_DEADLINE,
-        Deadline::Heartbeat => DUE_HEARTBEAT,
-    }
-}
-
-/// The deadline a `DUE` kind of an activity task indexes.
-fn due_deadline(kind: u8) -> Option<Deadline> {
-    match kind {
-        DUE_SCHEDULE_TO_CLOSE => Some(Deadline::ScheduleToClose),
-        DUE_SCHEDULE_TO_START => Some(Deadline::ScheduleToStart),
-        DUE_DEADLINE => Some(Deadline::Attempt),
-        DUE_HEARTBEAT => Some(Deadline::Heartbeat),
-        _ => None,
-    }
-}
-
-/// Save `task`; with `index`, also add the index entries of its state:
-/// its queue entry while queued, and its state's deadlines.
-fn save_task(txn: &Txn<'_>, task: &ActivityTask, index: bool) -> Result<(), StoreError> {
-    if index {
-        if let TaskState::Ready { due } = task.state {
-            txn.open_table(READY)?
-                .insert((task.queue.as_str(), due.0, task.key, task.seq), ())?;
-        }
-        let deadlines = task.state_deadlines();
-        if !deadlines.is_empty() {
-            let mut table = txn.open_table(DUE)?;
-            for (deadline, at) in deadlines {
-                table.insert((at.0, task.key, task.seq, due_kind(deadline)), ())?;
-            }
-        }
-    }
-    txn.open_table(TASKS)?
-        .insert((task.key, task.seq), encode_row(task)?.as_slice())?;
-    Ok(())
-}
-
-/// Remove the index entries of `task`'s current state: its queue entry
-/// while queued, and its state's deadlines.
-fn unindex_state(txn: &Txn<'_>, task: &ActivityTask) -> Result<(), StoreError> {
-    if let TaskState::Ready { due } = task.state {
-        txn.open_table(READY)?
-            .remove((task.queue.as_str(), due.0, task.key, task.seq))?;
-    }
-    let deadlines = task.state_deadlines();
-    if !deadlines.is_empty() {
-        let mut table = txn.open_table(DUE)?;
-        for (deadline, at) in deadlines {
-            table.remove((at.0, task.key, task.seq, due_kind(deadline)))?;
-        }
-    }
-    Ok(())
-}
-
-/// Flag every task of execution `key` as cancel-requested.
-fn mark_tasks_cancel_requested(txn: &Txn<'_>, key: ExecKey) -> Result<(), StoreError> {
-    let mut tasks = txn.open_table(TASKS)?;
-    let mut flagged = Vec::new();
-    for row in tasks.range((key, 0)..=(key, u32::MAX))? {
-        let (_, v) = row?;
-        let mut task: ActivityTask = decode_row("activity_tasks", v.value())?;
-        if !task.cancel_requested {
-            task.cancel_requested = true;
-            flagged.push(task);
-        }
-    }
-    for task in flagged {
-        tasks.insert((task.key, task.seq), encode_row(&task)?.as_slice())?;
-    }
-    Ok(())
-}
-
-fn load_task(txn: &Txn<'_>, key: ExecKey, seq: u32) -> Result<Option<ActivityTask>, StoreError> {
-    let tasks = txn.open_table(TASKS)?;
-    let task = tasks
-        .get((key, seq))?
-        .map(|v| decode_row::<ActivityTask>("activity_tasks", v.value()));
-    task.transpose()
-}
-
-pub(crate) fn poll_activities(
-    txn: &Txn<'_>,
-    queue: &str,
-    now: Timestamp,
-    max: usize,
-) -> Result<Polled, StoreError> {
-    let mut polled = Polled::default();
-    let mut taken = Vec::new();
-    {
-        let ready = txn.open_table(READY)?;
-        for row in ready.range((queue, 0, 0, 0)..=(queue, u64::MAX, u64::MAX, u32::MAX))? {
-            let (k, _) = row?;
-            let (_, at, key, seq) = k.value();
-            if at > now.0 {
-                polled.next_due = Some(Timestamp(at));
-                break;
-            }
-            if taken.len() == max {
-                polled.next_due = Some(now);
-                break;
-            }
-            taken.push((at, key, seq));
-        }
-    }
-    for (at, key, seq) in taken {
-        let task = load_task(txn, key, seq)?;
-        let Some(mut task) = task.filter(|t| t.state == TaskState::Ready { due: Timestamp(at) })
-        else {
-            // Abandoned when its execution closed, or timed out in the queue.
-            txn.open_table(READY)?.remove((queue, at, key, seq))?;
-            continue;
-        };
-        unindex_state(txn, &task)?;
-        task.lease(now);
-        save_task(txn, &task, true)?;
-        polled.tasks.push(task);
-    }
-    Ok(polled)
-}
-
-/// Close the current attempt of `task` with `outcome`: retry it or finish
-/// the task, and report to the execution's inbox. The caller has removed
-/// the index entries of the task's state.
-fn end_attempt(
-    txn: &Txn<'_>,
-    task: ActivityTask,
-    outcome: AttemptOutcome,
-    now: Timestamp,
-) -> Result<(Option<InboxEntry>, Option<String>), StoreError> {
-    let report = task.end_attempt(outcome, now);
-    let (key, seq) = (task.key, task.seq);
-    let mut requeued = None;
-    match report.retry_at {
-        Some(at) => {
-            requeued = Some(task.queue.clone());
-            save_task(txn, &task.retry(at), true)?;
-        }
-        None => {
-            if let Some(close) = task.close_deadline() {
-                txn.open_table(DUE)?
-                    .remove((close.0, key, seq, DUE_SCHEDULE_TO_CLOSE))?;
-            }
-            txn.open_table(TASKS)?.remove((key, seq))?;
-        }
-    }
-    let entry = push_inbox(txn, key, InboxMessage::Activity(report))?;
-    Ok((entry, requeued))
-}
-
-pub(crate) fn report_attempt(
-    txn: &Txn<'_>,
-    result: AttemptResult,
-    now: Timestamp,
-) -> Result<Option<Reported>, StoreError> {
-    // Stale: the task is gone (execution closed) or this attempt already
-    // timed out and another attempt owns the task now.
-    let Some(task) = load_task(txn, result.key, result.seq)?
-        .filter(|t| t.attempt == result.attempt && matches!(t.state, TaskState::Running { .. }))
-    else {
-        return Ok(None);
-    };
-    unindex_state(txn, &task)?;
-    let outcome = match result.result {
-        Ok(value) => AttemptOutcome::Completed(value),
-        Err(failure) => AttemptOutcome::Failed(failure),
-    };
-    let (entry, requeued) = end_attempt(txn, task, outcome, now)?;
-    Ok(entry.map(|entry| Reported { entry, requeued }))
-}
-
-pub(crate) fn record_heartbeat(
-    txn: &Txn<'_>,
-    key: ExecKey,
-    seq: u32,
-    attempt: u32,
-    details: Option<Vec<u8>>,
-    now: Timestamp,
-) -> Result<HeartbeatAck, StoreError> {
-    let Some(mut task) = load_task(txn, key, seq)?
-        .filter(|t| t.attempt == attempt && matches!(t.state, TaskState::Running { .. }))
-    else {
-        // Timed out, superseded, or its execution closed.
-        return Ok(HeartbeatAck {
-            current: false,
-            cancel_requested: false,
-        });
-    };
-    let mut changed = false;
-    if let Some((old, next)) = task.heartbeat(now) {
-        let mut due = txn.open_table(DUE)?;
-        due.remove((old.0, key, seq, DUE_HEARTBEAT))?;
-        due.insert((next.0, key, seq, DUE_HEARTBEAT), ())?;
-        changed = true;
-    }
-    if details.is_some() {
-        task.heartbeat_details = details;
-        changed = true;
-    }
-    if changed {
-        save_task(txn, &task, false)?;
-    }
-    Ok(HeartbeatAck {
-        current: true,
-        cancel_requested: task.cancel_requested,
-    })
 }
 
 pub(crate) fn fire_due(txn: &Txn<'_>, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {

@@ -1,0 +1,224 @@
+//! Activity tasks: creating, leasing, reporting, heartbeats, and the
+//! index entries of each task state.
+
+use super::super::rows::{decode_row, encode_row};
+use super::super::tables::*;
+use super::super::txn::Txn;
+use super::inbox::push_inbox;
+use crate::model::*;
+use crate::{InboxEntry, StoreError};
+use redb::ReadableTable;
+use weft_core::{AttemptOutcome, Deadline, InboxMessage, Timestamp};
+
+/// Create the task of a newly scheduled activity and queue its attempt.
+pub(super) fn create_task(
+    txn: &Txn<'_>,
+    key: ExecKey,
+    execution: &weft_core::ExecutionId,
+    new: NewActivityTask,
+) -> Result<(), StoreError> {
+    let task = ActivityTask::new(key, execution.clone(), new);
+    if let Some(deadline) = task.close_deadline() {
+        txn.open_table(DUE)?
+            .insert((deadline.0, key, task.seq, DUE_SCHEDULE_TO_CLOSE), ())?;
+    }
+    save_task(txn, &task, true)
+}
+
+/// The `DUE` kind that indexes `deadline`.
+pub(super) fn due_kind(deadline: Deadline) -> u8 {
+    match deadline {
+        Deadline::ScheduleToClose => DUE_SCHEDULE_TO_CLOSE,
+        Deadline::ScheduleToStart => DUE_SCHEDULE_TO_START,
+        Deadline::Attempt => DUE_DEADLINE,
+        Deadline::Heartbeat => DUE_HEARTBEAT,
+    }
+}
+
+/// The deadline a `DUE` kind of an activity task indexes.
+pub(super) fn due_deadline(kind: u8) -> Option<Deadline> {
+    match kind {
+        DUE_SCHEDULE_TO_CLOSE => Some(Deadline::ScheduleToClose),
+        DUE_SCHEDULE_TO_START => Some(Deadline::ScheduleToStart),
+        DUE_DEADLINE => Some(Deadline::Attempt),
+        DUE_HEARTBEAT => Some(Deadline::Heartbeat),
+        _ => None,
+    }
+}
+
+/// Save `task`; with `index`, also add the index entries of its state:
+/// its queue entry while queued, and its state's deadlines.
+pub(super) fn save_task(txn: &Txn<'_>, task: &ActivityTask, index: bool) -> Result<(), StoreError> {
+    if index {
+        if let TaskState::Ready { due } = task.state {
+            txn.open_table(READY)?
+                .insert((task.queue.as_str(), due.0, task.key, task.seq), ())?;
+        }
+        let deadlines = task.state_deadlines();
+        if !deadlines.is_empty() {
+            let mut table = txn.open_table(DUE)?;
+            for (deadline, at) in deadlines {
+                table.insert((at.0, task.key, task.seq, due_kind(deadline)), ())?;
+            }
+        }
+    }
+    txn.open_table(TASKS)?
+        .insert((task.key, task.seq), encode_row(task)?.as_slice())?;
+    Ok(())
+}
+
+/// Remove the index entries of `task`'s current state: its queue entry
+/// while queued, and its state's deadlines.
+pub(super) fn unindex_state(txn: &Txn<'_>, task: &ActivityTask) -> Result<(), StoreError> {
+    if let TaskState::Ready { due } = task.state {
+        txn.open_table(READY)?
+            .remove((task.queue.as_str(), due.0, task.key, task.seq))?;
+    }
+    let deadlines = task.state_deadlines();
+    if !deadlines.is_empty() {
+        let mut table = txn.open_table(DUE)?;
+        for (deadline, at) in deadlines {
+            table.remove((at.0, task.key, task.seq, due_kind(deadline)))?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn load_task(
+    txn: &Txn<'_>,
+    key: ExecKey,
+    seq: u32,
+) -> Result<Option<ActivityTask>, StoreError> {
+    let tasks = txn.open_table(TASKS)?;
+    let task = tasks
+        .get((key, seq))?
+        .map(|v| decode_row::<ActivityTask>("activity_tasks", v.value()));
+    task.transpose()
+}
+
+pub(crate) fn poll_activities(
+    txn: &Txn<'_>,
+    queue: &str,
+    now: Timestamp,
+    max: usize,
+) -> Result<Polled, StoreError> {
+    let mut polled = Polled::default();
+    let mut taken = Vec::new();
+    {
+        let ready = txn.open_table(READY)?;
+        for row in ready.range((queue, 0, 0, 0)..=(queue, u64::MAX, u64::MAX, u32::MAX))? {
+            let (k, _) = row?;
+            let (_, at, key, seq) = k.value();
+            if at > now.0 {
+                polled.next_due = Some(Timestamp(at));
+                break;
+            }
+            if taken.len() == max {
+                polled.next_due = Some(now);
+                break;
+            }
+            taken.push((at, key, seq));
+        }
+    }
+    for (at, key, seq) in taken {
+        let task = load_task(txn, key, seq)?;
+        let Some(mut task) = task.filter(|t| t.state == TaskState::Ready { due: Timestamp(at) })
+        else {
+            // Abandoned when its execution closed, or timed out in the queue.
+            txn.open_table(READY)?.remove((queue, at, key, seq))?;
+            continue;
+        };
+        unindex_state(txn, &task)?;
+        task.lease(now);
+        save_task(txn, &task, true)?;
+        polled.tasks.push(task);
+    }
+    Ok(polled)
+}
+
+/// Close the current attempt of `task` with `outcome`: retry it or finish
+/// the task, and report to the execution's inbox. The caller has removed
+/// the index entries of the task's state.
+pub(super) fn end_attempt(
+    txn: &Txn<'_>,
+    task: ActivityTask,
+    outcome: AttemptOutcome,
+    now: Timestamp,
+) -> Result<(Option<InboxEntry>, Option<String>), StoreError> {
+    let report = task.end_attempt(outcome, now);
+    let (key, seq) = (task.key, task.seq);
+    let mut requeued = None;
+    match report.retry_at {
+        Some(at) => {
+            requeued = Some(task.queue.clone());
+            save_task(txn, &task.retry(at), true)?;
+        }
+        None => {
+            if let Some(close) = task.close_deadline() {
+                txn.open_table(DUE)?
+                    .remove((close.0, key, seq, DUE_SCHEDULE_TO_CLOSE))?;
+            }
+            txn.open_table(TASKS)?.remove((key, seq))?;
+        }
+    }
+    let entry = push_inbox(txn, key, InboxMessage::Activity(report))?;
+    Ok((entry, requeued))
+}
+
+pub(crate) fn report_attempt(
+    txn: &Txn<'_>,
+    result: AttemptResult,
+    now: Timestamp,
+) -> Result<Option<Reported>, StoreError> {
+    // Stale: the task is gone (execution closed) or this attempt already
+    // timed out and another attempt owns the task now.
+    let Some(task) = load_task(txn, result.key, result.seq)?
+        .filter(|t| t.attempt == result.attempt && matches!(t.state, TaskState::Running { .. }))
+    else {
+        return Ok(None);
+    };
+    unindex_state(txn, &task)?;
+    let outcome = match result.result {
+        Ok(value) => AttemptOutcome::Completed(value),
+        Err(failure) => AttemptOutcome::Failed(failure),
+    };
+    let (entry, requeued) = end_attempt(txn, task, outcome, now)?;
+    Ok(entry.map(|entry| Reported { entry, requeued }))
+}
+
+pub(crate) fn record_heartbeat(
+    txn: &Txn<'_>,
+    key: ExecKey,
+    seq: u32,
+    attempt: u32,
+    details: Option<Vec<u8>>,
+    now: Timestamp,
+) -> Result<HeartbeatAck, StoreError> {
+    let Some(mut task) = load_task(txn, key, seq)?
+        .filter(|t| t.attempt == attempt && matches!(t.state, TaskState::Running { .. }))
+    else {
+        // Timed out, superseded, or its execution closed.
+        return Ok(HeartbeatAck {
+            current: false,
+            cancel_requested: false,
+        });
+    };
+    let mut changed = false;
+    if let Some((old, next)) = task.heartbeat(now) {
+        let mut due = txn.open_table(DUE)?;
+        due.remove((old.0, key, seq, DUE_HEARTBEAT))?;
+        due.insert((next.0, key, seq, DUE_HEARTBEAT), ())?;
+        changed = true;
+    }
+    if details.is_some() {
+        task.heartbeat_details = details;
+        changed = true;
+    }
+    if changed {
+        save_task(txn, &task, false)?;
+    }
+    Ok(HeartbeatAck {
+        current: true,
+        cancel_requested: task.cancel_requested,
+    })
+}

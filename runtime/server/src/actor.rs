@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use weft_core::{Event, EventKind, ExecutionState, InboxMessage, Timestamp};
+use weft_core::{Event, EventKind, ExecutionId, ExecutionState, InboxMessage, Timestamp};
 use weft_engine::{Driver, DriverStop, RunEnd};
 use weft_store::{ExecKey, ExecutionStatus, NewActivityTask, StoreError, Transition};
 
@@ -28,6 +28,51 @@ pub(crate) enum Exit {
     Reload,
 }
 
+/// Why an actor stopped without finishing its work: a runtime failure,
+/// never the workflow's (nothing of it is recorded; the node retries the
+/// execution after a backoff, from what is durable).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ActorError {
+    /// Its record, history or inbox could not be read.
+    #[error("execution key {key}: loading it failed: {source}")]
+    Load { key: ExecKey, source: StoreError },
+    /// Its stored history is not one an execution can start from.
+    #[error(transparent)]
+    History(#[from] weft_core::HistoryError),
+    /// Its pinned component could not be loaded or compiled.
+    #[error("{id}: its component could not be loaded: {source}")]
+    Component {
+        id: ExecutionId,
+        source: crate::RuntimeError,
+    },
+    /// The engine could not run it.
+    #[error("{id}: {source}")]
+    Engine {
+        id: ExecutionId,
+        source: weft_engine::EngineError,
+    },
+    /// Its continue-as-new could not be prepared.
+    #[error("{id}: cannot continue as new: {source}")]
+    ContinueAsNew {
+        id: ExecutionId,
+        source: crate::RuntimeError,
+    },
+    /// A commit of its own (closing, parking) failed.
+    #[error("{id}: {what} failed: {source}")]
+    Commit {
+        id: ExecutionId,
+        what: &'static str,
+        source: StoreError,
+    },
+    /// Its driver stopped it (a storage failure mid-run).
+    #[error("{id}: {stop}")]
+    Stopped { id: ExecutionId, stop: DriverStop },
+    /// A query fault on an actor's instance (queries run on replays of
+    /// their own, so this is a bug).
+    #[error("{id}: unexpected query fault: {message}")]
+    QueryFault { id: ExecutionId, message: String },
+}
+
 /// Load and run the execution until it closes, parks, is evicted or has
 /// nothing to do; `Ok(Exit::Reload)` asks for a reload. Supervised by the
 /// node (`node.rs`), which acts on how it ended.
@@ -35,13 +80,13 @@ pub(crate) async fn run(
     inner: &Arc<Shared>,
     key: ExecKey,
     rx: mpsc::UnboundedReceiver<ActorMsg>,
-) -> Result<Exit, String> {
+) -> Result<Exit, ActorError> {
     let loaded = inner
         .services
         .store
         .load_execution(key)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|source| ActorError::Load { key, source })?;
     if loaded.record.status != ExecutionStatus::Running {
         inner.registry.closed(key, None);
         return Ok(Exit::Done);
@@ -55,7 +100,10 @@ pub(crate) async fn run(
         .services
         .ensure_component(loaded.record.component)
         .await
-        .map_err(|e| format!("{id}: {e}"))?;
+        .map_err(|source| ActorError::Component {
+            id: id.clone(),
+            source,
+        })?;
     if loaded.history.len() > 1 {
         inner
             .registry
@@ -63,8 +111,7 @@ pub(crate) async fn run(
             .replays
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
-    let mut state =
-        ExecutionState::from_history(id.clone(), loaded.history).map_err(|e| e.to_string())?;
+    let mut state = ExecutionState::from_history(id.clone(), loaded.history)?;
     let mut driver = ActorDriver {
         inner: inner.clone(),
         key,
@@ -98,7 +145,10 @@ pub(crate) async fn run(
             .clone()
             .run(state, Box::new(driver))
             .await
-            .map_err(|e| format!("{id}: {e}"))?
+            .map_err(|source| ActorError::Engine {
+                id: id.clone(),
+                source,
+            })?
     };
     match end {
         RunEnd::Closed => {
@@ -127,7 +177,10 @@ pub(crate) async fn run(
                 let next = inner
                     .services
                     .new_execution_or(req, Some(state.component()))
-                    .map_err(|e| format!("{id}: cannot continue as new: {e}"))?;
+                    .map_err(|source| ActorError::ContinueAsNew {
+                        id: id.clone(),
+                        source,
+                    })?;
                 transition.continue_as_new = Some(next);
             }
             let events = transition.events.clone();
@@ -141,7 +194,11 @@ pub(crate) async fn run(
                     Ok(Exit::Done)
                 }
                 Err(StoreError::Conflict { .. }) => Ok(Exit::Reload),
-                Err(e) => Err(format!("{id}: closing commit failed: {e}")),
+                Err(source) => Err(ActorError::Commit {
+                    id,
+                    what: "the closing commit",
+                    source,
+                }),
             }
         }
         RunEnd::Nondeterminism(n) => {
@@ -166,7 +223,11 @@ pub(crate) async fn run(
                     Ok(Exit::Done)
                 }
                 Err(StoreError::Conflict { .. }) => Ok(Exit::Reload),
-                Err(e) => Err(format!("{id}: cannot record parking: {e}")),
+                Err(source) => Err(ActorError::Commit {
+                    id,
+                    what: "recording the parking",
+                    source,
+                }),
             }
         }
         RunEnd::Stopped(DriverStop::Evicted) => Ok(Exit::Done),
@@ -175,8 +236,8 @@ pub(crate) async fn run(
             Ok(Exit::Reload)
         }
         // Queries run on their own replays, never on an actor's instance.
-        RunEnd::QueryFault(m) => Err(format!("{id}: unexpected query fault: {m}")),
-        RunEnd::Stopped(stop) => Err(format!("{id}: {stop}")),
+        RunEnd::QueryFault(message) => Err(ActorError::QueryFault { id, message }),
+        RunEnd::Stopped(stop) => Err(ActorError::Stopped { id, stop }),
     }
 }
 

@@ -224,15 +224,15 @@ impl NewExecution {
 }
 
 impl ExecutionRecord {
-    /// The record of `new`, just started under `key`: running, with its
-    /// `ExecutionStarted` event as its history.
-    pub fn started(key: ExecKey, new: &NewExecution) -> ExecutionRecord {
-        ExecutionRecord {
+    /// The record of `new`, just started under `key` (running, with its
+    /// `ExecutionStarted` event as its history), and that event.
+    pub fn started(key: ExecKey, new: NewExecution) -> (ExecutionRecord, Event) {
+        let record = ExecutionRecord {
             key,
-            id: new.id.clone(),
-            workflow_type: new.workflow_type.clone(),
+            id: new.id,
+            workflow_type: new.workflow_type,
             component: new.component,
-            task_queue: new.task_queue.clone(),
+            task_queue: new.task_queue,
             status: ExecutionStatus::Running,
             next_event: 1,
             next_inbox: 0,
@@ -244,9 +244,10 @@ impl ExecutionRecord {
             children: 0,
             run_timeout_ms: new.run_timeout_ms,
             execution_deadline: new.execution_deadline,
-            search_attributes: new.search_attributes.clone(),
-            memo: new.memo.clone(),
-        }
+            search_attributes: new.search_attributes,
+            memo: new.memo,
+        };
+        (record, new.started)
     }
 
     /// Follow `events`, appended to the history: the pinned component and
@@ -475,7 +476,7 @@ mod tests {
         new.run_timeout_ms = Some(500);
         new.execution_deadline = Some(Timestamp(1_200));
         assert_eq!(new.run_deadline(), Some(Timestamp(1_200)));
-        let mut record = ExecutionRecord::started(7, &new);
+        let (mut record, _) = ExecutionRecord::started(7, new.clone());
         record.parent = Some((3, 1));
         let set = vec![
             ("a".to_owned(), "1".to_owned()),
@@ -546,8 +547,8 @@ mod tests {
 
     #[test]
     fn a_closing_parent_acts_only_on_its_own_running_children() {
-        let parent = ExecutionRecord::started(1, &new_run("p", 0));
-        let mut child = ExecutionRecord::started(2, &new_run("c", 0));
+        let (parent, _) = ExecutionRecord::started(1, new_run("p", 0));
+        let (mut child, _) = ExecutionRecord::started(2, new_run("c", 0));
         child.parent = Some((1, 0));
         assert_eq!(
             parent_closed(&parent, &child, ParentClosePolicy::Abandon),

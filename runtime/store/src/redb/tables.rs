@@ -39,10 +39,10 @@ pub(crate) const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("
 /// log, append-only, in time order.
 pub(crate) const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("audit_log");
 
-/// The listing index: `(index key, exec)` for every execution, under its
-/// namespace, its namespace and status, and its workflow type
-/// (`visibility.rs`).
-pub(crate) const VISIBILITY: TableDefinition<(&str, u64), ()> = TableDefinition::new("visibility");
+/// The listing index: `(tag, exec)` for every execution, under a tag of
+/// its namespace, of its workflow type and, once closed, of its namespace
+/// and status (`visibility.rs`).
+pub(crate) const VISIBILITY: TableDefinition<(u64, u64), ()> = TableDefinition::new("listing");
 /// `DUE` kind: a workflow timer.
 pub(crate) const DUE_TIMER: u8 = 0;
 /// `DUE` kind: the start-to-close deadline of a running attempt.

@@ -1,49 +1,71 @@
 //! Listing executions without scanning them all: the `VISIBILITY` index.
 //!
-//! Every execution has three entries, `(index key, exec key)`: under its
-//! namespace, under its namespace and status, and under its workflow type
-//! (which carries its namespace). A list walks the narrowest index its
-//! filter allows, newest first (exec keys grow with every start), and
-//! checks each candidate against the whole filter, so the index only ever
-//! narrows and never decides. A page cursor (`ListFilter::before`) starts
-//! the walk below the last key a page returned.
+//! Every execution has entries `(tag, exec key)` under a tag of its
+//! namespace and a tag of its workflow type (which carries its namespace)
+//! from its start, and under a tag of its namespace and status once it has
+//! closed; the running ones are the `RUNNING` table already. A tag is the
+//! first 8 bytes of a BLAKE3 hash of what it names: fixed-size keys, no
+//! allocation, one table. A list walks the narrowest index its filter
+//! allows, newest first (exec keys grow with every start), and checks each
+//! candidate against the whole filter, so the index only narrows and never
+//! decides (two names sharing a tag, at odds of one in 2^64, would only
+//! cost a look). A page cursor (`ListFilter::before`) starts the walk
+//! below the last key a page returned. Counting a namespace, or a closed
+//! status in it, reads the index alone.
 
 use super::rows::decode_row;
-use super::tables::{EXECUTIONS, VISIBILITY};
+use super::tables::{EXECUTIONS, RUNNING, VISIBILITY};
 use super::txn::Txn;
 use crate::StoreError;
 use crate::model::{ExecKey, ExecutionRecord, ExecutionStatus, ListFilter};
 use redb::{ReadTransaction, ReadableTable};
 use weft_core::namespace::namespace_of;
 
-// Index keys: a kind letter, then its values, separated by NUL (which no
-// namespace, type or status name contains).
-fn by_namespace(namespace: &str) -> String {
-    format!("n\0{namespace}")
+/// The tag of `(kind, parts)`.
+fn tag(kind: u8, parts: &[&str]) -> u64 {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&[kind]);
+    for part in parts {
+        // Length-prefixed: no two part lists hash the same input.
+        hasher.update(&(part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&hasher.finalize().as_bytes()[..8]);
+    u64::from_le_bytes(first)
 }
 
-fn by_status(namespace: &str, status: ExecutionStatus) -> String {
-    format!("s\0{namespace}\0{}", status.name())
+fn by_namespace(namespace: &str) -> u64 {
+    tag(b'n', &[namespace])
 }
 
-fn by_type(workflow_type: &str) -> String {
-    format!("t\0{workflow_type}")
+fn by_status(namespace: &str, status: ExecutionStatus) -> u64 {
+    tag(b's', &[namespace, status.name()])
 }
 
-fn capped(n: u64, limit: usize) -> u64 {
-    if limit == 0 { n } else { n.min(limit as u64) }
+fn by_type(workflow_type: &str) -> u64 {
+    tag(b't', &[workflow_type])
+}
+
+/// The index entries of `record` as it stands.
+fn entries(record: &ExecutionRecord) -> impl Iterator<Item = (u64, u64)> {
+    let namespace = namespace_of(&record.id.workflow_id);
+    let closed = (record.status != ExecutionStatus::Running)
+        .then(|| (by_status(namespace, record.status), record.key));
+    [
+        (by_namespace(namespace), record.key),
+        (by_type(&record.workflow_type), record.key),
+    ]
+    .into_iter()
+    .chain(closed)
 }
 
 /// Index a new execution.
 pub(crate) fn index(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError> {
-    let namespace = namespace_of(&record.id.workflow_id);
     let mut table = txn.open_table(VISIBILITY)?;
-    table.insert((by_namespace(namespace).as_str(), record.key), ())?;
-    table.insert(
-        (by_status(namespace, record.status).as_str(), record.key),
-        (),
-    )?;
-    table.insert((by_type(&record.workflow_type).as_str(), record.key), ())?;
+    for entry in entries(record) {
+        table.insert(entry, ())?;
+    }
     Ok(())
 }
 
@@ -58,21 +80,21 @@ pub(crate) fn restatus(
     }
     let namespace = namespace_of(&record.id.workflow_id);
     let mut table = txn.open_table(VISIBILITY)?;
-    table.remove((by_status(namespace, from).as_str(), record.key))?;
-    table.insert(
-        (by_status(namespace, record.status).as_str(), record.key),
-        (),
-    )?;
+    if from != ExecutionStatus::Running {
+        table.remove((by_status(namespace, from), record.key))?;
+    }
+    if record.status != ExecutionStatus::Running {
+        table.insert((by_status(namespace, record.status), record.key), ())?;
+    }
     Ok(())
 }
 
 /// Remove a deleted execution's entries.
 pub(crate) fn unindex(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError> {
-    let namespace = namespace_of(&record.id.workflow_id);
     let mut table = txn.open_table(VISIBILITY)?;
-    table.remove((by_namespace(namespace).as_str(), record.key))?;
-    table.remove((by_status(namespace, record.status).as_str(), record.key))?;
-    table.remove((by_type(&record.workflow_type).as_str(), record.key))?;
+    for entry in entries(record) {
+        table.remove(entry)?;
+    }
     Ok(())
 }
 
@@ -83,25 +105,31 @@ pub(crate) fn build(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
     let mut indexed = 0;
     for row in execs.iter()? {
         let record: ExecutionRecord = decode_row("executions", row?.1.value())?;
-        let namespace = namespace_of(&record.id.workflow_id);
-        table.insert((by_namespace(namespace).as_str(), record.key), ())?;
-        table.insert(
-            (by_status(namespace, record.status).as_str(), record.key),
-            (),
-        )?;
-        table.insert((by_type(&record.workflow_type).as_str(), record.key), ())?;
+        for entry in entries(&record) {
+            table.insert(entry, ())?;
+        }
         indexed += 1;
     }
     Ok(indexed)
 }
 
-/// The index entry a filter walks: the narrowest it names.
-fn walk(filter: &ListFilter) -> Option<String> {
+/// What a filter walks: the narrowest set it names.
+enum Walk {
+    /// The running executions (`RUNNING`).
+    Running,
+    /// One tag of the index.
+    Tag(u64),
+    /// Every execution.
+    All,
+}
+
+fn walk(filter: &ListFilter) -> Walk {
     match (&filter.namespace, filter.status, &filter.workflow_type) {
-        (Some(namespace), Some(status), _) => Some(by_status(namespace, status)),
-        (_, _, Some(workflow_type)) => Some(by_type(workflow_type)),
-        (Some(namespace), None, None) => Some(by_namespace(namespace)),
-        (None, _, None) => None,
+        (_, Some(ExecutionStatus::Running), _) => Walk::Running,
+        (Some(namespace), Some(status), _) => Walk::Tag(by_status(namespace, status)),
+        (_, _, Some(workflow_type)) => Walk::Tag(by_type(workflow_type)),
+        (Some(namespace), None, None) => Walk::Tag(by_namespace(namespace)),
+        (None, _, None) => Walk::All,
     }
 }
 
@@ -122,16 +150,22 @@ fn each(
         Ok(!filter.matches(&record) || visit(record))
     };
     match walk(filter) {
-        Some(entry) => {
+        Walk::Running => {
+            for row in txn.open_table(RUNNING)?.range(..below)?.rev() {
+                if !candidate(row?.0.value())? {
+                    break;
+                }
+            }
+        }
+        Walk::Tag(tag) => {
             let table = txn.open_table(VISIBILITY)?;
-            let entry = entry.as_str();
-            for row in table.range((entry, 0)..(entry, below))?.rev() {
+            for row in table.range((tag, 0)..(tag, below))?.rev() {
                 if !candidate(row?.0.value().1)? {
                     break;
                 }
             }
         }
-        None => {
+        Walk::All => {
             for row in execs.range(..below)?.rev() {
                 if !candidate(row?.0.value())? {
                     break;
@@ -155,8 +189,13 @@ pub(crate) fn list(
     Ok(out)
 }
 
+fn capped(n: u64, limit: usize) -> u64 {
+    if limit == 0 { n } else { n.min(limit as u64) }
+}
+
 /// How many executions pass `filter`, up to its limit. A filter that
-/// names only a namespace (and a status) is answered from the index alone.
+/// names only a namespace (and a closed status) is answered from the index
+/// alone.
 pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, StoreError> {
     let index_only = ListFilter {
         namespace: filter.namespace.clone(),
@@ -165,12 +204,11 @@ pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, S
         limit: filter.limit,
         ..ListFilter::default()
     };
-    if let (Some(entry), true) = (walk(filter), *filter == index_only) {
+    if let (Walk::Tag(tag), true) = (walk(filter), *filter == index_only) {
         let table = txn.open_table(VISIBILITY)?;
-        let entry = entry.as_str();
         let below = filter.before.unwrap_or(ExecKey::MAX);
         let mut n = 0;
-        for row in table.range((entry, 0)..(entry, below))? {
+        for row in table.range((tag, 0)..(tag, below))? {
             row?;
             n += 1;
         }

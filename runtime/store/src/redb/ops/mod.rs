@@ -67,8 +67,9 @@ pub(crate) fn start_execution(
     let mut meta = txn.open_table(META)?;
     let key = meta.get("next_exec_key")?.map_or(1, |v| v.value());
     meta.insert("next_exec_key", key + 1)?;
-    let record = ExecutionRecord::started(key, &new);
-    if let Some(deadline) = new.run_deadline() {
+    let run_deadline = new.run_deadline();
+    let (record, started) = ExecutionRecord::started(key, new);
+    if let Some(deadline) = run_deadline {
         txn.open_table(DUE)?
             .insert((deadline.0, key, 0, DUE_RUN_TIMEOUT), ())?;
     }
@@ -77,7 +78,7 @@ pub(crate) fn start_execution(
     visibility::index(txn, &record)?;
     txn.open_table(RUNNING)?.insert(key, ())?;
     txn.open_table(HISTORY)?
-        .insert((key, 0), encode_event(&new.started)?.as_slice())?;
+        .insert((key, 0), encode_event(&started)?.as_slice())?;
     Ok(record)
 }
 

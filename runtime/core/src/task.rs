@@ -184,22 +184,24 @@ impl ActivityTask {
 
     /// The deadlines the task's current state arms, besides the activity's
     /// schedule-to-close one (armed once, for the task's whole life).
-    pub fn state_deadlines(&self) -> Vec<(Deadline, Timestamp)> {
-        match self.state {
-            TaskState::Ready { due } => self
-                .timeouts
-                .schedule_to_start_ms
-                .map(|ms| (Deadline::ScheduleToStart, due.plus_ms(ms)))
-                .into_iter()
-                .collect(),
+    pub fn state_deadlines(&self) -> impl Iterator<Item = (Deadline, Timestamp)> + use<> {
+        let armed = match self.state {
+            TaskState::Ready { due } => [
+                self.timeouts
+                    .schedule_to_start_ms
+                    .map(|ms| (Deadline::ScheduleToStart, due.plus_ms(ms))),
+                None,
+            ],
             TaskState::Running {
                 deadline,
                 heartbeat_deadline,
                 ..
-            } => std::iter::once((Deadline::Attempt, deadline))
-                .chain(heartbeat_deadline.map(|at| (Deadline::Heartbeat, at)))
-                .collect(),
-        }
+            } => [
+                Some((Deadline::Attempt, deadline)),
+                heartbeat_deadline.map(|at| (Deadline::Heartbeat, at)),
+            ],
+        };
+        armed.into_iter().flatten()
     }
 
     /// Lease the queued attempt to a worker at `now`: it runs until its
@@ -322,12 +324,12 @@ mod tests {
         });
         assert_eq!(t.attempt, 1);
         assert_eq!(
-            t.state_deadlines(),
+            t.state_deadlines().collect::<Vec<_>>(),
             vec![(Deadline::ScheduleToStart, Timestamp(1_100))]
         );
         t.lease(Timestamp(1_400));
         assert_eq!(
-            t.state_deadlines(),
+            t.state_deadlines().collect::<Vec<_>>(),
             vec![
                 (Deadline::Attempt, Timestamp(1_800)),
                 (Deadline::Heartbeat, Timestamp(1_450))

@@ -54,8 +54,8 @@ pub(super) fn save_task(txn: &Txn<'_>, task: &ActivityTask, index: bool) -> Resu
             txn.open_table(READY)?
                 .insert((task.queue.as_str(), due.0, task.key, task.seq), ())?;
         }
-        let deadlines = task.state_deadlines();
-        if !deadlines.is_empty() {
+        let mut deadlines = task.state_deadlines().peekable();
+        if deadlines.peek().is_some() {
             let mut table = txn.open_table(DUE)?;
             for (deadline, at) in deadlines {
                 table.insert((at.0, task.key, task.seq, due_kind(deadline)), ())?;
@@ -74,8 +74,8 @@ pub(super) fn unindex_state(txn: &Txn<'_>, task: &ActivityTask) -> Result<(), St
         txn.open_table(READY)?
             .remove((task.queue.as_str(), due.0, task.key, task.seq))?;
     }
-    let deadlines = task.state_deadlines();
-    if !deadlines.is_empty() {
+    let mut deadlines = task.state_deadlines().peekable();
+    if deadlines.peek().is_some() {
         let mut table = txn.open_table(DUE)?;
         for (deadline, at) in deadlines {
             table.remove((at.0, task.key, task.seq, due_kind(deadline)))?;

@@ -1,17 +1,21 @@
 //! Listing executions without scanning them all: the `VISIBILITY` index.
 //!
-//! Every execution has entries `(tag, exec key)` under a tag of its
-//! namespace and a tag of its workflow type (which carries its namespace)
-//! from its start, and under a tag of its namespace and status once it has
-//! closed; the running ones are the `RUNNING` table already. A tag is the
-//! first 8 bytes of a BLAKE3 hash of what it names: fixed-size keys, no
-//! allocation, one table. A list walks the narrowest index its filter
-//! allows, newest first (exec keys grow with every start), and checks each
-//! candidate against the whole filter, so the index only narrows and never
-//! decides (two names sharing a tag, at odds of one in 2^64, would only
-//! cost a look). A page cursor (`ListFilter::before`) starts the walk
-//! below the last key a page returned. Counting a namespace, or a closed
-//! status in it, reads the index alone.
+//! Running executions are the `RUNNING` table, which the store keeps
+//! anyway. A closed execution gets entries `(tag, exec key)`, written in
+//! its closing transaction, under a tag of its namespace, of its workflow
+//! type (which carries its namespace) and of its namespace and status. So
+//! a start writes nothing more and a close one table's three entries. A
+//! tag is the first 8 bytes of a BLAKE3 hash of what it names: fixed-size
+//! keys, no allocation, one table.
+//!
+//! A list walks the narrowest set its filter allows, newest first (exec
+//! keys grow with every start): the running ones, one tag, or, for a
+//! namespace or type of any status, the running ones merged with that tag.
+//! Every candidate is checked against the whole filter, so the index only
+//! narrows and never decides (two names sharing a tag, at odds of one in
+//! 2^64, would only cost a look). A page cursor (`ListFilter::before`)
+//! starts the walk below the last key a page returned. Counting a closed
+//! status in a namespace reads the index alone.
 
 use super::rows::decode_row;
 use super::tables::{EXECUTIONS, RUNNING, VISIBILITY};
@@ -47,29 +51,22 @@ fn by_type(workflow_type: &str) -> u64 {
     tag(b't', &[workflow_type])
 }
 
-/// The index entries of `record` as it stands.
-fn entries(record: &ExecutionRecord) -> impl Iterator<Item = (u64, u64)> {
+/// The index entries of `record` with status `status`: none while it
+/// runs (`RUNNING` lists it).
+fn entries(record: &ExecutionRecord, status: ExecutionStatus) -> Vec<(u64, u64)> {
+    if status == ExecutionStatus::Running {
+        return Vec::new();
+    }
     let namespace = namespace_of(&record.id.workflow_id);
-    let closed = (record.status != ExecutionStatus::Running)
-        .then(|| (by_status(namespace, record.status), record.key));
-    [
+    vec![
         (by_namespace(namespace), record.key),
         (by_type(&record.workflow_type), record.key),
+        (by_status(namespace, status), record.key),
     ]
-    .into_iter()
-    .chain(closed)
 }
 
-/// Index a new execution.
-pub(crate) fn index(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError> {
-    let mut table = txn.open_table(VISIBILITY)?;
-    for entry in entries(record) {
-        table.insert(entry, ())?;
-    }
-    Ok(())
-}
-
-/// Move `record` from status `from` to its current one.
+/// Move `record` from status `from` to its current one: index it when it
+/// closes.
 pub(crate) fn restatus(
     txn: &Txn<'_>,
     record: &ExecutionRecord,
@@ -78,13 +75,12 @@ pub(crate) fn restatus(
     if from == record.status {
         return Ok(());
     }
-    let namespace = namespace_of(&record.id.workflow_id);
     let mut table = txn.open_table(VISIBILITY)?;
-    if from != ExecutionStatus::Running {
-        table.remove((by_status(namespace, from), record.key))?;
+    for entry in entries(record, from) {
+        table.remove(entry)?;
     }
-    if record.status != ExecutionStatus::Running {
-        table.insert((by_status(namespace, record.status), record.key), ())?;
+    for entry in entries(record, record.status) {
+        table.insert(entry, ())?;
     }
     Ok(())
 }
@@ -92,7 +88,7 @@ pub(crate) fn restatus(
 /// Remove a deleted execution's entries.
 pub(crate) fn unindex(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError> {
     let mut table = txn.open_table(VISIBILITY)?;
-    for entry in entries(record) {
+    for entry in entries(record, record.status) {
         table.remove(entry)?;
     }
     Ok(())
@@ -105,7 +101,7 @@ pub(crate) fn build(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
     let mut indexed = 0;
     for row in execs.iter()? {
         let record: ExecutionRecord = decode_row("executions", row?.1.value())?;
-        for entry in entries(&record) {
+        for entry in entries(&record, record.status) {
             table.insert(entry, ())?;
         }
         indexed += 1;
@@ -117,8 +113,10 @@ pub(crate) fn build(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
 enum Walk {
     /// The running executions (`RUNNING`).
     Running,
-    /// One tag of the index.
-    Tag(u64),
+    /// The closed executions of one tag.
+    Closed(u64),
+    /// The running ones and the closed ones of one tag, merged.
+    Both(u64),
     /// Every execution.
     All,
 }
@@ -126,12 +124,16 @@ enum Walk {
 fn walk(filter: &ListFilter) -> Walk {
     match (&filter.namespace, filter.status, &filter.workflow_type) {
         (_, Some(ExecutionStatus::Running), _) => Walk::Running,
-        (Some(namespace), Some(status), _) => Walk::Tag(by_status(namespace, status)),
-        (_, _, Some(workflow_type)) => Walk::Tag(by_type(workflow_type)),
-        (Some(namespace), None, None) => Walk::Tag(by_namespace(namespace)),
+        (Some(namespace), Some(status), _) => Walk::Closed(by_status(namespace, status)),
+        (_, None, Some(workflow_type)) => Walk::Both(by_type(workflow_type)),
+        (Some(namespace), None, None) => Walk::Both(by_namespace(namespace)),
+        (None, Some(_), Some(workflow_type)) => Walk::Closed(by_type(workflow_type)),
         (None, _, None) => Walk::All,
     }
 }
+
+/// Keys from `rows`, newest first, as a fallible stream.
+type Keys<'a> = std::iter::Peekable<Box<dyn Iterator<Item = Result<ExecKey, StoreError>> + 'a>>;
 
 /// Call `visit` with each execution that passes `filter`, newest first,
 /// until it returns false.
@@ -149,28 +151,50 @@ fn each(
         let record: ExecutionRecord = decode_row("executions", row.value())?;
         Ok(!filter.matches(&record) || visit(record))
     };
-    match walk(filter) {
-        Walk::Running => {
-            for row in txn.open_table(RUNNING)?.range(..below)?.rev() {
-                if !candidate(row?.0.value())? {
-                    break;
-                }
-            }
-        }
-        Walk::Tag(tag) => {
-            let table = txn.open_table(VISIBILITY)?;
-            for row in table.range((tag, 0)..(tag, below))?.rev() {
-                if !candidate(row?.0.value().1)? {
-                    break;
-                }
-            }
-        }
+    let running_table = txn.open_table(RUNNING)?;
+    let index = txn.open_table(VISIBILITY)?;
+    let running = || -> Result<Keys<'_>, StoreError> {
+        let rows = running_table.range(..below)?.rev();
+        let keys: Box<dyn Iterator<Item = _>> =
+            Box::new(rows.map(|r| r.map(|(k, _)| k.value()).map_err(StoreError::from)));
+        Ok(keys.peekable())
+    };
+    let closed = |tag: u64| -> Result<Keys<'_>, StoreError> {
+        let rows = index.range((tag, 0)..(tag, below))?.rev();
+        let keys: Box<dyn Iterator<Item = _>> =
+            Box::new(rows.map(|r| r.map(|(k, _)| k.value().1).map_err(StoreError::from)));
+        Ok(keys.peekable())
+    };
+    let (mut first, mut second) = match walk(filter) {
+        Walk::Running => (running()?, None),
+        Walk::Closed(tag) => (closed(tag)?, None),
+        Walk::Both(tag) => (running()?, Some(closed(tag)?)),
         Walk::All => {
-            for row in execs.range(..below)?.rev() {
-                if !candidate(row?.0.value())? {
-                    break;
-                }
-            }
+            let rows = execs.range(..below)?.rev();
+            let keys: Box<dyn Iterator<Item = _>> =
+                Box::new(rows.map(|r| r.map(|(k, _)| k.value()).map_err(StoreError::from)));
+            (keys.peekable(), None)
+        }
+    };
+    loop {
+        // The newer head of the two streams (keys never repeat across
+        // them: an execution is either running or closed).
+        let from_second = match (first.peek(), second.as_mut().and_then(|s| s.peek())) {
+            (None, None) => break,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some(Ok(a)), Some(Ok(b))) => b > a,
+            (Some(Err(_)), _) => false,
+            (_, Some(Err(_))) => true,
+        };
+        let next = if from_second {
+            second.as_mut().and_then(Iterator::next)
+        } else {
+            first.next()
+        };
+        let Some(key) = next else { break };
+        if !candidate(key?)? {
+            break;
         }
     }
     Ok(())
@@ -194,7 +218,7 @@ fn capped(n: u64, limit: usize) -> u64 {
 }
 
 /// How many executions pass `filter`, up to its limit. A filter that
-/// names only a namespace (and a closed status) is answered from the index
+/// names only a namespace and a closed status is answered from the index
 /// alone.
 pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, StoreError> {
     let index_only = ListFilter {
@@ -204,7 +228,7 @@ pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, S
         limit: filter.limit,
         ..ListFilter::default()
     };
-    if let (Walk::Tag(tag), true) = (walk(filter), *filter == index_only) {
+    if let (Walk::Closed(tag), true) = (walk(filter), *filter == index_only) {
         let table = txn.open_table(VISIBILITY)?;
         let below = filter.before.unwrap_or(ExecKey::MAX);
         let mut n = 0;

@@ -75,7 +75,6 @@ pub(crate) fn start_execution(
     }
     ids.insert(record.id.workflow_id.as_str(), key)?;
     execs.insert(key, encode_row(&record)?.as_slice())?;
-    visibility::index(txn, &record)?;
     txn.open_table(RUNNING)?.insert(key, ())?;
     txn.open_table(HISTORY)?
         .insert((key, 0), encode_event(&started)?.as_slice())?;

@@ -124,7 +124,7 @@ pub async fn run_list(bench: Bench<'_>) -> Result<()> {
          filled in {fill_s:.1} s)"
     );
     let rows = [
-        ("store: running (status index)", &store_running),
+        ("store: running (the running set)", &store_running),
         ("store: completed, first page of 100", &store_page),
         ("store: search attribute, page of 100", &store_attribute),
         ("store: count in namespace", &store_count),

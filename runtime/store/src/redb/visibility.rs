@@ -218,8 +218,8 @@ fn capped(n: u64, limit: usize) -> u64 {
 }
 
 /// How many executions pass `filter`, up to its limit. A filter that
-/// names only a namespace and a closed status is answered from the index
-/// alone.
+/// names only a namespace (and a closed status) is answered from the index,
+/// and the records of its running executions.
 pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, StoreError> {
     let index_only = ListFilter {
         namespace: filter.namespace.clone(),
@@ -228,15 +228,35 @@ pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, S
         limit: filter.limit,
         ..ListFilter::default()
     };
-    if let (Walk::Closed(tag), true) = (walk(filter), *filter == index_only) {
-        let table = txn.open_table(VISIBILITY)?;
+    if *filter == index_only {
         let below = filter.before.unwrap_or(ExecKey::MAX);
-        let mut n = 0;
-        for row in table.range((tag, 0)..(tag, below))? {
-            row?;
-            n += 1;
+        let tagged = |tag: u64| -> Result<u64, StoreError> {
+            let mut n = 0;
+            for row in txn.open_table(VISIBILITY)?.range((tag, 0)..(tag, below))? {
+                row?;
+                n += 1;
+            }
+            Ok(n)
+        };
+        match walk(filter) {
+            Walk::Closed(tag) => return Ok(capped(tagged(tag)?, filter.limit)),
+            // A namespace: its closed ones from the index, its running
+            // ones (few, next to the closed) by their records.
+            Walk::Both(tag) => {
+                let running = ListFilter {
+                    status: Some(ExecutionStatus::Running),
+                    limit: 0,
+                    ..filter.clone()
+                };
+                let mut n = tagged(tag)?;
+                each(txn, &running, |_| {
+                    n += 1;
+                    true
+                })?;
+                return Ok(capped(n, filter.limit));
+            }
+            Walk::Running | Walk::All => {}
         }
-        return Ok(capped(n, filter.limit));
     }
     let mut n = 0;
     each(txn, filter, |_| {

@@ -43,6 +43,12 @@ fn by_namespace(namespace: &str) -> u64 {
     tag(b'n', &[namespace])
 }
 
+/// The tag under which the closed executions of `namespace` are indexed
+/// (retention walks it).
+pub(crate) fn namespace_tag(namespace: &str) -> u64 {
+    by_namespace(namespace)
+}
+
 fn by_status(namespace: &str, status: ExecutionStatus) -> u64 {
     tag(b's', &[namespace, status.name()])
 }

@@ -337,11 +337,17 @@ pub(crate) fn purge_closed(
     closed_before: Timestamp,
     max: usize,
 ) -> Result<usize, StoreError> {
+    // The namespace's closed runs, from the listing index: retention never
+    // reads the running ones or other namespaces'.
     let victims: Vec<ExecutionRecord> = {
         let execs = txn.open_table(EXECUTIONS)?;
+        let index = txn.open_table(VISIBILITY)?;
+        let tag = visibility::namespace_tag(namespace);
         let mut victims = Vec::new();
-        for row in execs.iter()? {
-            let record: ExecutionRecord = decode_row("executions", row?.1.value())?;
+        for row in index.range((tag, 0)..=(tag, u64::MAX))? {
+            let key = row?.0.value().1;
+            let Some(row) = execs.get(key)? else { continue };
+            let record: ExecutionRecord = decode_row("executions", row.value())?;
             let old = record.closed_at.is_some_and(|t| t < closed_before);
             if old
                 && record.status != ExecutionStatus::Running

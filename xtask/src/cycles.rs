@@ -337,3 +337,64 @@ fn strongly_connected(
     }
     state.out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::crate_cycles;
+
+    /// A crate's `src/` with these files, in a directory removed on drop.
+    fn src(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).expect("create");
+            }
+            std::fs::write(path, text).expect("write");
+        }
+        dir
+    }
+
+    #[test]
+    fn a_cycle_between_two_files_is_found_and_named() {
+        let dir = src(&[
+            ("lib.rs", "mod a;\nmod b;\npub use a::A;\npub use b::B;\n"),
+            ("a.rs", "use crate::B;\npub struct A(pub Option<Box<B>>);\n"),
+            (
+                "b.rs",
+                "use crate::a::A;\npub struct B(pub Option<Box<A>>);\n",
+            ),
+        ]);
+        let cycles = crate_cycles(dir.path()).expect("parse");
+        assert_eq!(cycles.len(), 1, "{cycles:?}");
+        assert!(
+            cycles[0].contains(&"a.rs uses b.rs".to_owned()),
+            "{cycles:?}"
+        );
+        assert!(
+            cycles[0].contains(&"b.rs uses a.rs".to_owned()),
+            "{cycles:?}"
+        );
+    }
+
+    #[test]
+    fn a_facade_a_re_export_and_a_layered_crate_are_no_cycle() {
+        let dir = src(&[
+            (
+                "lib.rs",
+                "mod a;\nmod b;\nmod c;\npub use a::A;\npub use c::C;\n",
+            ),
+            // A parent that re-exports its child, which uses the parent:
+            // the re-export is a facade, not a use.
+            ("c/mod.rs", "mod d;\npub use d::D;\npub struct C;\n"),
+            ("c/d.rs", "use super::C;\npub struct D(pub C);\n"),
+            ("a.rs", "pub struct A;\n"),
+            (
+                "b.rs",
+                "use crate::A;\npub(super) fn f(_: A) {}\n#[cfg(test)]\nmod tests {\n    use super::*;\n}\n",
+            ),
+        ]);
+        let cycles = crate_cycles(dir.path()).expect("parse");
+        assert!(cycles.is_empty(), "{cycles:?}");
+    }
+}

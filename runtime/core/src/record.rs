@@ -79,6 +79,7 @@ impl ExecutionRecord {
     /// event: inbox entries to move into history, or no workflow task run
     /// yet. Every other running execution is blocked on a task or timer
     /// that will write to its inbox.
+    #[inline]
     pub fn needs_workflow_task(&self) -> bool {
         self.status == ExecutionStatus::Running
             && self.parked.is_none()
@@ -139,6 +140,7 @@ impl ExecutionStatus {
     ];
 
     /// Its name, as the API and the CLI spell it (`ContinuedAsNew`).
+    #[inline]
     pub fn name(self) -> &'static str {
         match self {
             ExecutionStatus::Running => "Running",
@@ -155,6 +157,7 @@ impl ExecutionStatus {
     /// a workflow's own completion, failure, cancellation (a `Cancelled`
     /// failure after a cancellation request) or continue-as-new, or a
     /// termination or timeout from outside.
+    #[inline]
     pub fn closing(end: &EventKind, cancel_requested: bool) -> ExecutionStatus {
         match end {
             EventKind::ExecutionCompleted { .. } => ExecutionStatus::Completed,
@@ -183,6 +186,7 @@ pub enum StartRefused {
 impl IdReusePolicy {
     /// Whether a workflow id whose latest run has status `latest` (`None`:
     /// it has no run) may start a new run under this policy.
+    #[inline]
     pub fn admits(self, latest: Option<ExecutionStatus>) -> Result<(), StartRefused> {
         match (latest, self) {
             (Some(ExecutionStatus::Running), _) => Err(StartRefused::AlreadyRunning),
@@ -203,6 +207,7 @@ impl IdReusePolicy {
 impl NewExecution {
     /// When the run times out: the sooner of its run timeout and the
     /// execution's deadline.
+    #[inline]
     pub fn run_deadline(&self) -> Option<Timestamp> {
         let run = self.run_timeout_ms.map(|ms| self.started.at.plus_ms(ms));
         run.into_iter().chain(self.execution_deadline).min()
@@ -212,6 +217,7 @@ impl NewExecution {
     /// inherits what belongs to the execution rather than to one run (the
     /// parent, the timeouts, search attributes and memo), and may reuse the
     /// id, whose only running run was `previous`.
+    #[inline]
     pub fn continuing(mut self, previous: &ExecutionRecord) -> NewExecution {
         self.parent = previous.parent;
         self.id_reuse = IdReusePolicy::AllowDuplicate;
@@ -226,6 +232,7 @@ impl NewExecution {
 impl ExecutionRecord {
     /// The record of `new`, just started under `key` (running, with its
     /// `ExecutionStarted` event as its history), and that event.
+    #[inline]
     pub fn started(key: ExecKey, new: NewExecution) -> (ExecutionRecord, Event) {
         let record = ExecutionRecord {
             key,
@@ -252,6 +259,7 @@ impl ExecutionRecord {
 
     /// Follow `events`, appended to the history: the pinned component and
     /// parked state, the children count, search attributes and memo.
+    #[inline]
     pub fn append(&mut self, events: &[Event]) {
         for event in events {
             match &event.kind {
@@ -272,6 +280,7 @@ impl ExecutionRecord {
     }
 
     /// Inbox entries through `seq` were moved into history.
+    #[inline]
     pub fn consume_inbox_through(&mut self, seq: u64) {
         self.consumed_inbox = self
             .consumed_inbox
@@ -279,6 +288,7 @@ impl ExecutionRecord {
     }
 
     /// Close with `status` at `at` (the closing event's time).
+    #[inline]
     pub fn close(&mut self, status: ExecutionStatus, at: Option<Timestamp>) {
         self.status = status;
         self.closed_at = at;
@@ -287,6 +297,7 @@ impl ExecutionRecord {
     /// Whether `closing` (with `close`) may carry `next` as its
     /// continue-as-new: only a run closing as continued-as-new, and only
     /// into the same workflow id.
+    #[inline]
     pub fn check_continue_as_new(
         &self,
         close: Option<ExecutionStatus>,
@@ -305,6 +316,7 @@ impl ExecutionRecord {
 
     /// True if a history that closes with `new_events` may have children
     /// to apply parent-close policies to.
+    #[inline]
     pub fn may_have_children(&self, new_events: &[Event]) -> bool {
         self.children > 0
             || new_events
@@ -314,6 +326,7 @@ impl ExecutionRecord {
 
     /// The event that closes this running execution when its run or
     /// execution timeout, due at `at`, passes.
+    #[inline]
     pub fn timed_out(&self, at: Timestamp) -> EventKind {
         let which = if self.execution_deadline.is_some_and(|d| d <= at) {
             "execution"
@@ -327,6 +340,7 @@ impl ExecutionRecord {
 
     /// The termination that ends this run for a reset asked for by
     /// `caller`, to start a new run at `new_start`.
+    #[inline]
     pub fn reset_end(&self, reason: String, caller: Option<Caller>, new_start: Timestamp) -> Event {
         let at = new_start.max(self.started_at);
         Event::new(at, EventKind::ExecutionTerminated { reason }).by(caller)
@@ -334,6 +348,7 @@ impl ExecutionRecord {
 }
 
 /// Apply upserts: set each pair, removing the ones with empty values.
+#[inline]
 pub fn upsert(map: &mut BTreeMap<String, String>, pairs: &[(String, String)]) {
     for (k, v) in pairs {
         if v.is_empty() {
@@ -352,6 +367,7 @@ pub struct ChildIds(BTreeSet<String>);
 impl ChildIds {
     /// Admit a child `workflow_id` (`running`: the id has a running run),
     /// or the failure its parent gets instead of a start.
+    #[inline]
     pub fn admit(&mut self, workflow_id: &str, running: bool) -> Result<(), Failure> {
         if !self.0.insert(workflow_id.to_owned()) || running {
             return Err(Failure::new(
@@ -365,6 +381,7 @@ impl ChildIds {
 }
 
 /// What a child's terminal event `end` tells its parent.
+#[inline]
 pub fn child_outcome(end: &EventKind) -> Option<Result<Payload, Failure>> {
     match end {
         EventKind::ExecutionCompleted { result } => Some(Ok(result.clone())),
@@ -395,6 +412,7 @@ pub enum ChildClose {
 /// What `parent`, closing, does under `policy` to `child`, the running
 /// run of one of its children's workflow ids: nothing if that run is not
 /// its child (the id was reused) or the policy abandons it.
+#[inline]
 pub fn parent_closed(
     parent: &ExecutionRecord,
     child: &ExecutionRecord,

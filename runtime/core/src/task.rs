@@ -25,18 +25,21 @@ pub struct ActivityTimeouts {
 impl ActivityTimeouts {
     /// True if a queued task with these timeouts has a due item (its
     /// schedule-to-start or schedule-to-close deadline).
+    #[inline]
     pub fn arms_due(&self) -> bool {
         self.schedule_to_start_ms.is_some() || self.schedule_to_close_ms.is_some()
     }
 
     /// When an activity scheduled at `scheduled_at` times out as a whole,
     /// if it has a schedule-to-close timeout.
+    #[inline]
     pub fn close_deadline(&self, scheduled_at: Timestamp) -> Option<Timestamp> {
         self.schedule_to_close_ms.map(|ms| scheduled_at.plus_ms(ms))
     }
 
     /// When an attempt started at `started_at` times out: its
     /// start-to-close deadline, cut to the activity's schedule-to-close one.
+    #[inline]
     pub fn attempt_deadline(&self, scheduled_at: Timestamp, started_at: Timestamp) -> Timestamp {
         let deadline = started_at.plus_ms(self.start_to_close_ms);
         self.close_deadline(scheduled_at)
@@ -46,6 +49,7 @@ impl ActivityTimeouts {
     /// Which timeout an attempt exceeded when it reached its `deadline`
     /// (from [`ActivityTimeouts::attempt_deadline`]): a deadline cut short
     /// by schedule-to-close is that timeout.
+    #[inline]
     pub fn attempt_timeout(&self, scheduled_at: Timestamp, deadline: Timestamp) -> TimeoutKind {
         if self.close_deadline(scheduled_at) == Some(deadline) {
             TimeoutKind::ScheduleToClose
@@ -135,12 +139,14 @@ pub struct ActivityTask {
 
 impl ActivityTask {
     /// The key an attempt uses to make its side effect exactly once.
+    #[inline]
     pub fn idempotency_key(&self) -> String {
         self.execution.idempotency_key(self.seq)
     }
 
     /// When the whole activity times out, if it has a schedule-to-close
     /// timeout.
+    #[inline]
     pub fn close_deadline(&self) -> Option<Timestamp> {
         self.timeouts.close_deadline(self.scheduled_at)
     }
@@ -164,6 +170,7 @@ pub enum Deadline {
 impl ActivityTask {
     /// The task of a newly scheduled activity of execution `key`, queued
     /// for its first attempt.
+    #[inline]
     pub fn new(key: ExecKey, execution: ExecutionId, new: NewActivityTask) -> ActivityTask {
         ActivityTask {
             key,
@@ -184,6 +191,7 @@ impl ActivityTask {
 
     /// The deadlines the task's current state arms, besides the activity's
     /// schedule-to-close one (armed once, for the task's whole life).
+    #[inline]
     pub fn state_deadlines(&self) -> impl Iterator<Item = (Deadline, Timestamp)> + use<> {
         let armed = match self.state {
             TaskState::Ready { due } => [
@@ -206,6 +214,7 @@ impl ActivityTask {
 
     /// Lease the queued attempt to a worker at `now`: it runs until its
     /// attempt deadline, or its heartbeat deadline if it has one.
+    #[inline]
     pub fn lease(&mut self, now: Timestamp) {
         self.state = TaskState::Running {
             started_at: now,
@@ -216,6 +225,7 @@ impl ActivityTask {
 
     /// A heartbeat of the running attempt at `now`: moves its heartbeat
     /// deadline. Returns the old and new deadline if it moved.
+    #[inline]
     pub fn heartbeat(&mut self, now: Timestamp) -> Option<(Timestamp, Timestamp)> {
         let (
             TaskState::Running {
@@ -239,6 +249,7 @@ impl ActivityTask {
     /// The report of the current attempt, which ended with `outcome` at
     /// `now`, with the retry decision: `retry_at` is when the next attempt
     /// is due, `None` if the activity is finished.
+    #[inline]
     pub fn end_attempt(&self, outcome: AttemptOutcome, now: Timestamp) -> ActivityReport {
         let started_at = match self.state {
             TaskState::Running { started_at, .. } => Some(started_at),
@@ -261,6 +272,7 @@ impl ActivityTask {
     }
 
     /// The task for the next attempt, due at `due`.
+    #[inline]
     pub fn retry(mut self, due: Timestamp) -> ActivityTask {
         self.attempt += 1;
         self.state = TaskState::Ready { due };
@@ -270,6 +282,7 @@ impl ActivityTask {
     /// The timeout that `deadline`, indexed as due at `at`, stands for, if
     /// it is still in force (a store removes the deadlines of a finished
     /// state, but one can outlive its state when times coincide).
+    #[inline]
     pub fn timeout_at(&self, deadline: Deadline, at: Timestamp) -> Option<TimeoutKind> {
         match (deadline, self.state) {
             (Deadline::ScheduleToClose, _) if self.close_deadline() == Some(at) => {

@@ -54,7 +54,7 @@ pub use limits::{HISTORY_CLOSING_RESERVE, Limits};
 pub use random::RandomStream;
 pub use record::{
     ChildClose, ChildIds, ExecKey, ExecutionRecord, ExecutionStatus, IdReusePolicy, NewExecution,
-    StartRefused, child_outcome, parent_closed, upsert,
+    StartRefused, child_outcome, parent_closed,
 };
 pub use render::{event_details, render_history};
 pub use retry::{AttemptOutcome, RetryDecision, RetryPolicy};

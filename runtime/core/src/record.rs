@@ -348,8 +348,7 @@ impl ExecutionRecord {
 }
 
 /// Apply upserts: set each pair, removing the ones with empty values.
-#[inline]
-pub fn upsert(map: &mut BTreeMap<String, String>, pairs: &[(String, String)]) {
+fn upsert(map: &mut BTreeMap<String, String>, pairs: &[(String, String)]) {
     for (k, v) in pairs {
         if v.is_empty() {
             map.remove(k);

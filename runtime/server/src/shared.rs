@@ -21,9 +21,7 @@ impl Shared {
     /// entries, run what it started, drop what it closed from memory.
     pub(crate) fn committed(&self, done: Committed) {
         self.registry.history_changed.notify_waiters();
-        if !done.closed.is_empty() {
-            self.closed_elsewhere(done.closed);
-        }
+        self.closed_elsewhere(done.closed);
         for key in done.started {
             self.registry.activate_later(key);
         }

@@ -39,14 +39,10 @@ fn tag(kind: u8, parts: &[&str]) -> u64 {
     u64::from_le_bytes(first)
 }
 
-fn by_namespace(namespace: &str) -> u64 {
-    tag(b'n', &[namespace])
-}
-
 /// The tag under which the closed executions of `namespace` are indexed
-/// (retention walks it).
-pub(crate) fn namespace_tag(namespace: &str) -> u64 {
-    by_namespace(namespace)
+/// (listing and retention walk it).
+pub(crate) fn by_namespace(namespace: &str) -> u64 {
+    tag(b'n', &[namespace])
 }
 
 fn by_status(namespace: &str, status: ExecutionStatus) -> u64 {
@@ -59,16 +55,19 @@ fn by_type(workflow_type: &str) -> u64 {
 
 /// The index entries of `record` with status `status`: none while it
 /// runs (`RUNNING` lists it).
-fn entries(record: &ExecutionRecord, status: ExecutionStatus) -> Vec<(u64, u64)> {
-    if status == ExecutionStatus::Running {
-        return Vec::new();
-    }
+fn entries(
+    record: &ExecutionRecord,
+    status: ExecutionStatus,
+) -> impl Iterator<Item = (u64, u64)> + use<> {
     let namespace = namespace_of(&record.id.workflow_id);
-    vec![
-        (by_namespace(namespace), record.key),
-        (by_type(&record.workflow_type), record.key),
-        (by_status(namespace, status), record.key),
-    ]
+    let closed = (status != ExecutionStatus::Running).then(|| {
+        [
+            (by_namespace(namespace), record.key),
+            (by_type(&record.workflow_type), record.key),
+            (by_status(namespace, status), record.key),
+        ]
+    });
+    closed.into_iter().flatten()
 }
 
 /// Move `record` from status `from` to its current one: index it when it

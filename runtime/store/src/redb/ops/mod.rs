@@ -342,7 +342,7 @@ pub(crate) fn purge_closed(
     let victims: Vec<ExecutionRecord> = {
         let execs = txn.open_table(EXECUTIONS)?;
         let index = txn.open_table(VISIBILITY)?;
-        let tag = visibility::namespace_tag(namespace);
+        let tag = visibility::by_namespace(namespace);
         let mut victims = Vec::new();
         for row in index.range((tag, 0)..=(tag, u64::MAX))? {
             let key = row?.0.value().1;

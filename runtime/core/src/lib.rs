@@ -23,6 +23,7 @@
 //! assert!(state.poll_wait(&[timer]).unwrap().is_none()); // not fired yet
 //! ```
 
+mod chain;
 mod clock;
 mod codec;
 mod command;
@@ -37,9 +38,11 @@ mod random;
 mod record;
 mod render;
 mod retry;
+mod secrets;
 mod task;
 mod values;
 
+pub use chain::{ChainHash, LINK_LEN, hex, unhex};
 pub use clock::Clock;
 pub use codec::{CodecError, FORMAT_VERSION, decode_event, encode_event};
 pub use command::{ActivityOptions, ChildOptions, Command, Exit, ParentClosePolicy};
@@ -53,10 +56,11 @@ pub use inbox::{ActivityReport, InboxMessage};
 pub use limits::{HISTORY_CLOSING_RESERVE, Limits};
 pub use random::RandomStream;
 pub use record::{
-    ChildClose, ChildIds, ExecKey, ExecutionRecord, ExecutionStatus, IdReusePolicy, NewExecution,
-    StartRefused, child_outcome, parent_closed,
+    ChildClose, ChildIds, DataKey, ExecKey, ExecutionRecord, ExecutionStatus, IdReusePolicy,
+    NewExecution, Protection, StartRefused, child_outcome, parent_closed,
 };
 pub use render::{event_details, render_history};
+pub use secrets::{HasSecrets, Secret, SecretsMismatch};
 pub use retry::{AttemptOutcome, RetryDecision, RetryPolicy};
 pub use task::{ActivityTask, ActivityTimeouts, Deadline, NewActivityTask, TaskState};
 pub use values::{Payload, Timestamp};

@@ -3,7 +3,7 @@
 //! it only persists and indexes what they decide.
 
 use crate::{
-    Caller, ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage, ParentClosePolicy,
+    Caller, ChainHash, ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage, ParentClosePolicy,
     Payload, Timestamp,
 };
 use serde::{Deserialize, Serialize};
@@ -72,6 +72,60 @@ pub struct ExecutionRecord {
     pub search_attributes: BTreeMap<String, String>,
     /// Shown, not indexed.
     pub memo: BTreeMap<String, String>,
+    /// How its payloads are encrypted and its history chained; `None` for
+    /// an execution written before histories were chained (row version 1),
+    /// whose events stay in the format they were written in. Not part of
+    /// the record's own encoding: the store keeps it after the record in
+    /// the row, so rows of version 1 still decode.
+    #[serde(skip)]
+    pub protection: Option<Protection>,
+}
+
+/// How an execution's stored payloads are encrypted and its history
+/// chained (see `chain.rs` and the `weft-protect` crate).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protection {
+    /// Its data key, as stored.
+    pub key: DataKey,
+    /// Where its chain starts; `None` for [`ChainHash::ZERO`].
+    pub origin: Option<ChainHash>,
+    /// The chain after its `next_event` events.
+    pub head: ChainHash,
+}
+
+impl Protection {
+    /// A run under `key` whose chain starts at `origin`, with no event yet.
+    pub fn new(key: DataKey, origin: ChainHash) -> Self {
+        Protection {
+            key,
+            origin: (origin != ChainHash::ZERO).then_some(origin),
+            head: origin,
+        }
+    }
+
+    /// Where its chain starts.
+    pub fn origin(&self) -> ChainHash {
+        self.origin.unwrap_or(ChainHash::ZERO)
+    }
+}
+
+/// An execution's data key as its record stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DataKey {
+    /// Not encrypted: the store ran with encryption off when it started.
+    Plaintext,
+    /// Wrapped (encrypted) by the key-encryption key `kek`.
+    Wrapped {
+        /// The key-encryption key's id in the keyring.
+        kek: String,
+        /// The data key, sealed by it.
+        wrapped: Vec<u8>,
+    },
+    /// Destroyed by an erasure: its payloads can never be read again.
+    Erased {
+        /// When.
+        at: Timestamp,
+    },
 }
 
 impl ExecutionRecord {
@@ -253,6 +307,7 @@ impl ExecutionRecord {
             execution_deadline: new.execution_deadline,
             search_attributes: new.search_attributes,
             memo: new.memo,
+            protection: None,
         };
         (record, new.started)
     }

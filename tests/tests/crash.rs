@@ -89,7 +89,11 @@ async fn killed_node_resumes_and_completes_exactly_once() {
     assert!(c.child.wait().await.unwrap().success());
     printed.extend(c.seen);
 
-    let store = RedbStore::open(dir.path().join("weft.redb")).unwrap();
+    let store = RedbStore::open(
+        dir.path().join("weft.redb"),
+        weft_testkit::data_dir_protector(dir.path()),
+    )
+    .unwrap();
     let record = store
         .find_execution(WORKFLOW_ID)
         .await
@@ -186,7 +190,11 @@ async fn signals_and_children_survive_sigkill() {
     assert_eq!(result["reviewer"], "grace");
     assert!(c.child.wait().await.unwrap().success());
 
-    let store = RedbStore::open(dir.path().join("weft.redb")).unwrap();
+    let store = RedbStore::open(
+        dir.path().join("weft.redb"),
+        weft_testkit::data_dir_protector(dir.path()),
+    )
+    .unwrap();
     let history = |id: &'static str| {
         let store = &store;
         async move {

@@ -16,7 +16,11 @@ use weft_tests::{TEST_EPOCH, echo_activities, event_names, guest};
 async fn a_full_disk_delays_an_execution_but_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(FaultyStore::new(
-        RedbStore::open(dir.path().join("weft.redb")).unwrap(),
+        RedbStore::open(
+            dir.path().join("weft.redb"),
+            weft_testkit::data_dir_protector(dir.path()),
+        )
+        .unwrap(),
     ));
     let engine = Arc::new(WorkflowEngine::new(EngineConfig::default()).unwrap());
     let clock = Arc::new(TokioClock::starting_at(TEST_EPOCH));

@@ -107,7 +107,11 @@ async fn signals_survive_restarts_including_one_written_while_stopped() {
     // While no runtime runs, a signal lands in the execution's inbox (as a
     // front end sharing the store would write it).
     {
-        let store = RedbStore::open(TestRuntime::db_path(&dir)).unwrap();
+        let store = RedbStore::open(
+            TestRuntime::db_path(&dir),
+            weft_testkit::data_dir_protector(dir.path()),
+        )
+        .unwrap();
         let message = InboxMessage::Signal {
             name: "item".into(),
             payload: text("while-stopped"),

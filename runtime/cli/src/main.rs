@@ -7,6 +7,7 @@ mod access;
 mod bench;
 mod certs;
 mod client;
+mod keys;
 mod serve;
 
 use anyhow::{Context, Result, bail};
@@ -28,6 +29,11 @@ struct Cli {
     /// Directory holding the embedded database.
     #[arg(long, global = true, default_value = ".weft", env = "WEFT_DATA_DIR")]
     data_dir: PathBuf,
+    /// Write new payloads to disk in plaintext (encryption at rest is on
+    /// by default; `weft dev` and the local tools make a development
+    /// keyring in the data directory).
+    #[arg(long, global = true, env = "WEFT_NO_ENCRYPTION")]
+    no_encryption: bool,
     #[command(flatten)]
     connection: client::Connection,
     #[command(subcommand)]
@@ -79,6 +85,9 @@ enum Command {
     /// Certificates to try TLS and mutual TLS with.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Keyrings for encryption at rest: make, rotate, list.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
     /// Deploy and list workflow components (client).
     #[command(subcommand)]
     Component(client::ComponentCommand),
@@ -243,8 +252,10 @@ async fn run_cli() -> Result<()> {
             let mut config = serve::Config::default();
             config.server.listen = format!("127.0.0.1:{port}");
             config.server.data_dir = cli.data_dir.clone();
-            // Zero-config on loopback: no credentials.
+            // Zero-config on loopback: no credentials, a development keyring.
             config.security.auth = "none".into();
+            config.security.dev_keyring = true;
+            config.security.no_encryption |= cli.no_encryption;
             return serve::serve(config, "weft dev", serve::example_activities()).await;
         }
         Command::Server {
@@ -254,12 +265,14 @@ async fn run_cli() -> Result<()> {
         } => {
             let mut config = serve::Config::load(config.as_deref(), std::env::vars())?;
             config.security.insecure |= insecure;
+            config.security.no_encryption |= cli.no_encryption;
             if print_config {
                 print!("{}", toml::to_string(&config)?);
                 return Ok(());
             }
             return serve::serve(config, "weft server", serve::example_activities()).await;
         }
+        Command::Keys(command) => return keys::run(command, &cli.data_dir),
         Command::Certs(CertsCommand::Dev { out, names, client }) => {
             certs::dev(&out, &names, &client)?;
             println!(
@@ -348,6 +361,7 @@ async fn run_cli() -> Result<()> {
                 remote: *remote_workers,
                 tls: *tls,
                 auth: *auth,
+                no_encryption: cli.no_encryption,
             };
             return match (scenario.as_str(), *grpc) {
                 ("replay", _) => bench::run_replay(bench).await,
@@ -370,6 +384,8 @@ async fn run_cli() -> Result<()> {
             config.runtime.cache_capacity = *cache;
             // TLS and auth from the environment (`weft bench --grpc --tls --auth`).
             config.security = serve::Config::load(None, std::env::vars())?.security;
+            config.security.dev_keyring = true;
+            config.security.no_encryption |= cli.no_encryption;
             return serve::serve(config, "weft bench-server", bench::activities()).await;
         }
         Command::Replay { component, history } => return replay(component, history).await,
@@ -377,7 +393,15 @@ async fn run_cli() -> Result<()> {
     }
     std::fs::create_dir_all(&cli.data_dir)
         .with_context(|| format!("creating {}", cli.data_dir.display()))?;
-    let store = Arc::new(RedbStore::open(cli.data_dir.join("weft.redb"))?);
+    let protector = keys::protector(
+        keys::KeySource {
+            off: cli.no_encryption,
+            file: None,
+            dev_dir: Some(&cli.data_dir),
+        },
+        "weft",
+    )?;
+    let store = Arc::new(RedbStore::open(cli.data_dir.join("weft.redb"), protector)?);
     let engine = Arc::new(WorkflowEngine::new(EngineConfig {
         compile_cache_dir: Some(serve::compile_cache(&cli.data_dir)),
         ..EngineConfig::default()

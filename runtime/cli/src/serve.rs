@@ -63,6 +63,16 @@ pub struct SecuritySection {
     /// Allow plaintext on an address other than loopback (`weft server
     /// --insecure`): anyone who can reach it reads and sends everything.
     pub insecure: bool,
+    /// The keyring file that encrypts payloads at rest (`weft keys init`
+    /// makes one); `WEFT_KEYRING` may hold its text instead. `weft server`
+    /// refuses to start without one unless `no_encryption` is set.
+    pub keyring: String,
+    /// Write new payloads in plaintext (`--no-encryption`).
+    pub no_encryption: bool,
+    /// `weft dev`: without a keyring, use (and make) the data directory's
+    /// development keyring.
+    #[serde(skip)]
+    pub dev_keyring: bool,
 }
 
 impl Default for SecuritySection {
@@ -80,6 +90,9 @@ impl Default for SecuritySection {
             tls_key: String::new(),
             tls_client_ca: String::new(),
             insecure: false,
+            keyring: String::new(),
+            no_encryption: false,
+            dev_keyring: false,
         }
     }
 }
@@ -367,7 +380,16 @@ pub fn example_activities() -> ActivityRegistry {
 pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Result<Runtime> {
     let dir = &config.server.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let store = Arc::new(RedbStore::open(dir.join("weft.redb"))?);
+    let keyring = (!config.security.keyring.is_empty()).then(|| Path::new(&config.security.keyring));
+    let protector = crate::keys::protector(
+        crate::keys::KeySource {
+            off: config.security.no_encryption,
+            file: keyring,
+            dev_dir: config.security.dev_keyring.then_some(dir.as_path()),
+        },
+        "the server",
+    )?;
+    let store = Arc::new(RedbStore::open(dir.join("weft.redb"), protector)?);
     let engine = Arc::new(WorkflowEngine::new(config.engine_config())?);
     let runtime_config = RuntimeConfig {
         task_token_key: Some(task_token_key(&config.security.task_token_key_path(dir))?),

@@ -9,7 +9,9 @@
 //! operator calls, parked reasons and component hashes. The list is the
 //! code below; ARCHITECTURE.md repeats it for auditors.
 
-use crate::{ActivityTask, AttemptOutcome, Event, EventKind, Failure, InboxMessage};
+use crate::{
+    ActivityTask, AttemptOutcome, Event, EventKind, ExecutionRecord, Failure, InboxMessage,
+};
 
 /// One secret field.
 pub enum Secret<'a> {
@@ -148,6 +150,14 @@ impl HasSecrets for InboxMessage {
             },
             InboxMessage::From { message, .. } => message.visit_secrets(f),
             InboxMessage::TimerFired { .. } | InboxMessage::CancelRequested { .. } => {}
+        }
+    }
+}
+
+impl HasSecrets for ExecutionRecord {
+    fn visit_secrets(&mut self, f: &mut dyn FnMut(Secret<'_>)) {
+        for value in self.memo.values_mut() {
+            f(Secret::Text(value));
         }
     }
 }

@@ -36,6 +36,23 @@ impl Protector {
         }
     }
 
+    /// Encryption with a fresh in-memory keyring (tests and benchmarks:
+    /// clones share the ring, so a reopened store reads what it wrote).
+    pub fn ephemeral() -> Result<Self, ProtectError> {
+        Ok(Protector::new(Arc::new(crate::Keyring::generate("ephemeral")?)))
+    }
+
+    /// Encryption with the development keyring of data directory `dir`
+    /// (`keyring.toml`, created on first use: then the path is returned,
+    /// for the caller to say so).
+    pub fn for_data_dir(
+        dir: &std::path::Path,
+    ) -> Result<(Self, Option<std::path::PathBuf>), ProtectError> {
+        let path = dir.join(crate::keyring::DEV_KEYRING);
+        let (ring, created) = crate::Keyring::load_or_create(&path, "dev-1")?;
+        Ok((Protector::new(Arc::new(ring)), created.then_some(path)))
+    }
+
     /// Encryption off: new executions are stored in plaintext (chained
     /// still). Existing encrypted ones cannot be read.
     pub fn off() -> Self {
@@ -50,14 +67,21 @@ impl Protector {
 
     /// A new execution's data key: fresh, wrapped by the current key.
     pub fn new_data_key(&self) -> Result<DataKey, ProtectError> {
+        Ok(self.new_run()?.0)
+    }
+
+    /// A new execution's data key, and its cipher (without unwrapping what
+    /// was just wrapped).
+    pub fn new_run(&self) -> Result<(DataKey, RunCipher), ProtectError> {
         let Some(provider) = &self.provider else {
-            return Ok(DataKey::Plaintext);
+            return Ok((DataKey::Plaintext, RunCipher::Plain));
         };
         let mut key = Zeroizing::new([0u8; 32]);
         getrandom::fill(key.as_mut())?;
         let kek = provider.current().to_owned();
         let wrapped = provider.wrap(&kek, &key)?;
-        Ok(DataKey::Wrapped { kek, wrapped })
+        let cipher = RunCipher::Sealed(Box::new(crate::keyring::aes(&key)));
+        Ok((DataKey::Wrapped { kek, wrapped }, cipher))
     }
 
     /// The cipher of an execution whose data key is `key`.

@@ -35,6 +35,9 @@ pub trait KeyProvider: Send + Sync {
     fn unwrap(&self, kek: &str, wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>, ProtectError>;
 }
 
+/// The file name of a data directory's development keyring.
+pub const DEV_KEYRING: &str = "keyring.toml";
+
 /// What a wrapped data key is bound to (AEAD associated data).
 const WRAP_AD: &[u8] = b"weft data key v1";
 /// The nonce of every wrap: data keys are random and never repeat, and
@@ -193,6 +196,17 @@ impl Keyring {
         std::fs::rename(&tmp, path).map_err(fail)
     }
 
+    /// The keyring at `path`, created (with one key `first_id` and a
+    /// signing key) if there is no file yet; true if it was created.
+    pub fn load_or_create(path: &Path, first_id: &str) -> Result<(Keyring, bool), ProtectError> {
+        if path.exists() {
+            return Ok((Keyring::load(path)?, false));
+        }
+        let ring = Keyring::generate(first_id)?;
+        ring.save(path)?;
+        Ok((ring, true))
+    }
+
     /// Add a fresh key `id` and make it current.
     pub fn rotate(&mut self, id: &str) -> Result<(), ProtectError> {
         check_id(id)?;
@@ -323,6 +337,18 @@ mod tests {
         let err = Keyring::from_toml(short).unwrap_err().to_string();
         assert!(err.contains("64 hex digits"), "{err}");
         assert!(Keyring::generate("bad id!").is_err());
+    }
+
+    #[test]
+    fn load_or_create_creates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring.toml");
+        let (first, created) = Keyring::load_or_create(&path, "dev-1").unwrap();
+        assert!(created);
+        let (again, created) = Keyring::load_or_create(&path, "other").unwrap();
+        assert!(!created);
+        assert_eq!(again.current(), "dev-1");
+        assert_eq!(again.to_toml(), first.to_toml());
     }
 
     #[test]

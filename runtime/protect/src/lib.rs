@@ -35,4 +35,4 @@ pub mod verify;
 
 pub use cipher::{ERASED, Place, Protector, RunCipher};
 pub use error::ProtectError;
-pub use keyring::{KeyProvider, Keyring};
+pub use keyring::{DEV_KEYRING, KeyProvider, Keyring};

@@ -50,6 +50,11 @@ pub enum StoreError {
     /// operation was committed.
     #[error("storage failure: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A payload could not be sealed or opened: a key missing from the
+    /// keyring or not the right one (named by its id), an erased
+    /// execution, a sealed field that failed authentication.
+    #[error("{0}")]
+    Protection(weft_protect::ProtectError),
     /// The store's writer has stopped (the runtime is shutting down).
     #[error("store is closed")]
     Closed,

@@ -27,6 +27,7 @@
 
 mod error;
 mod model;
+mod protection;
 mod redb;
 
 pub use crate::redb::{RedbStore, TableUsage};

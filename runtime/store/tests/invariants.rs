@@ -37,7 +37,7 @@ fn new_execution(workflow_id: &str, execution_deadline: Option<Timestamp>) -> Ne
 async fn a_closed_run_leaves_its_rows_for_one_sealed_row() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("weft.redb");
-    let store = RedbStore::open(&path).unwrap();
+    let store = RedbStore::open(&path, weft_protect::Protector::ephemeral().unwrap()).unwrap();
     // Closed by its own workflow task (sealed before the commit) and from
     // outside, by its deadline (sealed in the closing transaction).
     let key = store

@@ -125,7 +125,9 @@ impl TestEnv {
             engine.compile_cache_dir = Some(compile_cache_dir());
         }
         let engine = Arc::new(WorkflowEngine::new(engine).expect("workflow engine"));
-        let store = Arc::new(RedbStore::open(Self::db_path(&dir)).expect("open store"));
+        let store = Arc::new(
+            RedbStore::open(Self::db_path(&dir), data_dir_protector(dir.path())).expect("open store"),
+        );
         let runtime = Runtime::start(store, engine.clone(), activities, clock.clone(), config)
             .await
             .expect("runtime start");
@@ -249,4 +251,12 @@ impl TestEnv {
     pub fn now(&self) -> Timestamp {
         self.clock.now()
     }
+}
+
+/// The protector of a test data directory: encryption on, with the
+/// directory's development keyring (made on first use), as `weft dev` runs.
+pub fn data_dir_protector(dir: &std::path::Path) -> weft_protect::Protector {
+    weft_protect::Protector::for_data_dir(dir)
+        .expect("development keyring")
+        .0
 }

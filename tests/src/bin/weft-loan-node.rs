@@ -37,7 +37,10 @@ async fn main() -> anyhow::Result<()> {
     let bank = loan_activities::Bank::open(Path::new(data_dir).join("bank.json"))?;
     loan_activities::register(&mut activities, bank);
 
-    let store = Arc::new(RedbStore::open(Path::new(data_dir).join("weft.redb"))?);
+    let store = Arc::new(RedbStore::open(
+        Path::new(data_dir).join("weft.redb"),
+        weft_protect::Protector::for_data_dir(Path::new(data_dir))?.0,
+    )?);
     let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
     // Short attempt timeout: an attempt killed with its node retries soon.
     let config = RuntimeConfig {

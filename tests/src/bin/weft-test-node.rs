@@ -49,6 +49,7 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(data_dir)?;
     let store = Arc::new(RedbStore::open(
         std::path::Path::new(data_dir).join("weft.redb"),
+        weft_protect::Protector::for_data_dir(std::path::Path::new(data_dir))?.0,
     )?);
     let engine = Arc::new(WorkflowEngine::new(EngineConfig::default())?);
     let runtime = Runtime::start(

@@ -63,7 +63,10 @@ pub async fn run_languages(bench: Bench<'_>, only: Option<&str>) -> Result<()> {
         })?);
         pooled.load(&bytes)?;
 
-        let store = Arc::new(RedbStore::open(dir.join(format!("{language}.redb")))?);
+        let store = Arc::new(RedbStore::open(
+            dir.join(format!("{language}.redb")),
+            bench.protector(&dir)?,
+        )?);
         let config = RuntimeConfig {
             cache_capacity: n * 2,
             ..RuntimeConfig::default()

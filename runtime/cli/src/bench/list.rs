@@ -29,7 +29,7 @@ pub async fn run_list(bench: Bench<'_>) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let db = dir.join("weft.redb");
 
-    let store = Arc::new(RedbStore::open(&db)?);
+    let store = Arc::new(RedbStore::open(&db, bench.protector(&dir)?)?);
     let bytes = std::fs::read(bench.component)
         .with_context(|| format!("reading {}", bench.component.display()))?;
     let component = ComponentId::of(&bytes);

@@ -50,9 +50,22 @@ pub struct Bench<'a> {
     pub tls: bool,
     /// With `--grpc`: API keys required, and sent with every call.
     pub auth: bool,
+    /// Payloads written in plaintext (`--no-encryption`): the price of
+    /// encryption at rest against a run with it.
+    pub no_encryption: bool,
 }
 
 impl Bench<'_> {
+    /// The protector of a bench database in `dir`: encryption on with the
+    /// directory's development keyring, as `weft dev` runs, unless
+    /// `--no-encryption`.
+    fn protector(&self, dir: &Path) -> Result<weft_protect::Protector> {
+        if self.no_encryption {
+            return Ok(weft_protect::Protector::off());
+        }
+        Ok(weft_protect::Protector::for_data_dir(dir)?.0)
+    }
+
     /// The workflow input of the payment scenario.
     fn input(&self) -> Result<Vec<u8>> {
         let input = json!({"acct": "acct-0042", "amount": 142, "local": self.local});
@@ -133,7 +146,7 @@ async fn fresh_runtime(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let db = dir.join("weft.redb");
-    let store = Arc::new(RedbStore::open(&db)?);
+    let store = Arc::new(RedbStore::open(&db, bench.protector(&dir)?)?);
     // The engine a server with this cache would have.
     let engine = Arc::new(WorkflowEngine::new(EngineConfig {
         pooling_slots: weft_engine::pooling_slots_for(config.cache_capacity),

@@ -60,6 +60,9 @@ pub async fn run_grpc(bench: Bench<'_>) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let exe = std::env::current_exe().context("locating the weft binary")?;
     let mut server = tokio::process::Command::new(exe);
+    if bench.no_encryption {
+        server.arg("--no-encryption");
+    }
     let tls = if bench.tls {
         let certs = dir.join("certs");
         crate::certs::dev(&certs, &[], "bench")?;

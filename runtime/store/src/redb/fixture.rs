@@ -90,6 +90,7 @@ fn dump_fixture() {
 
 #[tokio::test]
 async fn a_database_written_before_rows_were_versioned_is_migrated_and_read() {
+    let protector = weft_protect::Protector::ephemeral().expect("keyring");
     let fixture: Value =
         serde_json::from_str(&std::fs::read_to_string(FIXTURE).expect("fixture")).expect("json");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -115,7 +116,7 @@ async fn a_database_written_before_rows_were_versioned_is_migrated_and_read() {
     }
     for _ in 0..2 {
         // Opened twice: the migration runs once, then the rows are current.
-        let store = RedbStore::open(&path).expect("open");
+        let store = RedbStore::open(&path, protector.clone()).expect("open");
         let paid = store
             .find_execution("pay-fixture")
             .await
@@ -206,7 +207,7 @@ async fn a_database_of_a_newer_row_format_is_refused_by_name() {
             .expect("insert");
         txn.commit().expect("commit");
     }
-    let Err(e) = RedbStore::open(&path) else {
+    let Err(e) = RedbStore::open(&path, weft_protect::Protector::off()) else {
         panic!("a newer database opened");
     };
     assert!(e.to_string().contains("newer weft"), "{e}");
@@ -214,9 +215,10 @@ async fn a_database_of_a_newer_row_format_is_refused_by_name() {
 
 #[tokio::test]
 async fn a_format_2_database_gets_its_listing_index() {
+    let protector = weft_protect::Protector::ephemeral().expect("keyring");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("weft.redb");
-    let store = RedbStore::open(&path).expect("open");
+    let store = RedbStore::open(&path, protector.clone()).expect("open");
     let mut new = crate::NewExecution {
         id: weft_core::ExecutionId::new("w", "r"),
         workflow_type: "t".into(),
@@ -258,7 +260,7 @@ async fn a_format_2_database_gets_its_listing_index() {
             .expect("clear");
         txn.commit().expect("commit");
     }
-    let store = RedbStore::open(&path).expect("open");
+    let store = RedbStore::open(&path, protector.clone()).expect("open");
     let running = store
         .list_executions(crate::ListFilter {
             namespace: Some("default".into()),

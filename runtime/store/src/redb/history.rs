@@ -4,8 +4,10 @@
 use super::rows::{decode, encode};
 use crate::StoreError;
 use crate::model::ExecKey;
+use crate::protection::decode_event;
 use redb::ReadableTable;
-use weft_core::{Event, decode_event};
+use weft_core::Event;
+use weft_protect::RunCipher;
 
 /// Layout tag of a sealed history: the length of the postcard list of the
 /// run's encoded events (each still carries its own format version), u32
@@ -95,19 +97,18 @@ pub(crate) fn read_history(
     rows: &impl ReadableTable<(u64, u64), &'static [u8]>,
     key: ExecKey,
     capacity: usize,
+    cipher: &RunCipher,
 ) -> Result<Vec<Event>, StoreError> {
-    let corrupt = |e: weft_core::CodecError| StoreError::Corrupt {
-        table: "history",
-        reason: e.to_string(),
-    };
     let mut history = Vec::with_capacity(capacity);
     if let Some(blob) = sealed.get(key)? {
         for event in unseal(blob.value())? {
-            history.push(decode_event(&event).map_err(corrupt)?);
+            let index = history.len() as u64;
+            history.push(decode_event(&event, index, cipher)?);
         }
     }
     for row in rows.range((key, 0)..=(key, u64::MAX))? {
-        history.push(decode_event(row?.1.value()).map_err(corrupt)?);
+        let (k, v) = row?;
+        history.push(decode_event(v.value(), k.value().1, cipher)?);
     }
     Ok(history)
 }

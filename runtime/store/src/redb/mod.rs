@@ -24,11 +24,15 @@ use crate::{HeartbeatAck, InboxEntry, Store, StoreError};
 use async_trait::async_trait;
 use history::{encoded_history, read_history, seal, unseal};
 use redb::{Database, ReadableDatabase, ReadableTable};
+use crate::protection::{
+    SealedRow, cipher, decode_event, decode_listed, decode_record, encode_events,
+};
 use rows::{ROW_VERSION, decode_row, encode_row};
 use std::path::Path;
 use std::sync::Arc;
 use tables::*;
-use weft_core::{ComponentId, Event, InboxMessage, Timestamp, decode_event};
+use weft_core::{ComponentId, Event, InboxMessage, Timestamp};
+use weft_protect::Protector;
 use writer::Writer;
 
 /// The space one table of a database takes.
@@ -49,25 +53,32 @@ pub struct TableUsage {
 pub struct RedbStore {
     db: Arc<Database>,
     writer: Writer,
+    protector: Arc<Protector>,
 }
 
 impl RedbStore {
-    /// Open (or create) the database at `path`. Must be called inside a
-    /// tokio runtime: it starts the writer task, which stops when the store
-    /// is dropped.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+    /// Open (or create) the database at `path`, sealing new executions'
+    /// payloads with `protector` (`Protector::off()`: in plaintext). Must
+    /// be called inside a tokio runtime: it starts the writer task, which
+    /// stops when the store is dropped.
+    pub fn open(path: impl AsRef<Path>, protector: Protector) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let db = Database::create(path).map_err(|e| {
             StoreError::Storage(format!("cannot open database {}: {e}", path.display()))
         })?;
         let db = Arc::new(db);
         // Create every table up front so read transactions never miss one.
+        let protector = Arc::new(protector);
         let txn = db.begin_write()?;
         tables::create_all(&txn)?;
-        migrate(&txn, path)?;
+        migrate(&txn, path, &protector)?;
         txn.commit()?;
-        let writer = Writer::start(db.clone());
-        Ok(RedbStore { db, writer })
+        let writer = Writer::start(db.clone(), protector.clone());
+        Ok(RedbStore {
+            db,
+            writer,
+            protector,
+        })
     }
 
     /// The space each table of the database at `path` takes. The database
@@ -103,20 +114,26 @@ impl RedbStore {
     /// is refused anyway.
     fn seal_closing(&self, t: &Transition) -> Result<Option<ops::Sealed>, StoreError> {
         let txn = self.db.begin_read()?;
+        let Some(row) = txn.open_table(EXECUTIONS)?.get(t.key)? else {
+            return Ok(None);
+        };
+        let mut record = decode_record(row.value(), &self.protector)?;
         let mut rows = encoded_history(
             &txn.open_table(SEALED_HISTORY)?,
             &txn.open_table(HISTORY)?,
             t.key,
         )?;
-        if rows.len() as u64 != t.first_index {
+        if rows.len() as u64 != t.first_index || record.next_event != t.first_index {
             return Ok(None);
         }
-        for event in &t.events {
-            rows.push(weft_core::encode_event(event)?);
-        }
+        let from = record.protection.as_ref().map(|p| p.head);
+        let cipher = cipher(&self.protector, &record)?;
+        rows.extend(encode_events(&mut record, t.first_index, &t.events, &cipher)?);
         Ok(Some(ops::Sealed {
             events: rows.len() as u64,
             blob: seal(&rows)?,
+            from,
+            head: record.protection.as_ref().map(|p| p.head),
         }))
     }
 
@@ -174,7 +191,7 @@ impl Store for RedbStore {
 
     async fn start_execution(&self, new: NewExecution) -> Result<ExecutionRecord, StoreError> {
         self.writer
-            .write(move |txn| ops::start_execution(txn, new))
+            .write(move |txn| ops::start_execution(txn, new, weft_core::ChainHash::ZERO))
             .await
     }
 
@@ -183,6 +200,7 @@ impl Store for RedbStore {
         workflow_id: &str,
     ) -> Result<Option<ExecutionRecord>, StoreError> {
         let workflow_id = workflow_id.to_owned();
+        let protector = self.protector.clone();
         self.read(move |txn| {
             let ids = txn.open_table(WORKFLOW_IDS)?;
             let Some(key) = ids.get(workflow_id.as_str())?.map(|v| v.value()) else {
@@ -191,24 +209,27 @@ impl Store for RedbStore {
             let execs = txn.open_table(EXECUTIONS)?;
             execs
                 .get(key)?
-                .map(|v| decode_row::<ExecutionRecord>("executions", v.value()))
+                .map(|v| decode_listed(v.value(), &protector))
                 .transpose()
         })
         .await
     }
 
     async fn load_execution(&self, key: ExecKey) -> Result<LoadedExecution, StoreError> {
+        let protector = self.protector.clone();
         self.read(move |txn| {
             let execs = txn.open_table(EXECUTIONS)?;
             let record: ExecutionRecord = match execs.get(key)? {
-                Some(v) => decode_row("executions", v.value())?,
+                Some(v) => decode_record(v.value(), &protector)?,
                 None => return Err(StoreError::NotFound(format!("execution key {key}"))),
             };
+            let cipher = cipher(&protector, &record)?;
             let history = read_history(
                 &txn.open_table(SEALED_HISTORY)?,
                 &txn.open_table(HISTORY)?,
                 key,
                 usize::try_from(record.next_event).unwrap_or(0),
+                &cipher,
             )?;
             let inbox_table = txn.open_table(INBOX)?;
             let mut inbox = Vec::new();
@@ -217,7 +238,8 @@ impl Store for RedbStore {
                 inbox.push(InboxEntry {
                     key,
                     seq: k.value().1,
-                    message: decode_row("inbox", v.value())?,
+                    message: SealedRow::<InboxMessage>::decode("inbox", v.value())?
+                        .open(&cipher)?,
                 });
             }
             Ok(LoadedExecution {
@@ -233,11 +255,15 @@ impl Store for RedbStore {
         &self,
         filter: ListFilter,
     ) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.read(move |txn| visibility::list(txn, &filter)).await
+        let protector = self.protector.clone();
+        self.read(move |txn| visibility::list(txn, &protector, &filter))
+            .await
     }
 
     async fn count_executions(&self, filter: ListFilter) -> Result<u64, StoreError> {
-        self.read(move |txn| visibility::count(txn, &filter)).await
+        let protector = self.protector.clone();
+        self.read(move |txn| visibility::count(txn, &protector, &filter))
+            .await
     }
 
     async fn reset(&self, reset: crate::Reset) -> Result<Committed, StoreError> {
@@ -286,7 +312,9 @@ impl Store for RedbStore {
             }
             let tasks = txn.open_table(TASKS)?;
             for row in tasks.iter()? {
-                let task: crate::ActivityTask = decode_row("activity_tasks", row?.1.value())?;
+                // Scheduling fields only: no key needed.
+                let task = SealedRow::<crate::ActivityTask>::decode("activity_tasks", row?.1.value())?
+                    .value;
                 if task.queue == queue && matches!(task.state, crate::TaskState::Running { .. }) {
                     stats.running += 1;
                 }
@@ -297,14 +325,15 @@ impl Store for RedbStore {
     }
 
     async fn running_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
-        self.read(|txn| {
+        let protector = self.protector.clone();
+        self.read(move |txn| {
             let running = txn.open_table(RUNNING)?;
             let execs = txn.open_table(EXECUTIONS)?;
             let mut out = Vec::new();
             for row in running.iter()? {
                 let (k, _) = row?;
                 if let Some(v) = execs.get(k.value())? {
-                    out.push(decode_row("executions", v.value())?);
+                    out.push(decode_listed(v.value(), &protector)?);
                 }
             }
             Ok(out)
@@ -433,26 +462,30 @@ impl Store for RedbStore {
         from: u64,
         max: usize,
     ) -> Result<Vec<Event>, StoreError> {
+        let protector = self.protector.clone();
         self.read(move |txn| {
-            let corrupt = |e: weft_core::CodecError| StoreError::Corrupt {
-                table: "history",
-                reason: e.to_string(),
+            let record = match txn.open_table(EXECUTIONS)?.get(key)? {
+                Some(v) => decode_record(v.value(), &protector)?,
+                None => return Err(StoreError::NotFound(format!("execution key {key}"))),
             };
+            let cipher = cipher(&protector, &record)?;
             let take = if max == 0 { usize::MAX } else { max };
             let skip = usize::try_from(from).unwrap_or(usize::MAX);
             // A closed run is one sealed row: decode only the range.
             if let Some(blob) = txn.open_table(SEALED_HISTORY)?.get(key)? {
                 return unseal(blob.value())?
                     .iter()
+                    .enumerate()
                     .skip(skip)
                     .take(take)
-                    .map(|e| decode_event(e).map_err(corrupt))
+                    .map(|(i, e)| decode_event(e, i as u64, &cipher))
                     .collect();
             }
             let rows = txn.open_table(HISTORY)?;
             let mut events = Vec::new();
             for row in rows.range((key, from)..=(key, u64::MAX))?.take(take) {
-                events.push(decode_event(row?.1.value()).map_err(corrupt)?);
+                let (k, v) = row?;
+                events.push(decode_event(v.value(), k.value().1, &cipher)?);
             }
             Ok(events)
         })
@@ -537,11 +570,15 @@ impl Store for RedbStore {
 }
 
 /// The database layout this build writes, in `meta` as `row_format`:
+/// - 4: records carry their protection (data key, chain head), history
+///   events are in the stored format 4 (sealed, linked), inbox and task
+///   rows have their secret fields sealed (`protection.rs`). Rows of
+///   executions started before stay as they were and are still read.
 /// - 3: as 2, with the listing index (`visibility.rs`).
 /// - 2: rows of the executions, inbox, activity task and namespace tables
 ///   start with their layout version ([`encode_row`]).
 /// - 1 (no `row_format`): those rows are bare postcard.
-const ROW_FORMAT: u64 = 3;
+const ROW_FORMAT: u64 = 4;
 
 /// Prefix every value of table `def` with [`ROW_VERSION`] (its keys made
 /// owned by `owned` and borrowed back by `borrow`); how many rows.
@@ -566,7 +603,11 @@ macro_rules! prefix_rows {
 /// Bring a database written by an older build to [`ROW_FORMAT`], in the
 /// transaction that opens it (all or nothing); refuse one from a newer
 /// build.
-fn migrate(txn: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> {
+fn migrate(
+    txn: &redb::WriteTransaction,
+    path: &Path,
+    protector: &Protector,
+) -> Result<(), StoreError> {
     let mut meta = txn.open_table(META)?;
     let format = meta.get("row_format")?.map(|v| v.value());
     match format {
@@ -580,8 +621,13 @@ fn migrate(txn: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> 
         }
         _ => {}
     }
+    if format == Some(3) {
+        // Nothing to rewrite: format 4 reads every row of format 3.
+        meta.insert("row_format", ROW_FORMAT)?;
+        return Ok(());
+    }
     if format == Some(2) {
-        return index_visibility(&mut meta, txn, path);
+        return index_visibility(&mut meta, txn, path, protector);
     }
     // Format 1 (or a new database): every row gets the version byte of
     // the layout it already has.
@@ -595,7 +641,7 @@ fn migrate(txn: &redb::WriteTransaction, path: &Path) -> Result<(), StoreError> 
             path.display()
         );
     }
-    index_visibility(&mut meta, txn, path)
+    index_visibility(&mut meta, txn, path, protector)
 }
 
 /// Format 2 to 3: build the listing index (`visibility.rs`).
@@ -603,8 +649,9 @@ fn index_visibility(
     meta: &mut redb::Table<'_, &str, u64>,
     txn: &redb::WriteTransaction,
     path: &Path,
+    protector: &Protector,
 ) -> Result<(), StoreError> {
-    let indexed = visibility::build(txn)?;
+    let indexed = visibility::build(txn, protector)?;
     if indexed > 0 {
         tracing::info!(
             "{}: {indexed} executions indexed for listing (row format {ROW_FORMAT})",

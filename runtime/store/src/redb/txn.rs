@@ -14,19 +14,28 @@ use redb::{AccessGuard, Key, StorageError, Table, TableDefinition, TableError, V
 use std::borrow::Borrow;
 use std::cell::Cell;
 use std::ops::{Deref, RangeBounds};
+use weft_protect::Protector;
 
-/// One operation's view of the batch's write transaction.
+/// One operation's view of the batch's write transaction, and the
+/// protector that seals what it writes.
 pub(crate) struct Txn<'a> {
     txn: &'a redb::WriteTransaction,
     wrote: Cell<bool>,
+    protector: &'a Protector,
 }
 
 impl<'a> Txn<'a> {
-    pub(crate) fn new(txn: &'a redb::WriteTransaction) -> Self {
+    pub(crate) fn new(txn: &'a redb::WriteTransaction, protector: &'a Protector) -> Self {
         Txn {
             txn,
             wrote: Cell::new(false),
+            protector,
         }
+    }
+
+    /// What seals and opens the payloads this operation writes and reads.
+    pub(crate) fn protector(&self) -> &'a Protector {
+        self.protector
     }
 
     /// Open `table` for reading and writing.

@@ -17,7 +17,8 @@
 //! starts the walk below the last key a page returned. Counting a closed
 //! status in a namespace reads the index alone.
 
-use super::rows::decode_row;
+use crate::protection::decode_listed;
+use weft_protect::Protector;
 use super::tables::{EXECUTIONS, RUNNING, VISIBILITY};
 use super::txn::Txn;
 use crate::StoreError;
@@ -100,12 +101,12 @@ pub(crate) fn unindex(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), Sto
 }
 
 /// Index every execution of a database written before the index existed.
-pub(crate) fn build(txn: &redb::WriteTransaction) -> Result<u64, StoreError> {
+pub(crate) fn build(txn: &redb::WriteTransaction, protector: &Protector) -> Result<u64, StoreError> {
     let execs = txn.open_table(EXECUTIONS)?;
     let mut table = txn.open_table(VISIBILITY)?;
     let mut indexed = 0;
     for row in execs.iter()? {
-        let record: ExecutionRecord = decode_row("executions", row?.1.value())?;
+        let record: ExecutionRecord = decode_listed(row?.1.value(), protector)?;
         for entry in entries(&record, record.status) {
             table.insert(entry, ())?;
         }
@@ -144,6 +145,7 @@ type Keys<'a> = std::iter::Peekable<Box<dyn Iterator<Item = Result<ExecKey, Stor
 /// until it returns false.
 fn each(
     txn: &ReadTransaction,
+    protector: &Protector,
     filter: &ListFilter,
     mut visit: impl FnMut(ExecutionRecord) -> bool,
 ) -> Result<(), StoreError> {
@@ -153,7 +155,7 @@ fn each(
         let Some(row) = execs.get(key)? else {
             return Ok(true);
         };
-        let record: ExecutionRecord = decode_row("executions", row.value())?;
+        let record: ExecutionRecord = decode_listed(row.value(), protector)?;
         Ok(!filter.matches(&record) || visit(record))
     };
     let running_table = txn.open_table(RUNNING)?;
@@ -208,10 +210,11 @@ fn each(
 /// The executions that pass `filter`, newest first, at most its limit.
 pub(crate) fn list(
     txn: &ReadTransaction,
+    protector: &Protector,
     filter: &ListFilter,
 ) -> Result<Vec<ExecutionRecord>, StoreError> {
     let mut out = Vec::new();
-    each(txn, filter, |record| {
+    each(txn, protector, filter, |record| {
         out.push(record);
         out.len() != filter.limit
     })?;
@@ -225,7 +228,11 @@ fn capped(n: u64, limit: usize) -> u64 {
 /// How many executions pass `filter`, up to its limit. A filter that
 /// names only a namespace (and a closed status) is answered from the index,
 /// and the records of its running executions.
-pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, StoreError> {
+pub(crate) fn count(
+    txn: &ReadTransaction,
+    protector: &Protector,
+    filter: &ListFilter,
+) -> Result<u64, StoreError> {
     let index_only = ListFilter {
         namespace: filter.namespace.clone(),
         status: filter.status,
@@ -254,7 +261,7 @@ pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, S
                     ..filter.clone()
                 };
                 let mut n = tagged(tag)?;
-                each(txn, &running, |_| {
+                each(txn, protector, &running, |_| {
                     n += 1;
                     true
                 })?;
@@ -264,7 +271,7 @@ pub(crate) fn count(txn: &ReadTransaction, filter: &ListFilter) -> Result<u64, S
         }
     }
     let mut n = 0;
-    each(txn, filter, |_| {
+    each(txn, protector, filter, |_| {
         n += 1;
         n != filter.limit as u64
     })?;

@@ -6,6 +6,7 @@ use redb::{Database, Durability, WriteTransaction};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use weft_protect::Protector;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Both guarded values stay valid if a holder panicked.
@@ -19,7 +20,7 @@ const MAX_BATCH: usize = 512;
 type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
 /// One write: applied inside the shared transaction; says whether it hit a
 /// storage error (which aborts the whole batch) and how to reply.
-type Apply = Box<dyn FnOnce(&WriteTransaction) -> (bool, Reply) + Send>;
+type Apply = Box<dyn FnOnce(&WriteTransaction, &Protector) -> (bool, Reply) + Send>;
 
 /// One queued write and whether its caller needs it on disk.
 struct Job {
@@ -35,9 +36,9 @@ pub(crate) struct Writer {
 impl Writer {
     /// Start the writer task. It ends when the last `Writer` is dropped,
     /// after finishing the batch in hand.
-    pub(crate) fn start(db: Arc<Database>) -> Self {
+    pub(crate) fn start(db: Arc<Database>, protector: Arc<Protector>) -> Self {
         let (jobs, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(db, rx));
+        let task = tokio::spawn(run(db, protector, rx));
         Writer {
             jobs: Mutex::new(Some(jobs)),
             task: Mutex::new(Some(task)),
@@ -89,8 +90,8 @@ impl Writer {
         F: FnOnce(&Txn<'_>) -> Result<R, StoreError> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        let apply: Apply = Box::new(move |txn| {
-            let txn = Txn::new(txn);
+        let apply: Apply = Box::new(move |txn, protector| {
+            let txn = Txn::new(txn, protector);
             let result = op(&txn);
             let fatal = match &result {
                 Ok(_) => false,
@@ -126,21 +127,26 @@ impl Writer {
     }
 }
 
-async fn run(db: Arc<Database>, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn run(
+    db: Arc<Database>,
+    protector: Arc<Protector>,
+    mut rx: mpsc::UnboundedReceiver<Job>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);
         let db = db.clone();
+        let protector = protector.clone();
         // spawn_blocking: redb is synchronous, and a running blocking task
         // also keeps tokio's paused test clock from jumping during a commit.
-        let done = tokio::task::spawn_blocking(move || apply(&db, jobs)).await;
+        let done = tokio::task::spawn_blocking(move || apply(&db, &protector, jobs)).await;
         if let Err(e) = done {
             tracing::error!("store writer batch panicked: {e}");
         }
     }
 }
 
-fn apply(db: &Database, jobs: Vec<Job>) {
+fn apply(db: &Database, protector: &Protector, jobs: Vec<Job>) {
     let mut txn = match db.begin_write() {
         Ok(txn) => txn,
         Err(e) => return fail_all(jobs, StoreError::Storage(e.to_string())),
@@ -158,7 +164,7 @@ fn apply(db: &Database, jobs: Vec<Job>) {
     let mut replies = Vec::with_capacity(jobs.len());
     let mut fatal = false;
     for job in jobs {
-        let (job_fatal, reply) = (job.apply)(&txn);
+        let (job_fatal, reply) = (job.apply)(&txn, protector);
         fatal |= job_fatal;
         replies.push(reply);
     }
@@ -207,7 +213,7 @@ mod tests {
     async fn a_failed_write_leaves_nothing_and_a_write_then_failure_rolls_back() {
         let dir = tempfile::tempdir().unwrap();
         let db = Arc::new(Database::create(dir.path().join("w.redb")).unwrap());
-        let writer = Writer::start(db.clone());
+        let writer = Writer::start(db.clone(), Arc::new(Protector::off()));
         writer
             .write(|txn| {
                 txn.open_table(META)?.insert("kept", 1)?;

@@ -1,13 +1,14 @@
 //! Execution records and inboxes: loading and saving a record, and
 //! appending to a running execution's inbox.
 
-use super::super::rows::{decode_row, encode_row};
 use super::super::tables::*;
 use super::super::txn::Txn;
 use crate::model::*;
+use crate::protection::{SealedRow, cipher, decode_record, encode_record};
 use crate::{InboxEntry, StoreError};
 use redb::ReadableTable;
 use weft_core::{ExecutionStatus, InboxMessage};
+use weft_protect::RunCipher;
 
 pub(super) fn load_record(
     txn: &Txn<'_>,
@@ -16,14 +17,22 @@ pub(super) fn load_record(
     let execs = txn.open_table(EXECUTIONS)?;
     let record = execs
         .get(key)?
-        .map(|v| decode_row("executions", v.value()))
+        .map(|v| decode_record(v.value(), txn.protector()))
         .transpose()?;
     Ok(record)
 }
 
+/// The cipher of execution `key`'s payloads.
+pub(super) fn cipher_of(txn: &Txn<'_>, key: ExecKey) -> Result<RunCipher, StoreError> {
+    match load_record(txn, key)? {
+        Some(record) => cipher(txn.protector(), &record),
+        None => Err(StoreError::NotFound(format!("execution key {key}"))),
+    }
+}
+
 pub(super) fn save_record(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError> {
     txn.open_table(EXECUTIONS)?
-        .insert(record.key, encode_row(record)?.as_slice())?;
+        .insert(record.key, encode_record(record, txn.protector())?.as_slice())?;
     Ok(())
 }
 
@@ -52,13 +61,15 @@ pub(super) fn push_inbox(
     if record.status != ExecutionStatus::Running {
         return Ok(None);
     }
+    // Sealed before anything is written: a missing key refuses the push.
+    let row = SealedRow::seal(message.clone(), &cipher(txn.protector(), &record)?)?;
     if matches!(message.parts().0, InboxMessage::CancelRequested { .. }) {
         mark_tasks_cancel_requested(txn, key)?;
     }
     let seq = record.next_inbox;
     record.next_inbox += 1;
     txn.open_table(INBOX)?
-        .insert((key, seq), encode_row(&message)?.as_slice())?;
+        .insert((key, seq), row.encode()?.as_slice())?;
     save_record(txn, &record)?;
     Ok(Some(InboxEntry { key, seq, message }))
 }
@@ -69,14 +80,15 @@ pub(super) fn mark_tasks_cancel_requested(txn: &Txn<'_>, key: ExecKey) -> Result
     let mut flagged = Vec::new();
     for row in tasks.range((key, 0)..=(key, u32::MAX))? {
         let (_, v) = row?;
-        let mut task: ActivityTask = decode_row("activity_tasks", v.value())?;
-        if !task.cancel_requested {
-            task.cancel_requested = true;
+        let mut task = SealedRow::<ActivityTask>::decode("activity_tasks", v.value())?;
+        if !task.value.cancel_requested {
+            task.value.cancel_requested = true;
             flagged.push(task);
         }
     }
     for task in flagged {
-        tasks.insert((task.key, task.seq), encode_row(&task)?.as_slice())?;
+        let key = (task.value.key, task.value.seq);
+        tasks.insert(key, task.encode()?.as_slice())?;
     }
     Ok(())
 }

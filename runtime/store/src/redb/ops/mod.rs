@@ -10,19 +10,20 @@ mod tasks;
 pub(crate) use tasks::{poll_activities, record_heartbeat, report_attempt};
 
 use super::history::{encoded_history, read_history, seal};
-use super::rows::{decode_row, encode_row};
+use super::rows::encode_row;
 use super::tables::*;
 use super::txn::Txn;
 use super::visibility;
 use crate::model::*;
+use crate::protection::{cipher, decode_record, encode_events};
 use crate::{InboxEntry, StoreError};
 use inbox::{load_record, push_inbox, running_key, save_record};
 use redb::ReadableTable;
 use tasks::{create_task, due_deadline, end_attempt, load_task, unindex_state};
 use weft_core::{
-    AttemptOutcome, ChildClose, ChildIds, ComponentId, Event, ExecutionRecord, ExecutionState,
-    ExecutionStatus, InboxMessage, ParentClosePolicy, StartRefused, Timestamp, child_outcome,
-    encode_event, parent_closed,
+    AttemptOutcome, ChainHash, ChildClose, ChildIds, ComponentId, Event, ExecutionRecord,
+    ExecutionState, ExecutionStatus, InboxMessage, ParentClosePolicy, Protection, StartRefused,
+    Timestamp, child_outcome, parent_closed,
 };
 
 pub(crate) fn put_component(
@@ -42,15 +43,17 @@ pub(crate) fn put_component(
     Ok(())
 }
 
+/// Start `new`, its history chained from `origin` (zero for a first run).
 pub(crate) fn start_execution(
     txn: &Txn<'_>,
     new: NewExecution,
+    origin: ChainHash,
 ) -> Result<ExecutionRecord, StoreError> {
     let mut ids = txn.open_table(WORKFLOW_IDS)?;
     let mut execs = txn.open_table(EXECUTIONS)?;
     let latest = match ids.get(new.id.workflow_id.as_str())?.map(|v| v.value()) {
         Some(existing) => match execs.get(existing)? {
-            Some(v) => Some(decode_row::<ExecutionRecord>("executions", v.value())?.status),
+            Some(v) => Some(decode_record(v.value(), txn.protector())?.status),
             None => None,
         },
         None => None,
@@ -66,18 +69,25 @@ pub(crate) fn start_execution(
     }
     let mut meta = txn.open_table(META)?;
     let key = meta.get("next_exec_key")?.map_or(1, |v| v.value());
-    meta.insert("next_exec_key", key + 1)?;
     let run_deadline = new.run_deadline();
-    let (record, started) = ExecutionRecord::started(key, new);
+    // Its data key made and its first event sealed before any write.
+    let (data_key, cipher) = txn.protector().new_run()?;
+    let (mut record, started) = ExecutionRecord::started(key, new);
+    record.protection = Some(Protection::new(data_key, origin));
+    let first = encode_events(&mut record, 0, std::slice::from_ref(&started), &cipher)?;
+    let row = crate::protection::encode_record(&record, txn.protector())?;
+    meta.insert("next_exec_key", key + 1)?;
     if let Some(deadline) = run_deadline {
         txn.open_table(DUE)?
             .insert((deadline.0, key, 0, DUE_RUN_TIMEOUT), ())?;
     }
     ids.insert(record.id.workflow_id.as_str(), key)?;
-    execs.insert(key, encode_row(&record)?.as_slice())?;
+    execs.insert(key, row.as_slice())?;
     txn.open_table(RUNNING)?.insert(key, ())?;
-    txn.open_table(HISTORY)?
-        .insert((key, 0), encode_event(&started)?.as_slice())?;
+    let mut history = txn.open_table(HISTORY)?;
+    for (i, bytes) in first.iter().enumerate() {
+        history.insert((key, i as u64), bytes.as_slice())?;
+    }
     Ok(record)
 }
 
@@ -87,6 +97,11 @@ pub(crate) struct Sealed {
     pub(crate) events: u64,
     /// The sealed row (`history::seal`).
     pub(crate) blob: Vec<u8>,
+    /// The chain head before the closing transition's events (`None`: a
+    /// run written before chains), which the record must still have.
+    pub(crate) from: Option<ChainHash>,
+    /// The chain head after them.
+    pub(crate) head: Option<ChainHash>,
 }
 
 pub(crate) fn commit(
@@ -97,6 +112,7 @@ pub(crate) fn commit(
     let Some(mut record) = load_record(txn, t.key)? else {
         return Err(StoreError::NotFound(format!("execution key {}", t.key)));
     };
+    let cipher = cipher(txn.protector(), &record)?;
     if record.next_event != t.first_index {
         return Err(StoreError::Conflict {
             key: t.key,
@@ -123,20 +139,33 @@ pub(crate) fn commit(
     // Children to apply their parent-close policies to (read before any
     // write, from the history as it will be).
     let close_children = match t.close {
-        Some(_) if record.may_have_children(&t.events) => open_children(txn, &record, &t.events)?,
+        Some(_) if record.may_have_children(&t.events) => {
+            open_children(txn, &record, &t.events, &cipher)?
+        }
         _ => Vec::new(),
     };
+    // A sealed history prepared for exactly this commit replaces the rows
+    // (its chain continues from the record's head); otherwise the events
+    // go in as rows (and are sealed below at a close). Encoded before
+    // anything is written.
+    let head = record.protection.as_ref().map(|p| p.head);
+    let sealed = sealed.filter(|s| {
+        t.close.is_some() && s.events == record.next_event + t.events.len() as u64 && s.from == head
+    });
+    let rows = match &sealed {
+        Some(s) => {
+            if let (Some(p), Some(head)) = (&mut record.protection, s.head) {
+                p.head = head;
+            }
+            Vec::new()
+        }
+        None => encode_events(&mut record, t.first_index, &t.events, &cipher)?,
+    };
     record.append(&t.events);
-    // A sealed history prepared for exactly this commit replaces the rows;
-    // otherwise the events go in as rows (and are sealed below at a close).
-    let sealed = sealed.filter(|s| t.close.is_some() && s.events == record.next_event);
-    if sealed.is_none() {
+    if !rows.is_empty() {
         let mut history = txn.open_table(HISTORY)?;
-        for (i, event) in t.events.iter().enumerate() {
-            history.insert(
-                (t.key, t.first_index + i as u64),
-                encode_event(event)?.as_slice(),
-            )?;
+        for (i, bytes) in rows.iter().enumerate() {
+            history.insert((t.key, t.first_index + i as u64), bytes.as_slice())?;
         }
     }
     if let Some(through) = t.consumed_inbox_through {
@@ -145,7 +174,7 @@ pub(crate) fn commit(
         record.consume_inbox_through(through);
     }
     for new in t.new_tasks {
-        create_task(txn, t.key, &record.id, new)?;
+        create_task(txn, t.key, &record.id, new, &cipher)?;
     }
     if !t.new_timers.is_empty() || !t.cancelled_timers.is_empty() {
         let mut due = txn.open_table(DUE)?;
@@ -179,15 +208,18 @@ pub(crate) fn commit(
     let mut done = Committed::default();
     // Below, nothing can fail for a logical reason: checked above.
     if let Some(next) = t.continue_as_new {
-        // The id's only running run was this one, closed above.
+        // The id's only running run was this one, closed above. Its chain
+        // goes on in the new run.
+        let origin = record.protection.as_ref().map_or(ChainHash::ZERO, |p| p.head);
         done.started
-            .push(start_execution(txn, next.continuing(&record))?.key);
+            .push(start_execution(txn, next.continuing(&record), origin)?.key);
     }
     for child in t.new_children {
         match child.start {
             Ok(mut new) => {
                 new.parent = Some((t.key, child.seq));
-                done.started.push(start_execution(txn, new)?.key);
+                done.started
+                    .push(start_execution(txn, new, ChainHash::ZERO)?.key);
             }
             Err(failure) => {
                 let message = InboxMessage::ChildClosed {
@@ -268,12 +300,14 @@ fn open_children(
     txn: &Txn<'_>,
     record: &ExecutionRecord,
     new_events: &[Event],
+    cipher: &weft_protect::RunCipher,
 ) -> Result<Vec<(String, ParentClosePolicy)>, StoreError> {
     let mut history = read_history(
         &*txn.open_table(SEALED_HISTORY)?,
         &*txn.open_table(HISTORY)?,
         record.key,
         new_events.len(),
+        cipher,
     )?;
     history.extend_from_slice(new_events);
     let state = ExecutionState::from_history(record.id.clone(), history).map_err(|e| {
@@ -302,12 +336,13 @@ pub(crate) fn reset(txn: &Txn<'_>, reset: Reset) -> Result<Committed, StoreError
     if record.id.workflow_id != new.id.workflow_id {
         return Err(StoreError::Invalid("a reset keeps the workflow id".into()));
     }
+    let origin = cut_point(txn, &record, 1 + rest.len())?;
     let mut done = Committed::default();
     if record.status == ExecutionStatus::Running {
         let end = record.reset_end(reason, caller, new.started.at);
         done = close_from_outside(txn, &record, end)?;
     }
-    let new_key = start_execution(txn, new)?.key;
+    let new_key = start_execution(txn, new, origin)?.key;
     let prefix = Transition {
         key: new_key,
         first_index: 1,
@@ -323,6 +358,28 @@ pub(crate) fn reset(txn: &Txn<'_>, reset: Reset) -> Result<Committed, StoreError
         done.delivered.extend(push_inbox(txn, new_key, message)?);
     }
     Ok(done)
+}
+
+/// The chain value of `record`'s run after its first `events` events: where
+/// a reset's new run, which copies them, continues the chain. Refuses a run
+/// whose chain is broken there.
+fn cut_point(txn: &Txn<'_>, record: &ExecutionRecord, events: usize) -> Result<ChainHash, StoreError> {
+    let Some(protection) = &record.protection else {
+        return Ok(ChainHash::ZERO);
+    };
+    let stored = encoded_history(
+        &*txn.open_table(SEALED_HISTORY)?,
+        &*txn.open_table(HISTORY)?,
+        record.key,
+    )?;
+    let prefix = stored.iter().take(events).map(Vec::as_slice);
+    let (cut, _) = weft_protect::verify::chain(protection.origin(), prefix).map_err(|broken| {
+        StoreError::Corrupt {
+            table: "history",
+            reason: format!("cannot reset {}: {broken}", record.id),
+        }
+    })?;
+    Ok(cut)
 }
 
 pub(crate) fn put_namespace(txn: &Txn<'_>, namespace: &NamespaceRecord) -> Result<(), StoreError> {
@@ -347,7 +404,7 @@ pub(crate) fn purge_closed(
         for row in index.range((tag, 0)..=(tag, u64::MAX))? {
             let key = row?.0.value().1;
             let Some(row) = execs.get(key)? else { continue };
-            let record: ExecutionRecord = decode_row("executions", row.value())?;
+            let record = decode_record(row.value(), txn.protector())?;
             let old = record.closed_at.is_some_and(|t| t < closed_before);
             if old
                 && record.status != ExecutionStatus::Running
@@ -407,13 +464,17 @@ pub(crate) fn signal_with_start(
     };
     let (record, started) = match running {
         Some(record) => (record, false),
-        None => (start_execution(txn, new)?, true),
+        None => (start_execution(txn, new, ChainHash::ZERO)?, true),
     };
     // Cannot be `None`: the record is running (or was just started).
     let entry = push_inbox(txn, record.key, message)?
         .ok_or_else(|| StoreError::NotFound(format!("running execution {}", record.id)))?;
     Ok((record, entry, started))
 }
+
+/// How long a due time or a queued task of an execution whose key is
+/// missing waits before it is tried again.
+pub(crate) const DEFER_MS: u64 = 60_000;
 
 pub(crate) fn fire_due(txn: &Txn<'_>, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
     let mut work = DueWork::default();
@@ -431,6 +492,16 @@ pub(crate) fn fire_due(txn: &Txn<'_>, now: Timestamp, max: usize) -> Result<DueW
         }
     }
     for (at, key, seq, kind) in fired {
+        // An execution whose key is missing cannot take the firing now:
+        // it waits, and is tried again later, so it fires once the key is
+        // back and never blocks the others.
+        if let Err(StoreError::Protection(e)) = inbox::cipher_of(txn, key) {
+            tracing::error!("execution key {key}: deferring a due time by {DEFER_MS} ms: {e}");
+            let mut due = txn.open_table(DUE)?;
+            due.remove((at, key, seq, kind))?;
+            due.insert((now.0 + DEFER_MS, key, seq, kind), ())?;
+            continue;
+        }
         txn.open_table(DUE)?.remove((at, key, seq, kind))?;
         if kind == DUE_TIMER {
             work.delivered
@@ -452,13 +523,14 @@ pub(crate) fn fire_due(txn: &Txn<'_>, now: Timestamp, max: usize) -> Result<DueW
         let Some(task) = load_task(txn, key, seq)? else {
             continue; // finished, or abandoned with its execution
         };
-        let Some(timeout) = due_deadline(kind).and_then(|d| task.timeout_at(d, Timestamp(at)))
+        let Some(timeout) =
+            due_deadline(kind).and_then(|d| task.value.timeout_at(d, Timestamp(at)))
         else {
             continue;
         };
-        unindex_state(txn, &task)?;
-        if matches!(task.state, TaskState::Running { .. }) {
-            work.timed_out.push((key, seq, task.attempt));
+        unindex_state(txn, &task.value)?;
+        if matches!(task.value.state, TaskState::Running { .. }) {
+            work.timed_out.push((key, seq, task.value.attempt));
         }
         let outcome = AttemptOutcome::TimedOut(timeout);
         let (entry, requeued) = end_attempt(txn, task, outcome, now)?;

@@ -1,14 +1,18 @@
 //! Activity tasks: creating, leasing, reporting, heartbeats, and the
 //! index entries of each task state.
 
-use super::super::rows::{decode_row, encode_row};
 use super::super::tables::*;
 use super::super::txn::Txn;
-use super::inbox::push_inbox;
+use super::inbox::{cipher_of, push_inbox};
 use crate::model::*;
+use crate::protection::SealedRow;
 use crate::{InboxEntry, StoreError};
 use redb::ReadableTable;
 use weft_core::{AttemptOutcome, Deadline, InboxMessage, Timestamp};
+use weft_protect::RunCipher;
+
+/// A task row: the task with its input and heartbeat details sealed.
+pub(super) type TaskRow = SealedRow<ActivityTask>;
 
 /// Create the task of a newly scheduled activity and queue its attempt.
 pub(super) fn create_task(
@@ -16,11 +20,12 @@ pub(super) fn create_task(
     key: ExecKey,
     execution: &weft_core::ExecutionId,
     new: NewActivityTask,
+    cipher: &RunCipher,
 ) -> Result<(), StoreError> {
-    let task = ActivityTask::new(key, execution.clone(), new);
-    if let Some(deadline) = task.close_deadline() {
+    let task = TaskRow::seal(ActivityTask::new(key, execution.clone(), new), cipher)?;
+    if let Some(deadline) = task.value.close_deadline() {
         txn.open_table(DUE)?
-            .insert((deadline.0, key, task.seq, DUE_SCHEDULE_TO_CLOSE), ())?;
+            .insert((deadline.0, key, task.value.seq, DUE_SCHEDULE_TO_CLOSE), ())?;
     }
     save_task(txn, &task, true)
 }
@@ -48,7 +53,8 @@ pub(super) fn due_deadline(kind: u8) -> Option<Deadline> {
 
 /// Save `task`; with `index`, also add the index entries of its state:
 /// its queue entry while queued, and its state's deadlines.
-pub(super) fn save_task(txn: &Txn<'_>, task: &ActivityTask, index: bool) -> Result<(), StoreError> {
+pub(super) fn save_task(txn: &Txn<'_>, row: &TaskRow, index: bool) -> Result<(), StoreError> {
+    let task = &row.value;
     if index {
         if let TaskState::Ready { due } = task.state {
             txn.open_table(READY)?
@@ -63,7 +69,7 @@ pub(super) fn save_task(txn: &Txn<'_>, task: &ActivityTask, index: bool) -> Resu
         }
     }
     txn.open_table(TASKS)?
-        .insert((task.key, task.seq), encode_row(task)?.as_slice())?;
+        .insert((task.key, task.seq), row.encode()?.as_slice())?;
     Ok(())
 }
 
@@ -88,11 +94,11 @@ pub(super) fn load_task(
     txn: &Txn<'_>,
     key: ExecKey,
     seq: u32,
-) -> Result<Option<ActivityTask>, StoreError> {
+) -> Result<Option<TaskRow>, StoreError> {
     let tasks = txn.open_table(TASKS)?;
     let task = tasks
         .get((key, seq))?
-        .map(|v| decode_row::<ActivityTask>("activity_tasks", v.value()));
+        .map(|v| TaskRow::decode("activity_tasks", v.value()));
     task.transpose()
 }
 
@@ -122,16 +128,38 @@ pub(crate) fn poll_activities(
     }
     for (at, key, seq) in taken {
         let task = load_task(txn, key, seq)?;
-        let Some(mut task) = task.filter(|t| t.state == TaskState::Ready { due: Timestamp(at) })
+        let Some(mut task) =
+            task.filter(|t| t.value.state == TaskState::Ready { due: Timestamp(at) })
         else {
             // Abandoned when its execution closed, or timed out in the queue.
             txn.open_table(READY)?.remove((queue, at, key, seq))?;
             continue;
         };
-        unindex_state(txn, &task)?;
-        task.lease(now);
+        // Opened before anything is written. A task whose execution's key
+        // is missing waits in its queue and is tried again later, so it
+        // never blocks the queue.
+        let opened = cipher_of(txn, key).and_then(|c| task.clone().open(&c));
+        let mut leased = match opened {
+            Ok(leased) => leased,
+            Err(StoreError::Protection(e)) => {
+                tracing::error!(
+                    "execution key {key}: task #{seq} waits {} ms in queue `{queue}`: {e}",
+                    super::DEFER_MS
+                );
+                unindex_state(txn, &task.value)?;
+                task.value.state = TaskState::Ready {
+                    due: now.plus_ms(super::DEFER_MS),
+                };
+                save_task(txn, &task, true)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        unindex_state(txn, &task.value)?;
+        task.value.lease(now);
+        leased.lease(now);
         save_task(txn, &task, true)?;
-        polled.tasks.push(task);
+        polled.tasks.push(leased);
     }
     Ok(polled)
 }
@@ -141,20 +169,20 @@ pub(crate) fn poll_activities(
 /// the index entries of the task's state.
 pub(super) fn end_attempt(
     txn: &Txn<'_>,
-    task: ActivityTask,
+    task: TaskRow,
     outcome: AttemptOutcome,
     now: Timestamp,
 ) -> Result<(Option<InboxEntry>, Option<String>), StoreError> {
-    let report = task.end_attempt(outcome, now);
-    let (key, seq) = (task.key, task.seq);
+    let report = task.value.end_attempt(outcome, now);
+    let (key, seq) = (task.value.key, task.value.seq);
     let mut requeued = None;
     match report.retry_at {
         Some(at) => {
-            requeued = Some(task.queue.clone());
-            save_task(txn, &task.retry(at), true)?;
+            requeued = Some(task.value.queue.clone());
+            save_task(txn, &task.clone().map(|t| t.retry(at)), true)?;
         }
         None => {
-            if let Some(close) = task.close_deadline() {
+            if let Some(close) = task.value.close_deadline() {
                 txn.open_table(DUE)?
                     .remove((close.0, key, seq, DUE_SCHEDULE_TO_CLOSE))?;
             }
@@ -172,12 +200,12 @@ pub(crate) fn report_attempt(
 ) -> Result<Option<Reported>, StoreError> {
     // Stale: the task is gone (execution closed) or this attempt already
     // timed out and another attempt owns the task now.
-    let Some(task) = load_task(txn, result.key, result.seq)?
-        .filter(|t| t.attempt == result.attempt && matches!(t.state, TaskState::Running { .. }))
-    else {
+    let Some(task) = load_task(txn, result.key, result.seq)?.filter(|t| {
+        t.value.attempt == result.attempt && matches!(t.value.state, TaskState::Running { .. })
+    }) else {
         return Ok(None);
     };
-    unindex_state(txn, &task)?;
+    unindex_state(txn, &task.value)?;
     let outcome = match result.result {
         Ok(value) => AttemptOutcome::Completed(value),
         Err(failure) => AttemptOutcome::Failed(failure),
@@ -194,8 +222,8 @@ pub(crate) fn record_heartbeat(
     details: Option<Vec<u8>>,
     now: Timestamp,
 ) -> Result<HeartbeatAck, StoreError> {
-    let Some(mut task) = load_task(txn, key, seq)?
-        .filter(|t| t.attempt == attempt && matches!(t.state, TaskState::Running { .. }))
+    let Some(mut row) = load_task(txn, key, seq)?
+        .filter(|t| t.value.attempt == attempt && matches!(t.value.state, TaskState::Running { .. }))
     else {
         // Timed out, superseded, or its execution closed.
         return Ok(HeartbeatAck {
@@ -203,6 +231,15 @@ pub(crate) fn record_heartbeat(
             cancel_requested: false,
         });
     };
+    // New details are sealed anew (opened and sealed before any write).
+    let new_details = details.is_some();
+    if let Some(details) = details {
+        let cipher = cipher_of(txn, key)?;
+        let mut task = row.open(&cipher)?;
+        task.heartbeat_details = Some(details);
+        row = TaskRow::seal(task, &cipher)?;
+    }
+    let task = &mut row.value;
     let mut changed = false;
     if let Some((old, next)) = task.heartbeat(now) {
         let mut due = txn.open_table(DUE)?;
@@ -210,15 +247,12 @@ pub(crate) fn record_heartbeat(
         due.insert((next.0, key, seq, DUE_HEARTBEAT), ())?;
         changed = true;
     }
-    if details.is_some() {
-        task.heartbeat_details = details;
-        changed = true;
-    }
-    if changed {
-        save_task(txn, &task, false)?;
+    let cancel_requested = task.cancel_requested;
+    if changed || new_details {
+        save_task(txn, &row, false)?;
     }
     Ok(HeartbeatAck {
         current: true,
-        cancel_requested: task.cancel_requested,
+        cancel_requested,
     })
 }

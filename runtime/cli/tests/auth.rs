@@ -138,7 +138,11 @@ async fn key(admin: &mut weft_api::Client, name: &str, roles: &[&str]) -> (Strin
 async fn expired_key(data_dir: &Path) -> String {
     use weft_store::Store;
     std::fs::create_dir_all(data_dir).unwrap();
-    let store = weft_store::RedbStore::open(data_dir.join("weft.redb")).unwrap();
+    let store = weft_store::RedbStore::open(
+        data_dir.join("weft.redb"),
+        weft_protect::Protector::off(),
+    )
+    .unwrap();
     let new = weft_api::auth::create_api_key(
         "old",
         &["*:admin".into()],
@@ -533,6 +537,7 @@ async fn jwt_server(data: &Path, env: &[(&str, String)]) -> Dev {
         .arg("server")
         .env("WEFT_SERVER_LISTEN", "127.0.0.1:0")
         .env("WEFT_SERVER_DATA_DIR", data)
+        .env("WEFT_SECURITY_KEYRING", keyring(data))
         .env("WEFT_SECURITY_AUTH", "jwt")
         .env("WEFT_SECURITY_JWT_ISSUER", "https://idp.bank.example")
         .env("WEFT_SECURITY_JWT_AUDIENCE", "weft");
@@ -702,6 +707,7 @@ async fn a_mapped_client_certificate_is_an_identity_of_its_own() {
     .unwrap();
     let mut child = Command::new(WEFT)
         .args(["server", "--config", config.to_str().unwrap()])
+        .env("WEFT_SECURITY_KEYRING", keyring(dir.path()))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -736,4 +742,14 @@ async fn a_mapped_client_certificate_is_an_identity_of_its_own() {
     let mut client = dev.client_with(Some("weft_nope")).await;
     let e = client.who_am_i(pb::WhoAmIRequest {}).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
+}
+
+/// A keyring for a `weft server` under `dir` (made once).
+fn keyring(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("server-keyring.toml");
+    if !path.exists() {
+        weft_protect::Keyring::generate("k1").unwrap().save(&path).unwrap();
+    }
+    path
 }

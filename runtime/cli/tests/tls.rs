@@ -35,6 +35,7 @@ impl Server {
             .args(args)
             .env("WEFT_SERVER_LISTEN", "127.0.0.1:0")
             .env("WEFT_SERVER_DATA_DIR", data)
+            .env("WEFT_SECURITY_KEYRING", keyring(data))
             // These tests are about the handshake; credentials are auth.rs's.
             .env("WEFT_SECURITY_AUTH", "none")
             .stdout(Stdio::piped())
@@ -218,6 +219,7 @@ async fn weft_server_refuses_plaintext_off_loopback_unless_told_insecure() {
         .args(["server", "--insecure"])
         .env("WEFT_SERVER_LISTEN", "0.0.0.0:0")
         .env("WEFT_SERVER_DATA_DIR", dir.path().join("data"))
+        .env("WEFT_SECURITY_KEYRING", keyring(dir.path()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -235,4 +237,14 @@ async fn weft_server_refuses_plaintext_off_loopback_unless_told_insecure() {
     }
     assert!(warned);
     child.kill().await.unwrap();
+}
+
+/// A keyring for a `weft server` under `dir` (made once).
+fn keyring(dir: &Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("server-keyring.toml");
+    if !path.exists() {
+        weft_protect::Keyring::generate("k1").unwrap().save(&path).unwrap();
+    }
+    path
 }

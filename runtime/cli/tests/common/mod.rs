@@ -44,11 +44,16 @@ impl Dev {
         let (ok, _, err) = weft(&["certs", "dev", "--out", certs.to_str().unwrap()]).await;
         assert!(ok, "{err}");
         let api_key = offline_key(data_dir, "test-admin", &["*:admin"]).await;
+        // A production keyring, as an operator makes one.
+        let keyring = data_dir.join("server-keyring.toml");
+        let (ok, _, err) = weft(&["keys", "init", "--keyring", keyring.to_str().unwrap()]).await;
+        assert!(ok, "{err}");
         let mut command = Command::new(WEFT);
         command
             .arg("server")
             .env("WEFT_SERVER_LISTEN", "127.0.0.1:0")
             .env("WEFT_SERVER_DATA_DIR", data_dir)
+            .env("WEFT_SECURITY_KEYRING", &keyring)
             .env("WEFT_SECURITY_TLS_CERT", certs.join("server.pem"))
             .env("WEFT_SECURITY_TLS_KEY", certs.join("server-key.pem"))
             .env("WEFT_SECURITY_TLS_CLIENT_CA", certs.join("ca.pem"));

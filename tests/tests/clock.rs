@@ -58,11 +58,13 @@ impl Clock for ManualClock {
 #[tokio::test]
 async fn a_day_long_timer_fires_when_the_injected_clock_moves_a_day() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(RedbStore::open(
-        dir.path().join("weft.redb"),
-        weft_testkit::data_dir_protector(dir.path()),
-    )
-    .unwrap());
+    let store = Arc::new(
+        RedbStore::open(
+            dir.path().join("weft.redb"),
+            weft_testkit::data_dir_protector(dir.path()),
+        )
+        .unwrap(),
+    );
     let engine = Arc::new(WorkflowEngine::new(EngineConfig::default()).unwrap());
     let clock = Arc::new(ManualClock {
         now: Arc::new(AtomicU64::new(TEST_EPOCH.0)),

@@ -89,7 +89,11 @@ pub async fn write_key_offline(
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     // API keys hold no payload: the store needs no keyring for them.
-    let store = weft_store::RedbStore::open(data_dir.join("weft.redb"), weft_protect::Protector::off()).context(
+    let store = weft_store::RedbStore::open(
+        data_dir.join("weft.redb"),
+        weft_protect::Protector::off(),
+    )
+    .context(
         "cannot open the database (is a server running on it? create keys over the API then)",
     )?;
     let now = weft_core::Timestamp(

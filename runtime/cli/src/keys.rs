@@ -32,12 +32,19 @@ pub fn protector(source: KeySource<'_>, what: &str) -> Result<Protector> {
     }
     if let Some(file) = source.file {
         let ring = Keyring::load(file)?;
-        tracing::info!("{what}: encryption at rest with {} (current key `{}`)", file.display(), ring.current());
+        tracing::info!(
+            "{what}: encryption at rest with {} (current key `{}`)",
+            file.display(),
+            ring.current()
+        );
         return Ok(Protector::new(Arc::new(ring)));
     }
     if let Ok(text) = std::env::var("WEFT_KEYRING") {
         let ring = Keyring::from_toml(&text).context("WEFT_KEYRING")?;
-        tracing::info!("{what}: encryption at rest with the keyring in WEFT_KEYRING (current key `{}`)", ring.current());
+        tracing::info!(
+            "{what}: encryption at rest with the keyring in WEFT_KEYRING (current key `{}`)",
+            ring.current()
+        );
         return Ok(Protector::new(Arc::new(ring)));
     }
     let Some(dir) = source.dev_dir else {
@@ -111,7 +118,10 @@ pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
     match command {
         KeysCommand::Init { keyring, id } => {
             if keyring.exists() {
-                anyhow::bail!("{} exists; refusing to overwrite a keyring", keyring.display());
+                anyhow::bail!(
+                    "{} exists; refusing to overwrite a keyring",
+                    keyring.display()
+                );
             }
             Keyring::generate(&id)?.save(&keyring)?;
             println!("created {} with key `{id}` (current)", keyring.display());
@@ -138,7 +148,11 @@ pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
             let path = ring_path(keyring, data_dir);
             let ring = Keyring::load(&path)?;
             for id in ring.ids() {
-                let mark = if id == ring.current() { " (current)" } else { "" };
+                let mark = if id == ring.current() {
+                    " (current)"
+                } else {
+                    ""
+                };
                 println!("{id}{mark}");
             }
         }

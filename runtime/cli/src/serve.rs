@@ -380,7 +380,8 @@ pub fn example_activities() -> ActivityRegistry {
 pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Result<Runtime> {
     let dir = &config.server.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let keyring = (!config.security.keyring.is_empty()).then(|| Path::new(&config.security.keyring));
+    let keyring =
+        (!config.security.keyring.is_empty()).then(|| Path::new(&config.security.keyring));
     let protector = crate::keys::protector(
         crate::keys::KeySource {
             off: config.security.no_encryption,

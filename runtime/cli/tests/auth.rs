@@ -138,11 +138,9 @@ async fn key(admin: &mut weft_api::Client, name: &str, roles: &[&str]) -> (Strin
 async fn expired_key(data_dir: &Path) -> String {
     use weft_store::Store;
     std::fs::create_dir_all(data_dir).unwrap();
-    let store = weft_store::RedbStore::open(
-        data_dir.join("weft.redb"),
-        weft_protect::Protector::off(),
-    )
-    .unwrap();
+    let store =
+        weft_store::RedbStore::open(data_dir.join("weft.redb"), weft_protect::Protector::off())
+            .unwrap();
     let new = weft_api::auth::create_api_key(
         "old",
         &["*:admin".into()],
@@ -749,7 +747,10 @@ fn keyring(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("server-keyring.toml");
     if !path.exists() {
-        weft_protect::Keyring::generate("k1").unwrap().save(&path).unwrap();
+        weft_protect::Keyring::generate("k1")
+            .unwrap()
+            .save(&path)
+            .unwrap();
     }
     path
 }

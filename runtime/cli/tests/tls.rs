@@ -244,7 +244,10 @@ fn keyring(dir: &Path) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join("server-keyring.toml");
     if !path.exists() {
-        weft_protect::Keyring::generate("k1").unwrap().save(&path).unwrap();
+        weft_protect::Keyring::generate("k1")
+            .unwrap()
+            .save(&path)
+            .unwrap();
     }
     path
 }

@@ -103,7 +103,10 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_eq!(a, ChainHash::ZERO.next(b"one").next(b"two"));
-        assert_ne!(ChainHash::ZERO.next(b"one"), ChainHash([1; 32]).next(b"one"));
+        assert_ne!(
+            ChainHash::ZERO.next(b"one"),
+            ChainHash([1; 32]).next(b"one")
+        );
     }
 
     #[test]

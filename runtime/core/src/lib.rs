@@ -60,7 +60,7 @@ pub use record::{
     NewExecution, Protection, StartRefused, child_outcome, parent_closed,
 };
 pub use render::{event_details, render_history};
-pub use secrets::{HasSecrets, Secret, SecretsMismatch};
 pub use retry::{AttemptOutcome, RetryDecision, RetryPolicy};
+pub use secrets::{HasSecrets, Secret, SecretsMismatch};
 pub use task::{ActivityTask, ActivityTimeouts, Deadline, NewActivityTask, TaskState};
 pub use values::{Payload, Timestamp};

@@ -3,8 +3,8 @@
 //! it only persists and indexes what they decide.
 
 use crate::{
-    Caller, ChainHash, ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage, ParentClosePolicy,
-    Payload, Timestamp,
+    Caller, ChainHash, ComponentId, Event, EventKind, ExecutionId, Failure, InboxMessage,
+    ParentClosePolicy, Payload, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

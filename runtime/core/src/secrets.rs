@@ -192,7 +192,10 @@ mod tests {
         );
         let mut event = original.clone();
         let secrets = event.take_secrets();
-        assert_eq!(secrets, vec![b"card of Ada declined".to_vec(), b"details".to_vec()]);
+        assert_eq!(
+            secrets,
+            vec![b"card of Ada declined".to_vec(), b"details".to_vec()]
+        );
         assert_ne!(event, original);
         event.put_secrets(secrets).unwrap();
         assert_eq!(event, original);
@@ -202,7 +205,10 @@ mod tests {
     fn no_secrets_gives_an_empty_list_and_mismatches_are_errors() {
         let mut fired = Event::new(Timestamp(1), EventKind::TimerFired { seq: 0 });
         assert!(fired.take_secrets().is_empty());
-        let mut done = Event::new(Timestamp(1), EventKind::ExecutionCompleted { result: vec![] });
+        let mut done = Event::new(
+            Timestamp(1),
+            EventKind::ExecutionCompleted { result: vec![] },
+        );
         assert!(done.take_secrets().is_empty(), "all empty: nothing to seal");
         assert!(done.put_secrets(vec![]).is_err());
         assert!(done.put_secrets(vec![vec![1], vec![2]]).is_err());

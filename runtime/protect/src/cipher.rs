@@ -39,7 +39,9 @@ impl Protector {
     /// Encryption with a fresh in-memory keyring (tests and benchmarks:
     /// clones share the ring, so a reopened store reads what it wrote).
     pub fn ephemeral() -> Result<Self, ProtectError> {
-        Ok(Protector::new(Arc::new(crate::Keyring::generate("ephemeral")?)))
+        Ok(Protector::new(Arc::new(crate::Keyring::generate(
+            "ephemeral",
+        )?)))
     }
 
     /// Encryption with the development keyring of data directory `dir`
@@ -311,12 +313,26 @@ mod tests {
         // Moved to another position, or under another execution's key.
         let mut e = event();
         let sealed = cipher.seal(&mut e, Place::Event(4)).unwrap().unwrap();
-        assert!(cipher.open(&mut e.clone(), &sealed, Place::Event(5)).is_err());
-        let other = protector.cipher(&protector.new_data_key().unwrap()).unwrap();
-        assert!(other.open(&mut e.clone(), &sealed, Place::Event(4)).is_err());
+        assert!(
+            cipher
+                .open(&mut e.clone(), &sealed, Place::Event(5))
+                .is_err()
+        );
+        let other = protector
+            .cipher(&protector.new_data_key().unwrap())
+            .unwrap();
+        assert!(
+            other
+                .open(&mut e.clone(), &sealed, Place::Event(4))
+                .is_err()
+        );
         // Erased: reads as erased, never as garbage.
-        RunCipher::Erased.open(&mut e, &sealed, Place::Event(4)).unwrap();
-        let EventKind::ActivityFailed { failure, .. } = &e.kind else { unreachable!() };
+        RunCipher::Erased
+            .open(&mut e, &sealed, Place::Event(4))
+            .unwrap();
+        let EventKind::ActivityFailed { failure, .. } = &e.kind else {
+            unreachable!()
+        };
         assert_eq!(failure.message, "<erased>");
     }
 
@@ -325,7 +341,12 @@ mod tests {
         let off = Protector::off();
         assert_eq!(off.new_data_key().unwrap(), DataKey::Plaintext);
         let mut e = event();
-        assert!(RunCipher::Plain.seal(&mut e, Place::Event(0)).unwrap().is_none());
+        assert!(
+            RunCipher::Plain
+                .seal(&mut e, Place::Event(0))
+                .unwrap()
+                .is_none()
+        );
         assert_eq!(e, event(), "plaintext keeps the fields");
 
         let mut ring = Keyring::generate("k1").unwrap();
@@ -335,10 +356,15 @@ mod tests {
         ring.rotate("k2").unwrap();
         let protector = Protector::new(Arc::new(ring));
         let new = protector.rewrap(&old).unwrap().expect("moved to k2");
-        let DataKey::Wrapped { kek, .. } = &new else { unreachable!() };
+        let DataKey::Wrapped { kek, .. } = &new else {
+            unreachable!()
+        };
         assert_eq!(kek, "k2");
         assert!(protector.rewrap(&new).unwrap().is_none());
-        let (a, b) = (protector.cipher(&old).unwrap(), protector.cipher(&new).unwrap());
+        let (a, b) = (
+            protector.cipher(&old).unwrap(),
+            protector.cipher(&new).unwrap(),
+        );
         let mut e = event();
         let sealed = a.seal(&mut e, Place::Event(1)).unwrap().unwrap();
         b.open(&mut e, &sealed, Place::Event(1)).unwrap();

@@ -15,7 +15,9 @@ pub enum ProtectError {
     },
     /// The key with this id does not open the data key: not the key the
     /// data was written with, or the wrapped key was altered.
-    #[error("key `{kek}` does not open this data key (a different key under the same id, or the stored key was altered)")]
+    #[error(
+        "key `{kek}` does not open this data key (a different key under the same id, or the stored key was altered)"
+    )]
     WrongKey {
         /// The key id.
         kek: String,
@@ -25,7 +27,9 @@ pub enum ProtectError {
     Erased,
     /// A sealed payload failed authentication: altered, or sealed under
     /// another key or at another position.
-    #[error("a sealed payload at {at} failed authentication (altered, or not sealed under this execution's key)")]
+    #[error(
+        "a sealed payload at {at} failed authentication (altered, or not sealed under this execution's key)"
+    )]
     Tampered {
         /// Where: `event 7`, `inbox row`, ...
         at: String,

@@ -168,9 +168,8 @@ impl Keyring {
 
     /// Read a keyring file.
     pub fn load(path: &Path) -> Result<Keyring, ProtectError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ProtectError::Keyring(format!("cannot read {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ProtectError::Keyring(format!("cannot read {}: {e}", path.display())))?;
         Keyring::from_toml(&text)
             .map_err(|e| ProtectError::Keyring(format!("{}: {e}", path.display())))
     }
@@ -255,7 +254,9 @@ impl Keyring {
         self.keys
             .get(kek)
             .map(|(_, c)| c)
-            .ok_or_else(|| ProtectError::MissingKey { kek: kek.to_owned() })
+            .ok_or_else(|| ProtectError::MissingKey {
+                kek: kek.to_owned(),
+            })
     }
 }
 
@@ -282,12 +283,16 @@ impl KeyProvider for Keyring {
         let plain = Zeroizing::new(
             self.cipher(kek)?
                 .decrypt(&WRAP_NONCE.into(), payload)
-                .map_err(|_| ProtectError::WrongKey { kek: kek.to_owned() })?,
+                .map_err(|_| ProtectError::WrongKey {
+                    kek: kek.to_owned(),
+                })?,
         );
         let key: [u8; 32] = plain
             .as_slice()
             .try_into()
-            .map_err(|_| ProtectError::WrongKey { kek: kek.to_owned() })?;
+            .map_err(|_| ProtectError::WrongKey {
+                kek: kek.to_owned(),
+            })?;
         Ok(Zeroizing::new(key))
     }
 }
@@ -315,7 +320,10 @@ mod tests {
         }
         let mut bad = w2.clone();
         bad[0] ^= 1;
-        assert!(matches!(ring.unwrap("k2", &bad), Err(ProtectError::WrongKey { .. })));
+        assert!(matches!(
+            ring.unwrap("k2", &bad),
+            Err(ProtectError::WrongKey { .. })
+        ));
     }
 
     #[test]
@@ -327,7 +335,10 @@ mod tests {
         assert_eq!(back.current(), "k2");
         assert_eq!(back.ids().collect::<Vec<_>>(), ["k1", "k2"]);
         let dek = [1u8; 32];
-        assert_eq!(*back.unwrap("k1", &ring.wrap("k1", &dek).unwrap()).unwrap(), dek);
+        assert_eq!(
+            *back.unwrap("k1", &ring.wrap("k1", &dek).unwrap()).unwrap(),
+            dek
+        );
         assert!(format!("{ring:?}").len() < 200, "no key bytes in Debug");
         assert!(!format!("{ring:?}").contains(&text[text.len() - 20..]));
 

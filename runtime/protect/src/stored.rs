@@ -94,7 +94,9 @@ mod tests {
     #[test]
     fn round_trip_link_and_old_formats() {
         let protector = Protector::new(Arc::new(Keyring::generate("k1").unwrap()));
-        let cipher = protector.cipher(&protector.new_data_key().unwrap()).unwrap();
+        let cipher = protector
+            .cipher(&protector.new_data_key().unwrap())
+            .unwrap();
         let prev = ChainHash::ZERO.next(b"x");
         let event = Event::new(
             Timestamp(9),
@@ -109,8 +111,13 @@ mod tests {
         assert_eq!(decode_event(&bytes, 2, &cipher).unwrap(), event);
         let skeleton = decode_skeleton(&bytes).unwrap();
         assert_eq!(skeleton.link, Some(prev.link()));
-        assert_eq!(skeleton.event.caller, event.caller, "identities stay readable");
-        assert!(matches!(&skeleton.event.kind, EventKind::SignalReceived { name, payload } if name == "approve" && payload.is_empty()));
+        assert_eq!(
+            skeleton.event.caller, event.caller,
+            "identities stay readable"
+        );
+        assert!(
+            matches!(&skeleton.event.kind, EventKind::SignalReceived { name, payload } if name == "approve" && payload.is_empty())
+        );
 
         // Plaintext runs: readable with no key, and still linked.
         let plain = encode_event(&event, 2, &prev, &RunCipher::Plain).unwrap();
@@ -126,7 +133,9 @@ mod tests {
     #[test]
     fn every_truncation_is_an_error_not_a_panic() {
         let protector = Protector::new(Arc::new(Keyring::generate("k1").unwrap()));
-        let cipher = protector.cipher(&protector.new_data_key().unwrap()).unwrap();
+        let cipher = protector
+            .cipher(&protector.new_data_key().unwrap())
+            .unwrap();
         let event = Event::new(
             Timestamp(1),
             EventKind::ExecutionCompleted {
@@ -135,7 +144,10 @@ mod tests {
         );
         let bytes = encode_event(&event, 0, &ChainHash::ZERO, &cipher).unwrap();
         for n in 0..bytes.len() {
-            assert!(decode_event(&bytes[..n], 0, &cipher).is_err(), "prefix of {n} bytes");
+            assert!(
+                decode_event(&bytes[..n], 0, &cipher).is_err(),
+                "prefix of {n} bytes"
+            );
         }
     }
 }

@@ -10,9 +10,7 @@ use weft_core::{ChainHash, hex};
 pub enum Broken {
     /// Event `index`'s link does not match the chain before it: this
     /// event, or one before it, was changed, dropped, moved or inserted.
-    #[error(
-        "event {index}: broken link: expected {expected} (the chain before it), found {found}"
-    )]
+    #[error("event {index}: broken link: expected {expected} (the chain before it), found {found}")]
     Link {
         /// The event.
         index: u64,
@@ -138,15 +136,24 @@ mod tests {
         let mut flipped = events.clone();
         // The time of event 2 (the first byte after the version and link).
         flipped[2][1 + weft_core::LINK_LEN] ^= 1;
-        assert!(matches!(check(&flipped, head), Err(Broken::Link { index: 3, .. })));
+        assert!(matches!(
+            check(&flipped, head),
+            Err(Broken::Link { index: 3, .. })
+        ));
 
         let mut dropped = events.clone();
         dropped.remove(2);
-        assert!(matches!(check(&dropped, head), Err(Broken::Link { index: 2, .. })));
+        assert!(matches!(
+            check(&dropped, head),
+            Err(Broken::Link { index: 2, .. })
+        ));
 
         let mut swapped = events.clone();
         swapped.swap(1, 2);
-        assert!(matches!(check(&swapped, head), Err(Broken::Link { index: 1, .. })));
+        assert!(matches!(
+            check(&swapped, head),
+            Err(Broken::Link { index: 1, .. })
+        ));
 
         let truncated = &events[..4];
         assert!(matches!(

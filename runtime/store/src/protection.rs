@@ -37,7 +37,10 @@ fn corrupt(table: &'static str, reason: impl ToString) -> StoreError {
 
 /// The cipher of `record`'s execution: plaintext for one written before
 /// chains.
-pub(crate) fn cipher(protector: &Protector, record: &ExecutionRecord) -> Result<RunCipher, StoreError> {
+pub(crate) fn cipher(
+    protector: &Protector,
+    record: &ExecutionRecord,
+) -> Result<RunCipher, StoreError> {
     match &record.protection {
         None => Ok(RunCipher::Plain),
         Some(p) => Ok(protector.cipher(&p.key)?),

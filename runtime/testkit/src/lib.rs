@@ -119,15 +119,27 @@ impl TestEnv {
         clock: Arc<dyn Clock>,
         activities: ActivityRegistry,
         config: RuntimeConfig,
+        engine: EngineConfig,
+    ) -> Self {
+        let protector = data_dir_protector(dir.path());
+        Self::on_dir_protected(dir, clock, activities, config, engine, protector).await
+    }
+
+    /// [`TestEnv::on_dir`], with payloads protected by `protector` instead
+    /// of the directory's development keyring.
+    pub async fn on_dir_protected(
+        dir: tempfile::TempDir,
+        clock: Arc<dyn Clock>,
+        activities: ActivityRegistry,
+        config: RuntimeConfig,
         mut engine: EngineConfig,
+        protector: weft_protect::Protector,
     ) -> Self {
         if engine.compile_cache_dir.is_none() {
             engine.compile_cache_dir = Some(compile_cache_dir());
         }
         let engine = Arc::new(WorkflowEngine::new(engine).expect("workflow engine"));
-        let store = Arc::new(
-            RedbStore::open(Self::db_path(&dir), data_dir_protector(dir.path())).expect("open store"),
-        );
+        let store = Arc::new(RedbStore::open(Self::db_path(&dir), protector).expect("open store"));
         let runtime = Runtime::start(store, engine.clone(), activities, clock.clone(), config)
             .await
             .expect("runtime start");

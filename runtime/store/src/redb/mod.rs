@@ -20,13 +20,13 @@ use crate::model::{
     ExecutionRecord, ListFilter, LoadedExecution, NamespaceRecord, NewExecution, Polled,
     QueueStats, Transition,
 };
+use crate::protection::{
+    SealedRow, cipher, decode_event, decode_listed, decode_record, encode_events,
+};
 use crate::{HeartbeatAck, InboxEntry, Store, StoreError};
 use async_trait::async_trait;
 use history::{encoded_history, read_history, seal, unseal};
 use redb::{Database, ReadableDatabase, ReadableTable};
-use crate::protection::{
-    SealedRow, cipher, decode_event, decode_listed, decode_record, encode_events,
-};
 use rows::{ROW_VERSION, decode_row, encode_row};
 use std::path::Path;
 use std::sync::Arc;
@@ -128,7 +128,12 @@ impl RedbStore {
         }
         let from = record.protection.as_ref().map(|p| p.head);
         let cipher = cipher(&self.protector, &record)?;
-        rows.extend(encode_events(&mut record, t.first_index, &t.events, &cipher)?);
+        rows.extend(encode_events(
+            &mut record,
+            t.first_index,
+            &t.events,
+            &cipher,
+        )?);
         Ok(Some(ops::Sealed {
             events: rows.len() as u64,
             blob: seal(&rows)?,
@@ -313,8 +318,9 @@ impl Store for RedbStore {
             let tasks = txn.open_table(TASKS)?;
             for row in tasks.iter()? {
                 // Scheduling fields only: no key needed.
-                let task = SealedRow::<crate::ActivityTask>::decode("activity_tasks", row?.1.value())?
-                    .value;
+                let task =
+                    SealedRow::<crate::ActivityTask>::decode("activity_tasks", row?.1.value())?
+                        .value;
                 if task.queue == queue && matches!(task.state, crate::TaskState::Running { .. }) {
                     stats.running += 1;
                 }

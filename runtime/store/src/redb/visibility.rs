@@ -17,14 +17,14 @@
 //! starts the walk below the last key a page returned. Counting a closed
 //! status in a namespace reads the index alone.
 
-use crate::protection::decode_listed;
-use weft_protect::Protector;
 use super::tables::{EXECUTIONS, RUNNING, VISIBILITY};
 use super::txn::Txn;
 use crate::StoreError;
 use crate::model::{ExecKey, ExecutionRecord, ExecutionStatus, ListFilter};
+use crate::protection::decode_listed;
 use redb::{ReadTransaction, ReadableTable};
 use weft_core::namespace::namespace_of;
+use weft_protect::Protector;
 
 /// The tag of `(kind, parts)`.
 fn tag(kind: u8, parts: &[&str]) -> u64 {
@@ -101,7 +101,10 @@ pub(crate) fn unindex(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), Sto
 }
 
 /// Index every execution of a database written before the index existed.
-pub(crate) fn build(txn: &redb::WriteTransaction, protector: &Protector) -> Result<u64, StoreError> {
+pub(crate) fn build(
+    txn: &redb::WriteTransaction,
+    protector: &Protector,
+) -> Result<u64, StoreError> {
     let execs = txn.open_table(EXECUTIONS)?;
     let mut table = txn.open_table(VISIBILITY)?;
     let mut indexed = 0;

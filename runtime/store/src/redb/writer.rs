@@ -127,11 +127,7 @@ impl Writer {
     }
 }
 
-async fn run(
-    db: Arc<Database>,
-    protector: Arc<Protector>,
-    mut rx: mpsc::UnboundedReceiver<Job>,
-) {
+async fn run(db: Arc<Database>, protector: Arc<Protector>, mut rx: mpsc::UnboundedReceiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let jobs = std::mem::take(&mut batch);

@@ -31,8 +31,10 @@ pub(super) fn cipher_of(txn: &Txn<'_>, key: ExecKey) -> Result<RunCipher, StoreE
 }
 
 pub(super) fn save_record(txn: &Txn<'_>, record: &ExecutionRecord) -> Result<(), StoreError> {
-    txn.open_table(EXECUTIONS)?
-        .insert(record.key, encode_record(record, txn.protector())?.as_slice())?;
+    txn.open_table(EXECUTIONS)?.insert(
+        record.key,
+        encode_record(record, txn.protector())?.as_slice(),
+    )?;
     Ok(())
 }
 

@@ -210,7 +210,10 @@ pub(crate) fn commit(
     if let Some(next) = t.continue_as_new {
         // The id's only running run was this one, closed above. Its chain
         // goes on in the new run.
-        let origin = record.protection.as_ref().map_or(ChainHash::ZERO, |p| p.head);
+        let origin = record
+            .protection
+            .as_ref()
+            .map_or(ChainHash::ZERO, |p| p.head);
         done.started
             .push(start_execution(txn, next.continuing(&record), origin)?.key);
     }
@@ -363,7 +366,11 @@ pub(crate) fn reset(txn: &Txn<'_>, reset: Reset) -> Result<Committed, StoreError
 /// The chain value of `record`'s run after its first `events` events: where
 /// a reset's new run, which copies them, continues the chain. Refuses a run
 /// whose chain is broken there.
-fn cut_point(txn: &Txn<'_>, record: &ExecutionRecord, events: usize) -> Result<ChainHash, StoreError> {
+fn cut_point(
+    txn: &Txn<'_>,
+    record: &ExecutionRecord,
+    events: usize,
+) -> Result<ChainHash, StoreError> {
     let Some(protection) = &record.protection else {
         return Ok(ChainHash::ZERO);
     };

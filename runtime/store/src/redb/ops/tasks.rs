@@ -222,9 +222,9 @@ pub(crate) fn record_heartbeat(
     details: Option<Vec<u8>>,
     now: Timestamp,
 ) -> Result<HeartbeatAck, StoreError> {
-    let Some(mut row) = load_task(txn, key, seq)?
-        .filter(|t| t.value.attempt == attempt && matches!(t.value.state, TaskState::Running { .. }))
-    else {
+    let Some(mut row) = load_task(txn, key, seq)?.filter(|t| {
+        t.value.attempt == attempt && matches!(t.value.state, TaskState::Running { .. })
+    }) else {
         // Timed out, superseded, or its execution closed.
         return Ok(HeartbeatAck {
             current: false,

@@ -33,6 +33,8 @@ pub(crate) fn status(e: RuntimeError) -> Status {
             Status::invalid_argument(message)
         }
         RuntimeError::NotRunning(_)
+        | RuntimeError::Erased(_)
+        | RuntimeError::Store(StoreError::Protection(_))
         | RuntimeError::Parked { .. }
         | RuntimeError::UpdateRejected(_)
         | RuntimeError::Query(QueryError::Fault(_))

@@ -264,4 +264,11 @@ guarded! {
         System(Admin), always, |r| scope("", &r.id);
     list_audit_log "ListAuditLog" (ListAuditLogRequest => ListAuditLogResponse)
         System(Admin), never, |_r| scope("", "");
+
+    get_audited_history "GetAuditedHistory" (GetAuditedHistoryRequest => AuditedHistory)
+        In(Reader), never, |r| scope(&r.namespace, &r.workflow_id);
+    get_checkpoint_key "GetCheckpointKey" (GetCheckpointKeyRequest => GetCheckpointKeyResponse)
+        Authenticated, never, |_r| scope("", "");
+    erase_workflow "EraseWorkflow" (EraseWorkflowRequest => EraseWorkflowResponse)
+        In(Admin), always, |r| scope(&r.namespace, &r.workflow_id);
 }

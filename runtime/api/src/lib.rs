@@ -9,6 +9,7 @@ pub mod auth;
 mod convert;
 mod credentials;
 mod guard;
+mod proofs;
 mod serve;
 mod service;
 mod tls;
@@ -16,6 +17,7 @@ mod tls;
 pub use auth::{Auth, AuthConfig, AuthMode};
 pub use convert::api_key;
 pub use credentials::{Bearer, Client, client};
+pub use proofs::audited_history;
 pub use serve::serve;
 pub use tls::{ClientTls, ServerTls, TlsError, TlsFiles};
 

@@ -485,6 +485,53 @@ impl Weft for WeftService {
         }))
     }
 
+    async fn get_audited_history(
+        &self,
+        request: Request<pb::GetAuditedHistoryRequest>,
+    ) -> Reply<pb::AuditedHistory> {
+        let r = request.into_inner();
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let audited = self.runtime.audited_history(&id).await.map_err(status)?;
+        Ok(Response::new(crate::proofs::audited_history(audited)))
+    }
+
+    async fn get_checkpoint_key(
+        &self,
+        _request: Request<pb::GetCheckpointKeyRequest>,
+    ) -> Reply<pb::GetCheckpointKeyResponse> {
+        let key = self.runtime.checkpoint_public_key();
+        Ok(Response::new(pb::GetCheckpointKeyResponse {
+            public_key: key.map(|k| k.to_vec()).unwrap_or_default(),
+        }))
+    }
+
+    async fn erase_workflow(
+        &self,
+        request: Request<pb::EraseWorkflowRequest>,
+    ) -> Reply<pb::EraseWorkflowResponse> {
+        let caller = request
+            .extensions()
+            .get::<Arc<Principal>>()
+            .map_or_else(|| "anonymous".to_owned(), |p| p.caller().identity);
+        let r = request.into_inner();
+        if r.reason.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "a reason is required: it is recorded in the audit log",
+            ));
+        }
+        let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
+        let erased = self.runtime.erase(&id).await.map_err(status)?;
+        tracing::info!(
+            "{} erased the payloads of {} ({})",
+            caller,
+            erased.id,
+            r.reason
+        );
+        Ok(Response::new(pb::EraseWorkflowResponse {
+            run_id: erased.id.run_id,
+        }))
+    }
+
     async fn get_result(
         &self,
         request: Request<pb::GetResultRequest>,

@@ -62,6 +62,12 @@ pub enum AuditCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Check the hash chain of executions and the signed checkpoints that
+    /// cover them; names the first broken link and exits non-zero.
+    Verify(crate::audit::VerifyArgs),
+    /// The public key checkpoints are signed with: publish it, and verify
+    /// against it.
+    Pubkey(crate::audit::PubkeyArgs),
 }
 
 /// `weft auth key create --offline`: straight into the database, for the
@@ -234,11 +240,15 @@ impl Client {
     }
 
     pub async fn audit(&mut self, command: AuditCommand) -> Result<()> {
-        let AuditCommand::Log {
-            since,
-            identity,
-            limit,
-        } = command;
+        let (since, identity, limit) = match command {
+            AuditCommand::Log {
+                since,
+                identity,
+                limit,
+            } => (since, identity, limit),
+            AuditCommand::Verify(args) => return self.verify(args).await,
+            AuditCommand::Pubkey(_) => return self.pubkey().await,
+        };
         let entries = self
             .inner
             .list_audit_log(pb::ListAuditLogRequest {

@@ -4,6 +4,7 @@
 //! `bench`).
 
 mod access;
+mod audit;
 mod bench;
 mod certs;
 mod client;
@@ -320,6 +321,24 @@ async fn run_cli() -> Result<()> {
                 .await?
                 .auth(command)
                 .await;
+        }
+        Command::Audit(access::AuditCommand::Verify(args))
+            if args.offline || args.history.is_some() =>
+        {
+            return match &args.history {
+                Some(file) => {
+                    audit::verify_file(file, args.public_key.as_deref(), cli.connection.output)
+                }
+                None => audit::verify_offline(&cli.data_dir, &args, cli.connection.output).await,
+            };
+        }
+        Command::Audit(access::AuditCommand::Pubkey(args))
+            if args.offline || args.keyring.is_some() =>
+        {
+            let path = args
+                .keyring
+                .unwrap_or_else(|| cli.data_dir.join(weft_protect::DEV_KEYRING));
+            return audit::pubkey_offline(&path);
         }
         Command::Audit(command) => {
             return client::Client::connect(&cli.connection)

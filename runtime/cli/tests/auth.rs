@@ -467,7 +467,8 @@ async fn the_audit_log_and_the_history_name_who_terminated_and_why_and_who_was_r
     // termination, and `workflow show` prints it.
     let (ok, out, err) = dev.cli(&["-o", "json", "workflow", "show", "loan-7"]).await;
     assert!(ok, "{err}");
-    let events: Vec<Value> = serde_json::from_str(&out).unwrap();
+    let export: Value = serde_json::from_str(&out).unwrap();
+    let events = export["events"].as_array().unwrap();
     let first = &events[0];
     assert_eq!(
         first["caller"]["identity"],

@@ -91,6 +91,9 @@ pub struct Protection {
     pub origin: Option<ChainHash>,
     /// The chain after its `next_event` events.
     pub head: ChainHash,
+    /// For a closed execution: the closed checkpoint that signs (or will
+    /// sign) its final head.
+    pub checkpoint: Option<u64>,
 }
 
 impl Protection {
@@ -100,6 +103,7 @@ impl Protection {
             key,
             origin: (origin != ChainHash::ZERO).then_some(origin),
             head: origin,
+            checkpoint: None,
         }
     }
 
@@ -129,6 +133,14 @@ pub enum DataKey {
 }
 
 impl ExecutionRecord {
+    /// When its data key was destroyed, if it was erased.
+    pub fn erased_at(&self) -> Option<Timestamp> {
+        match self.protection.as_ref().map(|p| &p.key) {
+            Some(DataKey::Erased { at }) => Some(*at),
+            _ => None,
+        }
+    }
+
     /// True if the execution has something to do without any further
     /// event: inbox entries to move into history, or no workflow task run
     /// yet. Every other running execution is blocked on a task or timer

@@ -17,6 +17,8 @@ pub const ERASED: &[u8] = b"\"<erased>\"";
 #[derive(Clone)]
 pub struct Protector {
     provider: Option<Arc<dyn KeyProvider>>,
+    /// The signer's public key, computed once (every close asks).
+    signing: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Protector {
@@ -32,6 +34,7 @@ impl Protector {
     /// current key.
     pub fn new(provider: Arc<dyn KeyProvider>) -> Self {
         Protector {
+            signing: provider.signing_public_key(),
             provider: Some(provider),
         }
     }
@@ -58,7 +61,20 @@ impl Protector {
     /// Encryption off: new executions are stored in plaintext (chained
     /// still). Existing encrypted ones cannot be read.
     pub fn off() -> Self {
-        Protector { provider: None }
+        Protector {
+            provider: None,
+            signing: None,
+        }
+    }
+
+    /// The checkpoint signer's public key, `None` if nothing signs.
+    pub fn signing_public_key(&self) -> Option<[u8; 32]> {
+        self.signing
+    }
+
+    /// Sign a checkpoint's message (`checkpoint::message`).
+    pub fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
+        self.provider.as_deref()?.sign(message)
     }
 
     /// The id of the key new data keys are wrapped with, `None` when

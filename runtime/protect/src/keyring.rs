@@ -33,6 +33,17 @@ pub trait KeyProvider: Send + Sync {
     fn wrap(&self, kek: &str, key: &[u8; 32]) -> Result<Vec<u8>, ProtectError>;
     /// The data key `wrapped` seals, by the key-encryption key `kek`.
     fn unwrap(&self, kek: &str, wrapped: &[u8]) -> Result<Zeroizing<[u8; 32]>, ProtectError>;
+    /// The public key checkpoints are signed with; `None` if this provider
+    /// does not sign.
+    fn signing_public_key(&self) -> Option<[u8; 32]> {
+        None
+    }
+    /// An Ed25519 signature of `message` (a checkpoint), if this provider
+    /// signs.
+    fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
+        let _ = message;
+        None
+    }
 }
 
 /// The file name of a data directory's development keyring.
@@ -263,6 +274,20 @@ impl Keyring {
 impl KeyProvider for Keyring {
     fn current(&self) -> &str {
         &self.current
+    }
+
+    fn signing_public_key(&self) -> Option<[u8; 32]> {
+        let seed = self.signing.as_deref()?;
+        Some(
+            ed25519_dalek::SigningKey::from_bytes(seed)
+                .verifying_key()
+                .to_bytes(),
+        )
+    }
+
+    fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
+        let key = ed25519_dalek::SigningKey::from_bytes(self.signing.as_deref()?);
+        Some(ed25519_dalek::Signer::sign(&key, message).to_bytes())
     }
 
     fn wrap(&self, kek: &str, key: &[u8; 32]) -> Result<Vec<u8>, ProtectError> {

@@ -27,8 +27,10 @@
 //! assert_eq!(stored::decode_event(&bytes, 3, &cipher).unwrap(), event);
 //! ```
 
+pub mod checkpoint;
 mod cipher;
 mod error;
+pub mod export;
 mod keyring;
 pub mod stored;
 pub mod verify;

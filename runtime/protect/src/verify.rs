@@ -10,7 +10,10 @@ use weft_core::{ChainHash, hex};
 pub enum Broken {
     /// Event `index`'s link does not match the chain before it: this
     /// event, or one before it, was changed, dropped, moved or inserted.
-    #[error("event {index}: broken link: expected {expected} (the chain before it), found {found}")]
+    #[error(
+        "event {index}: broken link: expected {expected} (the chain before it), found {found}: \
+         event {index} or one before it was changed, dropped, moved or inserted"
+    )]
     Link {
         /// The event.
         index: u64,
@@ -27,6 +30,27 @@ pub enum Broken {
         /// Why.
         reason: String,
     },
+    /// The run was written before chains (row format 3 or older): there is
+    /// nothing to verify.
+    #[error("this run was written before histories were chained: it cannot be verified")]
+    Unchained,
+    /// The inclusion proof does not lead to the checkpoint's signed root.
+    #[error("checkpoint {seq}: the inclusion proof does not lead to its signed root")]
+    Proof {
+        /// The checkpoint.
+        seq: u64,
+    },
+    /// The checkpoint's signature does not verify under the key.
+    #[error("checkpoint {seq}: bad signature (not made by the key {key})")]
+    Signature {
+        /// The checkpoint.
+        seq: u64,
+        /// The public key checked against, hex.
+        key: String,
+    },
+    /// The export is not well formed.
+    #[error("malformed export: {0}")]
+    Malformed(String),
     /// Every link holds but the chain does not end where the record (or a
     /// signed checkpoint) says: events were cut from the end, or the
     /// whole chain was rebuilt.

@@ -41,6 +41,18 @@ pub struct RuntimeConfig {
     /// How often to delete closed executions past their namespace's
     /// retention, ms; `None` (the default): never, from this runtime.
     pub retention_sweep_ms: Option<u64>,
+    /// How long after an execution closes its final head is signed in a
+    /// closed checkpoint (closes in that window share one signature), ms;
+    /// `None`: never, from this runtime.
+    pub checkpoint_delay_ms: Option<u64>,
+    /// How often to sign an open checkpoint over the running executions'
+    /// heads, ms; `None` (the default): never, from this runtime.
+    pub open_checkpoint_ms: Option<u64>,
+    /// Open checkpoints kept (older ones are deleted).
+    pub open_checkpoints_kept: usize,
+    /// How often to re-wrap data keys wrapped by an old key with the
+    /// current one (a batch each time), ms; `None` (the default): never.
+    pub rewrap_sweep_ms: Option<u64>,
 }
 
 impl Default for RuntimeConfig {
@@ -56,6 +68,10 @@ impl Default for RuntimeConfig {
             task_token_key: None,
             task_token_grace_ms: 60_000,
             retention_sweep_ms: None,
+            checkpoint_delay_ms: Some(1_000),
+            open_checkpoint_ms: None,
+            open_checkpoints_kept: 100,
+            rewrap_sweep_ms: None,
         }
     }
 }

@@ -71,6 +71,13 @@ pub enum RuntimeError {
     /// A request that makes no sense (a bad name, filter or argument).
     #[error("invalid request: {0}")]
     Invalid(String),
+    /// The execution was erased: its payloads are gone, so its code cannot
+    /// be run against its history again (a query, a reset, a replay).
+    #[error(
+        "execution `{0}` was erased (its data key was destroyed): its history shows its \
+         skeleton only and cannot be replayed"
+    )]
+    Erased(String),
     /// The runtime is shutting down.
     #[error("the runtime is shutting down")]
     ShuttingDown,

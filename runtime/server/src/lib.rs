@@ -16,6 +16,7 @@
 mod activity;
 mod actor;
 mod attempt;
+mod audit;
 mod clock;
 mod config;
 mod dispatch;

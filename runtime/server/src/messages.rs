@@ -161,6 +161,9 @@ impl Runtime {
     ) -> Result<Payload, RuntimeError> {
         self.check_payload(&format!("arguments of query `{name}`"), &args)?;
         let record = self.describe(workflow_id).await?;
+        if record.erased_at().is_some() {
+            return Err(RuntimeError::Erased(workflow_id.to_owned()));
+        }
         self.inner
             .services
             .ensure_component(record.component)

@@ -201,6 +201,9 @@ impl Runtime {
         reason: &str,
     ) -> Result<ExecutionId, RuntimeError> {
         let record = self.describe(workflow_id).await?;
+        if record.erased_at().is_some() {
+            return Err(RuntimeError::Erased(workflow_id.to_owned()));
+        }
         let history = self
             .inner
             .services

@@ -66,6 +66,8 @@ pub(crate) struct Registry {
     cache: Mutex<Cache>,
     /// Woken on every commit: history followers re-read.
     pub(crate) history_changed: Notify,
+    /// Signalled at every close: the checkpointer signs closed heads.
+    pub(crate) closes: Notify,
     waiters: Mutex<HashMap<ExecKey, Vec<CloseWaiter>>>,
     /// Stored size of each running execution's history as of its last
     /// workflow task here, so a message that could not fit is refused at
@@ -86,6 +88,7 @@ impl Registry {
         Registry {
             cache: Mutex::new(Cache::default()),
             history_changed: Notify::new(),
+            closes: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
             history_bytes: Mutex::new(HashMap::new()),
             update_waiters: Mutex::new(HashMap::new()),
@@ -223,6 +226,7 @@ impl Registry {
     pub(crate) fn closed(&self, key: ExecKey, outcome: Option<WorkflowOutcome>) {
         lock(&self.history_bytes).remove(&key);
         self.history_changed.notify_waiters();
+        self.closes.notify_one();
         for waiter in lock(&self.waiters).remove(&key).unwrap_or_default() {
             let _ = waiter.send(outcome.clone());
         }

@@ -33,9 +33,9 @@ mod redb;
 pub use crate::redb::{RedbStore, TableUsage};
 pub use error::StoreError;
 pub use model::{
-    ApiKeyRecord, AttemptResult, AuditFilter, AuditRecord, Committed, DueWork, HeartbeatAck,
-    InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewChild, Polled, QueueStats,
-    Reported, Reset, Transition,
+    ApiKeyRecord, AttemptResult, AuditFilter, AuditRecord, AuditedHistory, Committed, DueWork,
+    HeartbeatAck, InboxEntry, ListFilter, LoadedExecution, NamespaceRecord, NewChild, Polled,
+    QueueStats, Reported, Reset, Transition,
 };
 /// The execution and task models live in `weft-core` with the rules that
 /// derive them; they are re-exported here for the store's callers.
@@ -200,4 +200,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Audit entries in time order, per `filter`.
     async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// The public key this store's checkpoints are signed with; `None` if
+    /// nothing signs (no keyring).
+    fn signing_public_key(&self) -> Option<[u8; 32]>;
+
+    /// Sign a closed checkpoint over the final heads of the executions that
+    /// closed since the last one. `None` if none did, or nothing signs
+    /// (no keyring).
+    async fn checkpoint_closed(
+        &self,
+        now: Timestamp,
+    ) -> Result<Option<weft_protect::checkpoint::Checkpoint>, StoreError>;
+
+    /// Sign an open checkpoint over the heads of the running executions,
+    /// keeping the newest `keep` open checkpoints. `None` if nothing signs.
+    async fn checkpoint_open(
+        &self,
+        now: Timestamp,
+        keep: usize,
+    ) -> Result<Option<weft_protect::checkpoint::Checkpoint>, StoreError>;
+
+    /// Execution `key`'s history as stored, and the checkpoint covering it.
+    async fn audited_history(&self, key: ExecKey) -> Result<AuditedHistory, StoreError>;
+
+    /// Erase closed execution `key`: destroy its data key, so its payloads
+    /// can never be read again; its skeleton and chain stay and verify.
+    async fn erase(&self, key: ExecKey, at: Timestamp) -> Result<ExecutionRecord, StoreError>;
+
+    /// Re-wrap the data keys of up to `max` executions wrapped by a key
+    /// other than the current one with the current one (their ciphertexts
+    /// and chain hashes do not change). How many were re-wrapped.
+    async fn rewrap(&self, max: usize) -> Result<usize, StoreError>;
 }

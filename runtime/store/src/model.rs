@@ -277,3 +277,17 @@ pub struct AuditFilter {
     /// At most this many (0: the store's default of 1000).
     pub limit: usize,
 }
+
+/// An execution's history as stored, with what proves it: what an auditor
+/// verifies (`weft audit verify`).
+#[derive(Debug, Clone)]
+pub struct AuditedHistory {
+    /// Its record (data key, chain origin and head).
+    pub record: ExecutionRecord,
+    /// Its events as stored, in order.
+    pub stored: Vec<Vec<u8>>,
+    /// The checkpoint that covers it: for a closed execution the one that
+    /// signed its final head, for a running one the newest open checkpoint
+    /// it is in. `None` if none covers it yet.
+    pub checkpoint: Option<weft_protect::checkpoint::Checkpoint>,
+}

@@ -59,7 +59,8 @@ pub(crate) fn encode_record(
     let mut sealed = None;
     let mut skeleton;
     let mut value = record;
-    if !record.memo.is_empty() {
+    // An erased record's memo was scrubbed with its key; nothing to seal.
+    if !record.memo.is_empty() && !matches!(protection.key, weft_core::DataKey::Erased { .. }) {
         skeleton = record.clone();
         sealed = protector
             .cipher(&protection.key)?

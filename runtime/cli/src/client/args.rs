@@ -172,6 +172,16 @@ pub enum WorkflowCommand {
         /// Workflow id.
         id: String,
     },
+    /// Erase a closed execution's payloads for good (its data key is
+    /// destroyed): the skeleton (event kinds, times, callers) and the
+    /// chain stay and verify. Admin only; audited.
+    Erase {
+        /// Workflow id (its latest run).
+        id: String,
+        /// Why (recorded in the audit log), e.g. a GDPR request number.
+        #[arg(long)]
+        reason: String,
+    },
     /// Fail a running (e.g. parked) execution; no workflow code runs.
     Fail {
         /// Workflow id.

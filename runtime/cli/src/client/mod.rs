@@ -162,6 +162,11 @@ impl Client {
         })
     }
 
+    /// The namespace it acts in.
+    pub(crate) fn acting_namespace(&self) -> &str {
+        &self.namespace
+    }
+
     pub(crate) fn print(&self, text: impl FnOnce() -> String, json: impl FnOnce() -> Value) {
         match self.output {
             Output::Text => println!("{}", text()),

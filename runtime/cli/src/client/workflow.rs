@@ -176,6 +176,21 @@ impl Client {
                 );
             }
             WorkflowCommand::Result { id } => self.result(&id).await?,
+            WorkflowCommand::Erase { id, reason } => {
+                let r = self
+                    .inner
+                    .erase_workflow(pb::EraseWorkflowRequest {
+                        namespace: ns,
+                        workflow_id: id.clone(),
+                        reason,
+                    })
+                    .await?
+                    .into_inner();
+                self.print(
+                    || format!("erased the payloads of {id} (run {})", r.run_id),
+                    || json!({"erased": id, "run_id": r.run_id}),
+                );
+            }
             WorkflowCommand::Fail { offline: true, .. } => unreachable!("offline command"),
             WorkflowCommand::Fail { id, reason, .. } => {
                 self.inner
@@ -372,7 +387,18 @@ impl Client {
             }
         }
         if self.output == Output::Json {
-            println!("{}", serde_json::to_string_pretty(&all)?);
+            // The events, and what proves them: the history as stored, its
+            // chain and its checkpoint (`weft audit verify --history`).
+            let audited = self
+                .inner
+                .get_audited_history(pb::GetAuditedHistoryRequest {
+                    namespace: self.namespace.clone(),
+                    workflow_id: id.to_owned(),
+                })
+                .await?
+                .into_inner();
+            let export = json!({"events": all, "chain": crate::audit::exported(&audited)});
+            println!("{}", serde_json::to_string_pretty(&export)?);
         }
         Ok(())
     }

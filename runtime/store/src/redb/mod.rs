@@ -11,6 +11,8 @@ mod history;
 mod ops;
 mod rows;
 mod tables;
+#[cfg(test)]
+mod tamper;
 mod txn;
 mod visibility;
 mod writer;
@@ -572,6 +574,73 @@ impl Store for RedbStore {
             Ok(out)
         })
         .await
+    }
+
+    fn signing_public_key(&self) -> Option<[u8; 32]> {
+        self.protector.signing_public_key()
+    }
+
+    async fn checkpoint_closed(
+        &self,
+        now: Timestamp,
+    ) -> Result<Option<weft_protect::checkpoint::Checkpoint>, StoreError> {
+        // Fast path: most calls find nothing to sign.
+        let pending = self
+            .read(|txn| {
+                let unsigned = txn.open_table(UNSIGNED)?;
+                Ok(unsigned.first()?.is_some())
+            })
+            .await?;
+        if !pending {
+            return Ok(None);
+        }
+        self.writer
+            .write(move |txn| ops::checkpoint_closed(txn, now))
+            .await
+    }
+
+    async fn checkpoint_open(
+        &self,
+        now: Timestamp,
+        keep: usize,
+    ) -> Result<Option<weft_protect::checkpoint::Checkpoint>, StoreError> {
+        self.writer
+            .write(move |txn| ops::checkpoint_open(txn, now, keep))
+            .await
+    }
+
+    async fn audited_history(&self, key: ExecKey) -> Result<crate::AuditedHistory, StoreError> {
+        let protector = self.protector.clone();
+        self.read(move |txn| {
+            let record = match txn.open_table(EXECUTIONS)?.get(key)? {
+                Some(v) => decode_listed(v.value(), &protector)?,
+                None => return Err(StoreError::NotFound(format!("execution key {key}"))),
+            };
+            let stored = encoded_history(
+                &txn.open_table(SEALED_HISTORY)?,
+                &txn.open_table(HISTORY)?,
+                key,
+            )?;
+            let checkpoint = ops::covering(
+                &record,
+                &txn.open_table(CHECKPOINTS)?,
+                &txn.open_table(OPEN_CHECKPOINTS)?,
+            )?;
+            Ok(crate::AuditedHistory {
+                record,
+                stored,
+                checkpoint,
+            })
+        })
+        .await
+    }
+
+    async fn erase(&self, key: ExecKey, at: Timestamp) -> Result<ExecutionRecord, StoreError> {
+        self.writer.write(move |txn| ops::erase(txn, key, at)).await
+    }
+
+    async fn rewrap(&self, max: usize) -> Result<usize, StoreError> {
+        self.writer.write(move |txn| ops::rewrap(txn, max)).await
     }
 }
 

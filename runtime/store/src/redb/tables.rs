@@ -43,6 +43,13 @@ pub(crate) const AUDIT: TableDefinition<(u64, u64), &[u8]> = TableDefinition::ne
 /// its namespace, of its workflow type and, once closed, of its namespace
 /// and status (`visibility.rs`).
 pub(crate) const VISIBILITY: TableDefinition<(u64, u64), ()> = TableDefinition::new("listing");
+/// Closed checkpoint seq -> `CheckpointRow`: signed final heads.
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+/// Open checkpoint seq -> `CheckpointRow`: signed heads of running runs.
+pub(crate) const OPEN_CHECKPOINTS: TableDefinition<u64, &[u8]> =
+    TableDefinition::new("open_checkpoints");
+/// (closed checkpoint seq, exec key): closed runs its signature awaits.
+pub(crate) const UNSIGNED: TableDefinition<(u64, u64), ()> = TableDefinition::new("unsigned");
 /// `DUE` kind: a workflow timer.
 pub(crate) const DUE_TIMER: u8 = 0;
 /// `DUE` kind: the start-to-close deadline of a running attempt.
@@ -73,5 +80,8 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(API_KEYS)?;
     txn.open_table(AUDIT)?;
     txn.open_table(VISIBILITY)?;
+    txn.open_table(CHECKPOINTS)?;
+    txn.open_table(OPEN_CHECKPOINTS)?;
+    txn.open_table(UNSIGNED)?;
     Ok(())
 }

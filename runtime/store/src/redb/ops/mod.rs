@@ -4,9 +4,11 @@
 //! nothing behind in the shared transaction. Checked on every operation:
 //! a logical error after a write rolls the whole batch back (`txn.rs`).
 
+mod audit;
 mod inbox;
 mod tasks;
 
+pub(crate) use audit::{checkpoint_closed, checkpoint_open, covering, erase, rewrap};
 pub(crate) use tasks::{poll_activities, record_heartbeat, report_attempt};
 
 use super::history::{encoded_history, read_history, seal};
@@ -188,6 +190,15 @@ pub(crate) fn commit(
     if let Some(status) = t.close {
         let from = record.status;
         record.close(status, t.events.last().map(|e| e.at));
+        // Its final head waits for the next closed checkpoint's signature.
+        if record.protection.is_some()
+            && let Some(seq) = audit::pending_checkpoint(txn)?
+        {
+            txn.open_table(UNSIGNED)?.insert((seq, t.key), ())?;
+            if let Some(p) = &mut record.protection {
+                p.checkpoint = Some(seq);
+            }
+        }
         visibility::restatus(txn, &record, from)?;
         txn.open_table(RUNNING)?.remove(t.key)?;
         match sealed {

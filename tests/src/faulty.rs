@@ -97,6 +97,34 @@ impl Store for FaultyStore {
     async fn audit_log(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
         self.inner.audit_log(filter).await
     }
+    fn signing_public_key(&self) -> Option<[u8; 32]> {
+        self.inner.signing_public_key()
+    }
+    async fn checkpoint_closed(
+        &self,
+        now: Timestamp,
+    ) -> Result<Option<weft_protect::checkpoint::Checkpoint>, StoreError> {
+        self.inner.checkpoint_closed(now).await
+    }
+    async fn checkpoint_open(
+        &self,
+        now: Timestamp,
+        keep: usize,
+    ) -> Result<Option<weft_protect::checkpoint::Checkpoint>, StoreError> {
+        self.inner.checkpoint_open(now, keep).await
+    }
+    async fn audited_history(
+        &self,
+        key: ExecKey,
+    ) -> Result<weft_store::AuditedHistory, StoreError> {
+        self.inner.audited_history(key).await
+    }
+    async fn erase(&self, key: ExecKey, at: Timestamp) -> Result<ExecutionRecord, StoreError> {
+        self.inner.erase(key, at).await
+    }
+    async fn rewrap(&self, max: usize) -> Result<usize, StoreError> {
+        self.inner.rewrap(max).await
+    }
     async fn purge_closed(
         &self,
         namespace: String,

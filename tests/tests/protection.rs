@@ -197,3 +197,44 @@ async fn after_a_rotation_both_keys_read_and_without_the_old_one_only_its_execut
     let fresh = t.start_guest("guest-call", "call", "fresh", call(3)).await;
     assert!(completed(&t, &fresh).await.contains(RESULT_MARKER));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rewrap_moves_old_executions_to_the_current_key_and_keeps_their_chain() {
+    let t = TestRuntime::new(activities()).await;
+    let call = json!({"activity": "lookup", "input": {"applicant": INPUT_MARKER}});
+    let id = t.start_guest("guest-call", "call", "old", call).await;
+    let result = completed(&t, &id).await;
+    let before = t.runtime.audited_history(&id).await.unwrap();
+    let (dir, clock) = t.stop().await;
+
+    let ring_path = dir.path().join(weft_protect::DEV_KEYRING);
+    let mut ring = Keyring::load(&ring_path).unwrap();
+    ring.rotate("k2").unwrap();
+    ring.save(&ring_path).unwrap();
+    let config = RuntimeConfig::default();
+    let t = TestRuntime::on_dir(dir, clock, activities(), config.clone(), Default::default()).await;
+    assert_eq!(t.runtime.rewrap(100).await.unwrap(), 1);
+    assert_eq!(
+        t.runtime.rewrap(100).await.unwrap(),
+        0,
+        "nothing left to move"
+    );
+    let after = t.runtime.audited_history(&id).await.unwrap();
+    assert_eq!(kek_of(&after.record), "k2");
+    assert_eq!(after.stored, before.stored, "no event was rewritten");
+    assert_eq!(
+        after.record.protection.as_ref().unwrap().head,
+        before.record.protection.as_ref().unwrap().head
+    );
+    let (dir, clock) = t.stop().await;
+
+    // The old key can go now.
+    let mut ring = Keyring::load(&ring_path).unwrap();
+    ring.remove("dev-1").unwrap();
+    ring.save(&ring_path).unwrap();
+    let t = TestRuntime::on_dir(dir, clock, activities(), config, Default::default()).await;
+    match t.runtime.result(&id).await.unwrap() {
+        WorkflowOutcome::Completed(bytes) => assert_eq!(String::from_utf8(bytes).unwrap(), result),
+        other => panic!("{other:?}"),
+    }
+}

@@ -100,6 +100,16 @@ pub enum KeysCommand {
         #[arg(long)]
         id: String,
     },
+    /// Re-wrap every data key wrapped by an older key with the current one,
+    /// on `--data-dir`'s database (the server stopped; `[runtime]
+    /// rewrap_seconds` does it in a running server). Payloads and chain
+    /// hashes do not change; afterwards the old keys can be removed.
+    Rewrap {
+        /// The keyring file (default: the data directory's development
+        /// keyring).
+        #[arg(long)]
+        keyring: Option<PathBuf>,
+    },
     /// The keyring's key ids and which is current (never the keys).
     List {
         /// The keyring file (default: the data directory's development
@@ -114,8 +124,29 @@ fn ring_path(keyring: Option<PathBuf>, data_dir: &Path) -> PathBuf {
 }
 
 /// Run a `weft keys` command.
-pub fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
+pub async fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
     match command {
+        KeysCommand::Rewrap { keyring } => {
+            use weft_store::Store;
+            let path = ring_path(keyring, data_dir);
+            let ring = Keyring::load(&path)?;
+            let current = ring.current().to_owned();
+            let store = weft_store::RedbStore::open(
+                data_dir.join("weft.redb"),
+                Protector::new(Arc::new(ring)),
+            )
+            .context("cannot open the database (is a server running on it? set [runtime] rewrap_seconds then)")?;
+            let mut total = 0;
+            loop {
+                let n = store.rewrap(1_000).await?;
+                if n == 0 {
+                    break;
+                }
+                total += n;
+            }
+            store.close().await;
+            println!("re-wrapped the data keys of {total} execution(s) with `{current}`");
+        }
         KeysCommand::Init { keyring, id } => {
             if keyring.exists() {
                 anyhow::bail!(

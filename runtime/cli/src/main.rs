@@ -273,7 +273,7 @@ async fn run_cli() -> Result<()> {
             }
             return serve::serve(config, "weft server", serve::example_activities()).await;
         }
-        Command::Keys(command) => return keys::run(command, &cli.data_dir),
+        Command::Keys(command) => return keys::run(command, &cli.data_dir).await,
         Command::Certs(CertsCommand::Dev { out, names, client }) => {
             certs::dev(&out, &names, &client)?;
             println!(

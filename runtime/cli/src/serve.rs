@@ -176,6 +176,16 @@ pub struct RuntimeSection {
     /// Dispatch limits, tasks per second, by queue name (in every
     /// namespace): `[runtime.queue_rate_limits]` then `batch-reporting = 5.0`.
     pub queue_rate_limits: std::collections::BTreeMap<String, f64>,
+    /// How long after a close its final chain head is signed in a closed
+    /// checkpoint (closes in that window share one signature), ms.
+    pub checkpoint_delay_ms: u64,
+    /// How often the heads of running executions are signed in an open
+    /// checkpoint, seconds (0: never).
+    pub open_checkpoint_seconds: u64,
+    /// How often a batch of data keys wrapped by an older key is re-wrapped
+    /// with the current one, seconds (0: never; `weft keys rewrap` does it
+    /// offline).
+    pub rewrap_seconds: u64,
 }
 
 /// `[engine]`.
@@ -234,6 +244,9 @@ impl Default for RuntimeSection {
             local_retry_threshold_ms: d.local_retry_threshold_ms,
             max_poll_wait_ms: d.max_poll_wait_ms,
             queue_rate_limits: d.queue_rate_limits,
+            checkpoint_delay_ms: d.checkpoint_delay_ms.unwrap_or(1_000),
+            open_checkpoint_seconds: 60,
+            rewrap_seconds: 0,
         }
     }
 }
@@ -314,6 +327,11 @@ impl Config {
             max_poll_wait_ms: self.runtime.max_poll_wait_ms,
             queue_rate_limits: self.runtime.queue_rate_limits.clone(),
             retention_sweep_ms: Some(self.server.retention_sweep_seconds.max(1) * 1_000),
+            checkpoint_delay_ms: Some(self.runtime.checkpoint_delay_ms),
+            open_checkpoint_ms: (self.runtime.open_checkpoint_seconds > 0)
+                .then(|| self.runtime.open_checkpoint_seconds.saturating_mul(1_000)),
+            rewrap_sweep_ms: (self.runtime.rewrap_seconds > 0)
+                .then(|| self.runtime.rewrap_seconds.saturating_mul(1_000)),
             ..RuntimeConfig::default()
         }
     }

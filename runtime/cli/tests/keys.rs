@@ -106,4 +106,16 @@ async fn local_tools_make_a_development_keyring_once_and_keys_rotate() {
     assert!(ok, "{err}");
     let (ok, _, err) = weft(&["--data-dir", data, "keys", "remove", "--id", "k2"]).await;
     assert!(!ok && err.contains("current"), "{err}");
+    // The two runs before the rotation move to the new key; then the old
+    // key can go.
+    let (ok, out, err) = weft(&["--data-dir", data, "keys", "rewrap"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("re-wrapped the data keys of 2 execution(s) with `k2`"),
+        "{out}"
+    );
+    let (ok, _, err) = weft(&["--data-dir", data, "keys", "remove", "--id", "dev-1"]).await;
+    assert!(ok, "{err}");
+    let (ok, _, err) = run("p4").await;
+    assert!(ok, "{err}");
 }

@@ -1360,3 +1360,232 @@ pub async fn queue_stats_count_the_backlog_and_running_attempts<B: Backend>(back
     let other = store.queue_stats("other").await.unwrap();
     assert_eq!((other.backlog, other.running), (0, 0));
 }
+
+/// A run's chain as stored, checked against its record.
+async fn chain_holds(store: &impl Store, key: weft_store::ExecKey) -> weft_core::ChainHash {
+    let audited = store.audited_history(key).await.unwrap();
+    let p = audited.record.protection.clone().expect("chained");
+    weft_protect::verify::verify_run(
+        p.origin(),
+        audited.stored.iter().map(Vec::as_slice),
+        p.head,
+        "the record",
+    )
+    .unwrap();
+    assert_eq!(audited.stored.len() as u64, audited.record.next_event);
+    p.head
+}
+
+pub async fn histories_are_chained_across_continue_as_new_and_reset<B: Backend>(backend: &B) {
+    let store = backend.open().await;
+    let first = start(&store, "loop").await;
+    let mut next = new_execution("loop");
+    next.id.run_id = "second".into();
+    let done = store
+        .commit(Transition {
+            key: first,
+            first_index: 1,
+            events: vec![Event::new(
+                T0,
+                EventKind::ExecutionContinuedAsNew {
+                    input: b"2".to_vec(),
+                },
+            )],
+            close: Some(ExecutionStatus::ContinuedAsNew),
+            continue_as_new: Some(next),
+            ..Transition::default()
+        })
+        .await
+        .unwrap();
+    let head = chain_holds(&store, first).await;
+    let second = done.started[0];
+    chain_holds(&store, second).await;
+    let record = store.audited_history(second).await.unwrap().record;
+    assert_eq!(
+        record.protection.unwrap().origin(),
+        head,
+        "the chain goes on"
+    );
+
+    // A reset's new run starts from the old run's chain at the cut.
+    store
+        .commit(schedule(second, 1, 0, RetryPolicy::default(), 1_000))
+        .await
+        .unwrap();
+    let old = store.audited_history(second).await.unwrap();
+    let prefix = store.load_execution(second).await.unwrap().history;
+    let p = old.record.protection.clone().unwrap();
+    let (cut, _) =
+        weft_protect::verify::chain(p.origin(), old.stored[..1].iter().map(Vec::as_slice)).unwrap();
+    let mut new = new_execution("loop");
+    new.id.run_id = "reset".into();
+    new.started = prefix[0].clone();
+    let done = store
+        .reset(Reset {
+            old: second,
+            reason: "bad deploy".into(),
+            caller: None,
+            new,
+            rest: Vec::new(),
+            tasks: Vec::new(),
+            timers: Vec::new(),
+            reapply: Vec::new(),
+        })
+        .await
+        .unwrap();
+    let reset = *done.started.last().unwrap();
+    chain_holds(&store, reset).await;
+    chain_holds(&store, second).await;
+    let record = store.audited_history(reset).await.unwrap().record;
+    assert_eq!(record.protection.unwrap().origin(), cut);
+    // Everything still holds after a reopen.
+    store.close().await;
+    drop(store);
+    let store = backend.open().await;
+    for key in [first, second, reset] {
+        chain_holds(&store, key).await;
+    }
+}
+
+pub async fn closed_heads_are_signed_once_in_a_checkpoint<B: Backend>(backend: &B) {
+    let store = backend.open().await;
+    let public_key = store.signing_public_key().expect("the suite's stores sign");
+    assert!(
+        store.checkpoint_closed(T0).await.unwrap().is_none(),
+        "nothing closed"
+    );
+    let mut keys = Vec::new();
+    for id in ["a", "b"] {
+        let key = start(&store, id).await;
+        store
+            .commit(Transition {
+                key,
+                first_index: 1,
+                events: vec![Event::new(
+                    T0,
+                    EventKind::ExecutionCompleted {
+                        result: b"1".to_vec(),
+                    },
+                )],
+                close: Some(ExecutionStatus::Completed),
+                ..Transition::default()
+            })
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    let running = start(&store, "c").await;
+    let signed = store
+        .checkpoint_closed(T0.plus_ms(5))
+        .await
+        .unwrap()
+        .expect("signed");
+    assert_eq!(
+        signed.leaves.iter().map(|l| l.key).collect::<Vec<_>>(),
+        keys
+    );
+    for leaf in &signed.leaves {
+        assert_eq!(leaf.head, chain_holds(&store, leaf.key).await);
+        assert_eq!(leaf.events, 2);
+    }
+    let hashes: Vec<[u8; 32]> = signed.leaves.iter().map(|l| l.hash()).collect();
+    assert_eq!(weft_protect::checkpoint::root(&hashes), signed.root);
+    let message = weft_protect::checkpoint::message(
+        signed.seq,
+        signed.at,
+        signed.kind,
+        signed.leaves.len() as u64,
+        &signed.root,
+    );
+    assert!(weft_protect::checkpoint::signature_holds(
+        &public_key,
+        &message,
+        &signed.signature
+    ));
+    assert!(
+        store
+            .checkpoint_closed(T0.plus_ms(6))
+            .await
+            .unwrap()
+            .is_none(),
+        "signed once"
+    );
+    let covering = store
+        .audited_history(keys[0])
+        .await
+        .unwrap()
+        .checkpoint
+        .unwrap();
+    assert_eq!(covering.seq, signed.seq);
+    // Running executions go into open checkpoints.
+    let open = store
+        .checkpoint_open(T0.plus_ms(7), 2)
+        .await
+        .unwrap()
+        .expect("signed");
+    assert_eq!(
+        open.leaves.iter().map(|l| l.key).collect::<Vec<_>>(),
+        [running]
+    );
+    assert_eq!(
+        store
+            .audited_history(running)
+            .await
+            .unwrap()
+            .checkpoint
+            .unwrap()
+            .seq,
+        open.seq
+    );
+}
+
+pub async fn an_erased_execution_keeps_its_skeleton_and_chain<B: Backend>(backend: &B) {
+    let store = backend.open().await;
+    let key = start(&store, "w").await;
+    assert!(
+        matches!(store.erase(key, T0).await, Err(StoreError::Invalid(_))),
+        "a running execution is not erased"
+    );
+    store
+        .commit(Transition {
+            key,
+            first_index: 1,
+            events: vec![Event::new(
+                T0,
+                EventKind::ExecutionCompleted {
+                    result: b"\"Ada Lovelace\"".to_vec(),
+                },
+            )],
+            close: Some(ExecutionStatus::Completed),
+            ..Transition::default()
+        })
+        .await
+        .unwrap();
+    let head = chain_holds(&store, key).await;
+    let erased = store.erase(key, T0.plus_ms(1)).await.unwrap();
+    assert_eq!(erased.erased_at(), Some(T0.plus_ms(1)));
+    let loaded = store.load_execution(key).await.unwrap();
+    let kinds: Vec<&str> = loaded.history.iter().map(|e| e.kind.name()).collect();
+    assert_eq!(kinds, ["ExecutionStarted", "ExecutionCompleted"]);
+    assert!(matches!(
+        &loaded.history[1].kind,
+        EventKind::ExecutionCompleted { result } if result == weft_protect::ERASED
+    ));
+    assert_eq!(
+        chain_holds(&store, key).await,
+        head,
+        "the chain is untouched"
+    );
+    store.close().await;
+    drop(store);
+    let store = backend.open().await;
+    assert!(
+        store
+            .load_execution(key)
+            .await
+            .unwrap()
+            .record
+            .erased_at()
+            .is_some()
+    );
+}

@@ -30,7 +30,8 @@ use weft_store::{
     Transition,
 };
 
-/// A store backend under test.
+/// A store backend under test. Its stores encrypt and sign (a protector
+/// with a keyring, kept across reopenings): the protection cases need it.
 pub trait Backend: Sized + Send + Sync + 'static {
     /// Its store.
     type Store: Store;
@@ -73,6 +74,9 @@ macro_rules! suite {
             listing_filters_and_orders_newest_first,
             components_namespaces_keys_and_audit_entries_are_kept,
             queue_stats_count_the_backlog_and_running_attempts,
+            histories_are_chained_across_continue_as_new_and_reset,
+            closed_heads_are_signed_once_in_a_checkpoint,
+            an_erased_execution_keeps_its_skeleton_and_chain,
         );
 
         #[test]

@@ -193,12 +193,25 @@ fn in_use_per_execution(db: &std::path::Path, executions: usize) -> Option<f64> 
     // namespace registries, counters.
     const NOT_PER_EXECUTION: [&str; 4] = ["components", "workflow_types", "namespaces", "meta"];
     let usage = weft_store::RedbStore::table_usage(db).ok()?;
-    let bytes: u64 = usage
+    let per_execution: Vec<_> = usage
         .iter()
-        .filter(|t| !NOT_PER_EXECUTION.contains(&t.name.as_str()))
-        .map(|t| t.allocated_bytes)
-        .sum();
-    Some(bytes as f64 / executions.max(1) as f64)
+        .filter(|t| !NOT_PER_EXECUTION.contains(&t.name.as_str()) && t.allocated_bytes > 0)
+        .map(|t| {
+            (
+                t.name.as_str(),
+                t.allocated_bytes as f64 / executions.max(1) as f64,
+            )
+        })
+        .collect();
+    // Where the bytes go (the price of each table, e.g. of encryption and
+    // the chain), on stderr beside the report.
+    let tables: Vec<String> = per_execution
+        .iter()
+        .filter(|(_, b)| *b >= 1.0)
+        .map(|(name, b)| format!("{name} {b:.0}"))
+        .collect();
+    eprintln!("disk by table (bytes per execution): {}", tables.join(", "));
+    Some(per_execution.iter().map(|(_, b)| b).sum())
 }
 
 fn report(r: Report) {

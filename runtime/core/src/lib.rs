@@ -32,6 +32,7 @@ mod failure;
 mod ids;
 mod inbox;
 mod limits;
+pub mod mask;
 pub mod namespace;
 mod random;
 mod record;

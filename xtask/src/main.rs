@@ -24,6 +24,7 @@ const GUESTS: &[&str] = &[
     "guest-versioned-v1",
     "guest-versioned-v2",
     "guest-messages",
+    "guest-masked",
     "bench-payment",
     "loan-approval",
     "account-opening",

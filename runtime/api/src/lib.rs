@@ -9,6 +9,7 @@ pub mod auth;
 mod convert;
 mod credentials;
 mod guard;
+mod masking;
 mod serve;
 mod service;
 mod tls;

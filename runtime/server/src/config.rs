@@ -41,6 +41,10 @@ pub struct RuntimeConfig {
     /// How often to delete closed executions past their namespace's
     /// retention, ms; `None` (the default): never, from this runtime.
     pub retention_sweep_ms: Option<u64>,
+    /// Masking policies by workflow type (qualified), from the server's
+    /// configuration; merged with the stored ones (deploys and the
+    /// components' own declarations), never replacing them.
+    pub masks: BTreeMap<String, weft_core::mask::MaskPolicy>,
 }
 
 impl Default for RuntimeConfig {
@@ -56,6 +60,7 @@ impl Default for RuntimeConfig {
             task_token_key: None,
             task_token_grace_ms: 60_000,
             retention_sweep_ms: None,
+            masks: BTreeMap::new(),
         }
     }
 }

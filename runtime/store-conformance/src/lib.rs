@@ -72,6 +72,7 @@ macro_rules! suite {
             retention_purges_only_old_closed_runs_of_its_namespace,
             listing_filters_and_orders_newest_first,
             components_namespaces_keys_and_audit_entries_are_kept,
+            mask_policies_are_kept_by_workflow_type,
             queue_stats_count_the_backlog_and_running_attempts,
         );
 

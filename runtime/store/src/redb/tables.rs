@@ -73,5 +73,6 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(API_KEYS)?;
     txn.open_table(AUDIT)?;
     txn.open_table(VISIBILITY)?;
+    txn.open_table(super::masks::MASKS)?;
     Ok(())
 }

@@ -349,6 +349,7 @@ impl Weft for WeftService {
     ) -> Reply<pb::UpgradeWorkflowsResponse> {
         let reason = request.get_ref().reason.clone();
         let runtime = self.acting_with_reason(&request, &reason);
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let r = request.into_inner();
         self.namespace(&r.namespace).await?;
         let workflow_type = qualify(&r.namespace, "workflow type", &r.workflow_type)?;
@@ -358,25 +359,27 @@ impl Weft for WeftService {
             runtime.upgrade(&workflow_type, r.component, r.force).await
         }
         .map_err(status)?;
-        let checks = checks
-            .into_iter()
-            .map(|c| {
-                let (namespace, workflow_id) = namespace::split(&c.workflow_id);
-                let (replays, commands, divergence) = match c.outcome {
-                    Ok(report) => (true, report.commands, String::new()),
-                    Err(divergence) => (false, 0, divergence),
-                };
-                pb::UpgradeCheck {
-                    namespace: namespace.to_owned(),
-                    workflow_id: workflow_id.to_owned(),
-                    replays,
-                    commands,
-                    divergence,
-                    upgraded: c.upgraded,
+        let mut out = Vec::with_capacity(checks.len());
+        for c in checks {
+            let (namespace, workflow_id) = namespace::split(&c.workflow_id);
+            let (replays, commands, divergence) = match c.outcome {
+                Ok(report) => (true, report.commands, String::new()),
+                // A divergence can quote a recorded failure.
+                Err(divergence) => {
+                    let view = self.view(unmask, &c.workflow_id).await?;
+                    (false, 0, view.text(&divergence))
                 }
-            })
-            .collect();
-        Ok(Response::new(pb::UpgradeWorkflowsResponse { checks }))
+            };
+            out.push(pb::UpgradeCheck {
+                namespace: namespace.to_owned(),
+                workflow_id: workflow_id.to_owned(),
+                replays,
+                commands,
+                divergence,
+                upgraded: c.upgraded,
+            });
+        }
+        Ok(Response::new(pb::UpgradeWorkflowsResponse { checks: out }))
     }
 
     async fn reset_workflow(

@@ -7,12 +7,11 @@
 
 use crate::auth::Principal;
 use crate::convert::status;
-use crate::service::WeftService;
 use std::sync::Arc;
 use tonic::{Request, Status};
 use weft_core::mask::HistoryMask;
 use weft_core::{Event, Failure};
-use weft_server::ExecutionRecord;
+use weft_server::{ExecutionRecord, Runtime};
 
 /// Whether the request's caller sees `namespace`'s masked fields as they
 /// are. A request without a principal (never one the server runs: every
@@ -25,7 +24,6 @@ pub(crate) fn may_unmask<T>(request: &Request<T>, namespace: &str) -> bool {
 }
 
 /// How one call shows one execution's data: as it is, or masked.
-#[derive(Default)]
 pub(crate) struct View {
     mask: Option<HistoryMask>,
 }
@@ -45,7 +43,7 @@ impl View {
 
     /// Learn what a page's events name (activities, children), for a
     /// history that grew since the view was made.
-    pub(crate) fn learn(&mut self, events: &[Event], runtime: &weft_server::Runtime) {
+    pub(crate) fn learn(&mut self, events: &[Event], runtime: &Runtime) {
         if let Some(mask) = &mut self.mask {
             let policy = |t: &str| Some(runtime.mask_policy(t)).filter(|p| !p.is_empty());
             for e in events {
@@ -112,29 +110,29 @@ impl View {
     }
 }
 
-impl WeftService {
-    /// The view of the latest run of `workflow_id` (a runtime id) for a
-    /// caller who may (`unmask`) or may not see masked fields.
-    pub(crate) async fn view(&self, unmask: bool, workflow_id: &str) -> Result<View, Status> {
-        let runtime = self.runtime();
-        if unmask || !runtime.masks_anything() {
-            return Ok(View::clear());
-        }
-        let mask = runtime.history_mask(workflow_id).await.map_err(status)?;
-        Ok(View { mask: Some(mask) })
+/// The view of the latest run of `workflow_id` (a runtime id) for a
+/// caller who may (`unmask`) or may not see masked fields.
+pub(crate) async fn view(
+    runtime: &Runtime,
+    unmask: bool,
+    workflow_id: &str,
+) -> Result<View, Status> {
+    if unmask || !runtime.masks_anything() {
+        return Ok(View::clear());
     }
+    let mask = runtime.history_mask(workflow_id).await.map_err(status)?;
+    Ok(View { mask: Some(mask) })
+}
 
-    /// The view of the run `record` names.
-    pub(crate) async fn view_of(
-        &self,
-        unmask: bool,
-        record: &ExecutionRecord,
-    ) -> Result<View, Status> {
-        let runtime = self.runtime();
-        if unmask || !runtime.masks_anything() {
-            return Ok(View::clear());
-        }
-        let mask = runtime.history_mask_of(record).await.map_err(status)?;
-        Ok(View { mask: Some(mask) })
+/// [`view`] of the run `record` names.
+pub(crate) async fn view_of(
+    runtime: &Runtime,
+    unmask: bool,
+    record: &ExecutionRecord,
+) -> Result<View, Status> {
+    if unmask || !runtime.masks_anything() {
+        return Ok(View::clear());
     }
+    let mask = runtime.history_mask_of(record).await.map_err(status)?;
+    Ok(View { mask: Some(mask) })
 }

@@ -2,7 +2,7 @@
 
 use crate::auth::{Auth, Principal};
 use crate::convert::{self, json_payload, qualify, status};
-use crate::masking::{View, may_unmask};
+use crate::masking::{self, View, may_unmask};
 use crate::pb::{self, weft_server::Weft};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -183,8 +183,8 @@ impl Weft for WeftService {
             return Err(Status::invalid_argument("workflow_type is required"));
         }
         let workflow_type = qualify(&r.namespace, "workflow type", &r.workflow_type)?;
-        let mask = MaskPolicy::from_rules(&r.mask)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mask =
+            MaskPolicy::from_rules(&r.mask).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let id = self
             .runtime
             .deploy_masked(&workflow_type, r.component, &mask)
@@ -281,7 +281,7 @@ impl Weft for WeftService {
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let args = json_payload("query arguments", r.args)?;
         let answer = self.runtime.query(&id, &r.query_name, args).await;
-        let view = self.view(unmask, &id).await?;
+        let view = masking::view(&self.runtime, unmask, &id).await?;
         let answer = answer.map_err(|e| view.status(status(e)))?;
         Ok(Response::new(pb::QueryWorkflowResponse {
             answer: view.query(answer),
@@ -298,7 +298,7 @@ impl Weft for WeftService {
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let args = json_payload("update arguments", r.args)?;
         let result = runtime.update(&id, &r.update_name, args).await;
-        let view = self.view(unmask, &id).await?;
+        let view = masking::view(&self.runtime, unmask, &id).await?;
         let result = result.map_err(|e| view.status(status(e)))?;
         Ok(Response::new(pb::UpdateWorkflowResponse {
             result: view.update(result),
@@ -366,7 +366,7 @@ impl Weft for WeftService {
                 Ok(report) => (true, report.commands, String::new()),
                 // A divergence can quote a recorded failure.
                 Err(divergence) => {
-                    let view = self.view(unmask, &c.workflow_id).await?;
+                    let view = masking::view(&self.runtime, unmask, &c.workflow_id).await?;
                     (false, 0, view.text(&divergence))
                 }
             };
@@ -406,7 +406,7 @@ impl Weft for WeftService {
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let d = self.runtime.describe_execution(&id).await.map_err(status)?;
-        let view = self.view_of(unmask, &d.record).await?;
+        let view = masking::view_of(&self.runtime, unmask, &d.record).await?;
         Ok(Response::new(pb::DescribeWorkflowResponse {
             info: Some(convert::info(&view.record(&d.record))),
             pending_activities: d
@@ -458,7 +458,7 @@ impl Weft for WeftService {
         };
         let mut workflows = Vec::with_capacity(records.len());
         for record in &records {
-            let view = self.view_of(unmask, record).await?;
+            let view = masking::view_of(&self.runtime, unmask, record).await?;
             workflows.push(convert::info(&view.record(record)));
         }
         Ok(Response::new(pb::ListWorkflowsResponse {
@@ -496,7 +496,7 @@ impl Weft for WeftService {
             .map_err(status)?;
         // Read after the page, so it knows everything the page names; the
         // page's own events too, for a run that moved on in between.
-        let mut view = self.view(unmask, &id).await?;
+        let mut view = masking::view(&self.runtime, unmask, &id).await?;
         view.learn(&page.events, &self.runtime);
         // Masked events are encoded again: the `encoded` bytes a client
         // decodes (an export) must be the masked event, never the stored one.
@@ -537,7 +537,7 @@ impl Weft for WeftService {
             .await
             .ok_or_else(draining)?
             .map_err(status)?;
-        let view = self.view(unmask, &run.workflow_id).await?;
+        let view = masking::view(&self.runtime, unmask, &run.workflow_id).await?;
         Ok(Response::new(result_response(run.run_id, outcome, &view)))
     }
 
@@ -757,7 +757,7 @@ impl WeftService {
             .ok_or_else(draining)?;
         // A parked run's error quotes its divergence, which can quote a
         // failure: masked like the rest.
-        let view = self.view(unmask, id).await?;
+        let view = masking::view(&self.runtime, unmask, id).await?;
         let outcome = outcome.map_err(|e| view.status(status(e)))?;
         let run_id = self.runtime.describe(id).await.map_err(status)?.id.run_id;
         Ok(result_response(run_id, outcome, &view))

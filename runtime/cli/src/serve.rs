@@ -326,14 +326,15 @@ impl Config {
 
     /// The `[[mask]]` policies by qualified workflow type; entries for one
     /// type add up.
-    fn masks(
-        &self,
-    ) -> Result<std::collections::BTreeMap<String, weft_core::mask::MaskPolicy>> {
+    fn masks(&self) -> Result<std::collections::BTreeMap<String, weft_core::mask::MaskPolicy>> {
         let mut masks = std::collections::BTreeMap::new();
         for entry in &self.mask {
-            let qualified =
-                weft_core::namespace::qualify(&entry.namespace, "workflow type", &entry.workflow_type)
-                    .map_err(|e| anyhow::anyhow!("[[mask]]: {}", e.0))?;
+            let qualified = weft_core::namespace::qualify(
+                &entry.namespace,
+                "workflow type",
+                &entry.workflow_type,
+            )
+            .map_err(|e| anyhow::anyhow!("[[mask]]: {}", e.0))?;
             let policy = weft_core::mask::MaskPolicy::from_rules(&entry.rules)
                 .with_context(|| format!("[[mask]] of `{}`", entry.workflow_type))?;
             masks

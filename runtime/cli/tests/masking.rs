@@ -107,7 +107,13 @@ async fn masked_fields_reach_only_callers_with_unmask_and_never_the_log() {
     let (ok, out) = cli(
         &dev,
         &admin,
-        &["component", "deploy", "--type", "screening", &guest("guest-masked")],
+        &[
+            "component",
+            "deploy",
+            "--type",
+            "screening",
+            &guest("guest-masked"),
+        ],
     )
     .await;
     assert!(ok, "{out}");
@@ -158,7 +164,16 @@ async fn masked_fields_reach_only_callers_with_unmask_and_never_the_log() {
         let (ok, out) = cli(
             &dev,
             &admin,
-            &["workflow", "start", "--type", workflow_type, "--id", id, "--input", input],
+            &[
+                "workflow",
+                "start",
+                "--type",
+                workflow_type,
+                "--id",
+                id,
+                "--input",
+                input,
+            ],
         )
         .await;
         assert!(ok, "{out}");

@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn the_declared_rules_are_read_and_other_sections_ignored() {
-        let bytes = with_section(MASK_SECTION, b"$.applicant\n# why\n\nactivity:screen=$[0]\n");
+        let bytes = with_section(
+            MASK_SECTION,
+            b"$.applicant\n# why\n\nactivity:screen=$[0]\n",
+        );
         let policy = declared_mask(&bytes).unwrap();
         assert_eq!(
             policy,

@@ -59,7 +59,9 @@ impl Runtime {
     pub fn masks_anything(&self) -> bool {
         let services = &self.inner.services;
         services.config.masks.values().any(|p| !p.is_empty())
-            || lock(&services.mask_policies).values().any(|p| !p.is_empty())
+            || lock(&services.mask_policies)
+                .values()
+                .any(|p| !p.is_empty())
     }
 
     /// The masking policy of `workflow_type` (qualified), all sources

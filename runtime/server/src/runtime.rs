@@ -105,8 +105,8 @@ impl Runtime {
     ) -> Result<ComponentId, RuntimeError> {
         // The fields the component declares sensitive are masked from
         // this deploy on; a bad declaration refuses it.
-        let mut declared = weft_engine::declared_mask(&bytes)
-            .map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        let mut declared =
+            weft_engine::declared_mask(&bytes).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
         declared.merge(mask);
         let id = self
             .inner

@@ -1396,6 +1396,9 @@ pub async fn mask_policies_are_kept_by_workflow_type<B: Backend>(backend: &B) {
     policies.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         policies,
-        [("default::loan".to_owned(), loan), ("pay::kyc".to_owned(), kyc)]
+        [
+            ("default::loan".to_owned(), loan),
+            ("pay::kyc".to_owned(), kyc)
+        ]
     );
 }

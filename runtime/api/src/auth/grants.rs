@@ -266,7 +266,10 @@ mod tests {
         assert!(auditor.may_unmask("pay"));
         assert!(!auditor.may_unmask("default"), "only in its namespace");
         assert!(principal(&["*:unmask"]).may_unmask("anything"));
-        assert!(principal(&["default:unmask"]).may_unmask(""), "empty is the default");
+        assert!(
+            principal(&["default:unmask"]).may_unmask(""),
+            "empty is the default"
+        );
         // Unmask alone makes no call: it is no reader.
         let only = principal(&["pay:unmask"]);
         assert!(only.check(Need::In(Role::Reader), "pay", None).is_err());

@@ -285,7 +285,10 @@ mod tests {
         // What no policy names is still there.
         assert!(text.contains("amount"), "{text}");
         assert!(text.contains("Rejected"), "{text}");
-        assert!(shown(&history).contains(MARK), "the test's history holds the marker");
+        assert!(
+            shown(&history).contains(MARK),
+            "the test's history holds the marker"
+        );
     }
 
     #[test]

@@ -276,10 +276,7 @@ impl Secrets {
             return payload.to_vec();
         }
         let Ok(mut value) = serde_json::from_slice::<Value>(payload) else {
-            let holds_one = self
-                .values
-                .iter()
-                .any(|s| contains(payload, s.as_bytes()));
+            let holds_one = self.values.iter().any(|s| contains(payload, s.as_bytes()));
             return if holds_one {
                 masked_whole()
             } else {
@@ -351,7 +348,8 @@ mod tests {
 
     #[test]
     fn a_named_field_is_masked_and_the_rest_kept() {
-        let input = br#"{"applicant":{"name":"ADA-LOVELACE-7731","dob":"1815-12-10"},"amount":500}"#;
+        let input =
+            br#"{"applicant":{"name":"ADA-LOVELACE-7731","dob":"1815-12-10"},"amount":500}"#;
         let out = text(mask_json(input, &paths(&["$.applicant"])));
         assert_eq!(out, r#"{"amount":500,"applicant":"***"}"#);
         let out = text(mask_json(input, &paths(&["$.applicant.dob", "$.amount"])));
@@ -438,8 +436,14 @@ mod tests {
         a.merge(&b);
         assert_eq!(
             a,
-            MaskPolicy::from_rules(&["$.a", "$.b", "activity:x=$.p", "activity:x=$.q", "result=$.r"])
-                .unwrap()
+            MaskPolicy::from_rules(&[
+                "$.a",
+                "$.b",
+                "activity:x=$.p",
+                "activity:x=$.q",
+                "result=$.r"
+            ])
+            .unwrap()
         );
         assert!(MaskPolicy::default().is_empty());
         assert!(!a.is_empty());

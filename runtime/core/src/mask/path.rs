@@ -241,10 +241,7 @@ mod tests {
         use Segment::*;
         assert_eq!(parsed("$"), vec![]);
         assert_eq!(parsed("$.applicant"), vec![Field("applicant".into())]);
-        assert_eq!(
-            parsed("$[0].name"),
-            vec![Index(0), Field("name".into())]
-        );
+        assert_eq!(parsed("$[0].name"), vec![Index(0), Field("name".into())]);
         assert_eq!(
             parsed(r#"$["first name"]['it\'s']"#),
             vec![Field("first name".into()), Field("it's".into())]
@@ -276,10 +273,26 @@ mod tests {
     fn replace_reaches_exactly_the_named_values() {
         let mut v = json!({"a": {"b": 1, "c": 2}, "list": [{"n": 1}, {"n": 2}], "s": "x"});
         let mut star = |_| json!("*");
-        assert_eq!(JsonPath::parse("$.a.b").unwrap().replace(&mut v, &mut star), 1);
-        assert_eq!(JsonPath::parse("$.list[*].n").unwrap().replace(&mut v, &mut star), 2);
-        assert_eq!(JsonPath::parse("$.s.t").unwrap().replace(&mut v, &mut star), 0);
-        assert_eq!(JsonPath::parse("$.list[7]").unwrap().replace(&mut v, &mut star), 0);
+        assert_eq!(
+            JsonPath::parse("$.a.b").unwrap().replace(&mut v, &mut star),
+            1
+        );
+        assert_eq!(
+            JsonPath::parse("$.list[*].n")
+                .unwrap()
+                .replace(&mut v, &mut star),
+            2
+        );
+        assert_eq!(
+            JsonPath::parse("$.s.t").unwrap().replace(&mut v, &mut star),
+            0
+        );
+        assert_eq!(
+            JsonPath::parse("$.list[7]")
+                .unwrap()
+                .replace(&mut v, &mut star),
+            0
+        );
         assert_eq!(
             v,
             json!({"a": {"b": "*", "c": 2}, "list": [{"n": "*"}, {"n": "*"}], "s": "x"})

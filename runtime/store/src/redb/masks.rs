@@ -33,7 +33,10 @@ pub(crate) fn all(txn: &ReadTransaction) -> Result<Vec<(String, MaskPolicy)>, St
     let mut out = Vec::new();
     for row in table.iter()? {
         let (key, value) = row?;
-        out.push((key.value().to_owned(), decode_row("mask_policies", value.value())?));
+        out.push((
+            key.value().to_owned(),
+            decode_row("mask_policies", value.value())?,
+        ));
     }
     Ok(out)
 }

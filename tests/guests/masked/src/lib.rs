@@ -28,9 +28,10 @@ struct Decision {
 
 fn screen(ctx: &Ctx, app: Application) -> Result<Decision, Failure> {
     let applicant = app.applicant.clone();
-    ctx.on_query("applicant", move |(): ()| {
-        serde_json::json!({ "applicant": applicant })
-    });
+    ctx.on_query(
+        "applicant",
+        move |(): ()| serde_json::json!({ "applicant": applicant }),
+    );
     ctx.info(&format!("screening {}", app.applicant));
     ctx.upsert_memo(&[("applicant", &app.applicant)]);
     let account: Account = ctx.activity("validate_account", &app.applicant).call()?;

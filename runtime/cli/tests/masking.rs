@@ -199,7 +199,7 @@ async fn masked_fields_reach_only_callers_with_unmask_and_never_the_log() {
         format!("{MARK} asked for nothing"),
         format!("Holder of {MARK}"),
         format!(r#""applicant":"{MARK}""#),
-        format!(r#"input={{"account": "{MARK}""#),
+        format!(r#"input={{"account":"{MARK}""#),
     ] {
         assert!(seen.contains(&wanted), "{wanted} not in\n{seen}");
     }

@@ -4,6 +4,8 @@
 //! fields, and the CLI's output for callers with and without `unmask`,
 //! and the server's log, searched for it.
 
+#![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+
 mod common;
 
 use common::{Dev, WEFT, guest, listening_address, offline_key, weft};

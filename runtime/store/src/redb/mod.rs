@@ -495,7 +495,7 @@ impl Store for RedbStore {
     async fn mask_policies(
         &self,
     ) -> Result<Vec<(String, weft_core::mask::MaskPolicy)>, StoreError> {
-        self.read(|txn| masks::all(txn)).await
+        self.read(masks::all).await
     }
 
     async fn append_audit(&self, entries: Vec<AuditRecord>) -> Result<(), StoreError> {

@@ -91,6 +91,18 @@ impl Store for FaultyStore {
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         self.inner.api_keys().await
     }
+    async fn put_mask_policy(
+        &self,
+        workflow_type: String,
+        policy: weft_core::mask::MaskPolicy,
+    ) -> Result<(), StoreError> {
+        self.inner.put_mask_policy(workflow_type, policy).await
+    }
+    async fn mask_policies(
+        &self,
+    ) -> Result<Vec<(String, weft_core::mask::MaskPolicy)>, StoreError> {
+        self.inner.mask_policies().await
+    }
     async fn append_audit(&self, entries: Vec<AuditRecord>) -> Result<(), StoreError> {
         self.inner.append_audit(entries).await
     }

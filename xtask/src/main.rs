@@ -24,6 +24,7 @@ const GUESTS: &[&str] = &[
     "guest-versioned-v1",
     "guest-versioned-v2",
     "guest-messages",
+    "guest-masked",
     "bench-payment",
     "loan-approval",
     "account-opening",
@@ -184,8 +185,11 @@ fn fresh(out: &Path, inputs: &[PathBuf]) -> bool {
         .is_ok_and(|built| built >= newest(inputs))
 }
 
-/// Append the interpreter mark (a custom section naming `language`).
-fn mark_interpreter(component: &Path, out: &Path, language: &str) -> Result<()> {
+/// Append the interpreter mark (a custom section naming `language`) and,
+/// if the workflow's source declares any, its masking rules (a
+/// `weft:mask` section, one rule a line: what `weft_sdk::sensitive!` writes
+/// for Rust).
+fn mark_interpreter(component: &Path, out: &Path, language: &str, mask: &[String]) -> Result<()> {
     fn leb128(mut n: usize, out: &mut Vec<u8>) {
         loop {
             let byte = (n & 0x7f) as u8;
@@ -197,16 +201,42 @@ fn mark_interpreter(component: &Path, out: &Path, language: &str) -> Result<()> 
             out.push(byte | 0x80);
         }
     }
+    fn custom_section(bytes: &mut Vec<u8>, name: &str, payload: &[u8]) {
+        let mut body = Vec::new();
+        leb128(name.len(), &mut body);
+        body.extend_from_slice(name.as_bytes());
+        body.extend_from_slice(payload);
+        bytes.push(0);
+        leb128(body.len(), bytes);
+        bytes.extend(body);
+    }
     let mut bytes =
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
-    let mut body = Vec::new();
-    leb128(INTERPRETER_SECTION.len(), &mut body);
-    body.extend_from_slice(INTERPRETER_SECTION.as_bytes());
-    body.extend_from_slice(language.as_bytes());
-    bytes.push(0);
-    leb128(body.len(), &mut bytes);
-    bytes.extend(body);
+    custom_section(&mut bytes, INTERPRETER_SECTION, language.as_bytes());
+    if !mask.is_empty() {
+        let rules: String = mask.iter().map(|r| format!("{r}\n")).collect();
+        custom_section(&mut bytes, MASK_SECTION, rules.as_bytes());
+    }
     std::fs::write(out, bytes).with_context(|| format!("writing {}", out.display()))
+}
+
+/// The custom section a component declares its masking rules in (read by
+/// the server at deploy: `runtime/engine/src/mask_section.rs`).
+const MASK_SECTION: &str = "weft:mask";
+
+/// The masking rules a Python or JavaScript workflow declares in its
+/// source file: lines `# weft:mask <rule>` (Python) or `// weft:mask
+/// <rule>` (JavaScript), e.g. `# weft:mask $.applicant`. The server checks
+/// them at deploy (a bad one refuses the component).
+fn declared_mask_rules(source: &Path, comment: &str) -> Vec<String> {
+    let marker = format!("{comment} weft:mask ");
+    std::fs::read_to_string(source)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix(&marker))
+        .map(|rule| rule.trim().to_owned())
+        .filter(|rule| !rule.is_empty())
+        .collect()
 }
 
 /// A virtualenv with componentize-py (pinned in guest-sdk/python); its
@@ -284,7 +314,8 @@ fn build_python(root: &Path, bin: &Path, dir: &Path, module: &str, out: &Path) -
         .arg(module)
         .arg("-o")
         .arg(&built))?;
-    mark_interpreter(&built, out, "python")?;
+    let mask = declared_mask_rules(&dir.join(format!("{module}.py")), "#");
+    mark_interpreter(&built, out, "python", &mask)?;
     let _ = std::fs::remove_file(built);
     Ok(())
 }
@@ -386,7 +417,8 @@ fn build_js(root: &Path, tools: &Path, entry: &Path, out: &Path) -> Result<()> {
         .arg(root.join("proto/wit"))
         .args(["-n", "workflow", "-d", "http", "fetch-event", "-o"])
         .arg(&built))?;
-    mark_interpreter(&built, out, "javascript")?;
+    let mask = declared_mask_rules(entry, "//");
+    mark_interpreter(&built, out, "javascript", &mask)?;
     let _ = std::fs::remove_file(built);
     let _ = std::fs::remove_file(bundle);
     Ok(())
@@ -487,4 +519,28 @@ fn lint(root: &Path) -> Result<()> {
     // Guest crates are not default members: lint them for their target.
     ensure_wasm_target()?;
     run(guest_cargo(root, "clippy").args(["--", "-D", "warnings"]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masking_rules_are_read_from_marked_comments_only() {
+        let dir = std::env::temp_dir().join(format!("weft-xtask-mask-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let py = dir.join("loan.py");
+        std::fs::write(
+            &py,
+            "# weft:mask $.applicant\n  # weft:mask activity:screen=$[0]\n# weft:masked no\nx = 1 # weft:mask $.not_at_line_start\n",
+        )
+        .unwrap();
+        assert_eq!(
+            declared_mask_rules(&py, "#"),
+            ["$.applicant", "activity:screen=$[0]"]
+        );
+        assert!(declared_mask_rules(&py, "//").is_empty());
+        assert!(declared_mask_rules(&dir.join("missing.py"), "#").is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

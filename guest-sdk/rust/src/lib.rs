@@ -22,6 +22,7 @@ mod activity;
 mod child;
 mod ctx;
 mod failure;
+mod mask;
 mod pending;
 mod query;
 mod runner;
@@ -45,6 +46,8 @@ pub use activity::{ActivityBuilder, RetryPolicy};
 pub use child::{ChildBuilder, ParentClosePolicy};
 pub use ctx::{Ctx, Level};
 pub use failure::{CANCELLED, Failure};
+#[doc(hidden)]
+pub use mask::__mask_bytes;
 pub use pending::{Pending, Selected};
 pub use query::VALIDATOR_PREFIX;
 #[doc(hidden)]

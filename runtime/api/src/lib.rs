@@ -9,6 +9,7 @@ pub mod auth;
 mod convert;
 mod credentials;
 mod guard;
+mod masking;
 mod proofs;
 mod serve;
 mod service;

@@ -2,11 +2,13 @@
 
 use crate::auth::{Auth, Principal};
 use crate::convert::{self, json_payload, qualify, status};
+use crate::masking::{self, View, may_unmask};
 use crate::pb::{self, weft_server::Weft};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Request, Response, Status};
+use weft_core::mask::MaskPolicy;
 use weft_core::{Failure, namespace};
 use weft_server::{ListFilter, NamespaceRecord, Runtime, StartWorkflow, WorkflowOutcome};
 
@@ -181,13 +183,16 @@ impl Weft for WeftService {
             return Err(Status::invalid_argument("workflow_type is required"));
         }
         let workflow_type = qualify(&r.namespace, "workflow type", &r.workflow_type)?;
+        let mask =
+            MaskPolicy::from_rules(&r.mask).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let id = self
             .runtime
-            .deploy(&workflow_type, r.component)
+            .deploy_masked(&workflow_type, r.component, &mask)
             .await
             .map_err(status)?;
         Ok(Response::new(pb::DeployComponentResponse {
             component_id: id.to_string(),
+            mask: self.runtime.mask_policy(&workflow_type).rules(),
         }))
     }
 
@@ -271,15 +276,16 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::QueryWorkflowRequest>,
     ) -> Reply<pb::QueryWorkflowResponse> {
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let args = json_payload("query arguments", r.args)?;
-        let answer = self
-            .runtime
-            .query(&id, &r.query_name, args)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::QueryWorkflowResponse { answer }))
+        let answer = self.runtime.query(&id, &r.query_name, args).await;
+        let view = masking::view(&self.runtime, unmask, &id).await?;
+        let answer = answer.map_err(|e| view.status(status(e)))?;
+        Ok(Response::new(pb::QueryWorkflowResponse {
+            answer: view.query(answer),
+        }))
     }
 
     async fn update_workflow(
@@ -287,14 +293,16 @@ impl Weft for WeftService {
         request: Request<pb::UpdateWorkflowRequest>,
     ) -> Reply<pb::UpdateWorkflowResponse> {
         let runtime = self.acting(&request);
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let args = json_payload("update arguments", r.args)?;
-        let result = runtime
-            .update(&id, &r.update_name, args)
-            .await
-            .map_err(status)?;
-        Ok(Response::new(pb::UpdateWorkflowResponse { result }))
+        let result = runtime.update(&id, &r.update_name, args).await;
+        let view = masking::view(&self.runtime, unmask, &id).await?;
+        let result = result.map_err(|e| view.status(status(e)))?;
+        Ok(Response::new(pb::UpdateWorkflowResponse {
+            result: view.update(result),
+        }))
     }
 
     async fn cancel_workflow(
@@ -341,6 +349,7 @@ impl Weft for WeftService {
     ) -> Reply<pb::UpgradeWorkflowsResponse> {
         let reason = request.get_ref().reason.clone();
         let runtime = self.acting_with_reason(&request, &reason);
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let r = request.into_inner();
         self.namespace(&r.namespace).await?;
         let workflow_type = qualify(&r.namespace, "workflow type", &r.workflow_type)?;
@@ -350,25 +359,27 @@ impl Weft for WeftService {
             runtime.upgrade(&workflow_type, r.component, r.force).await
         }
         .map_err(status)?;
-        let checks = checks
-            .into_iter()
-            .map(|c| {
-                let (namespace, workflow_id) = namespace::split(&c.workflow_id);
-                let (replays, commands, divergence) = match c.outcome {
-                    Ok(report) => (true, report.commands, String::new()),
-                    Err(divergence) => (false, 0, divergence),
-                };
-                pb::UpgradeCheck {
-                    namespace: namespace.to_owned(),
-                    workflow_id: workflow_id.to_owned(),
-                    replays,
-                    commands,
-                    divergence,
-                    upgraded: c.upgraded,
+        let mut out = Vec::with_capacity(checks.len());
+        for c in checks {
+            let (namespace, workflow_id) = namespace::split(&c.workflow_id);
+            let (replays, commands, divergence) = match c.outcome {
+                Ok(report) => (true, report.commands, String::new()),
+                // A divergence can quote a recorded failure.
+                Err(divergence) => {
+                    let view = masking::view(&self.runtime, unmask, &c.workflow_id).await?;
+                    (false, 0, view.text(&divergence))
                 }
-            })
-            .collect();
-        Ok(Response::new(pb::UpgradeWorkflowsResponse { checks }))
+            };
+            out.push(pb::UpgradeCheck {
+                namespace: namespace.to_owned(),
+                workflow_id: workflow_id.to_owned(),
+                replays,
+                commands,
+                divergence,
+                upgraded: c.upgraded,
+            });
+        }
+        Ok(Response::new(pb::UpgradeWorkflowsResponse { checks: out }))
     }
 
     async fn reset_workflow(
@@ -391,11 +402,13 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::DescribeWorkflowRequest>,
     ) -> Reply<pb::DescribeWorkflowResponse> {
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let d = self.runtime.describe_execution(&id).await.map_err(status)?;
+        let view = masking::view_of(&self.runtime, unmask, &d.record).await?;
         Ok(Response::new(pb::DescribeWorkflowResponse {
-            info: Some(convert::info(&d.record)),
+            info: Some(convert::info(&view.record(&d.record))),
             pending_activities: d
                 .pending_activities
                 .iter()
@@ -403,7 +416,10 @@ impl Weft for WeftService {
                     seq: a.seq,
                     name: a.name.clone(),
                     attempt: a.attempts,
-                    last_failure: a.last_failure.as_ref().map(convert::failure),
+                    last_failure: a
+                        .last_failure
+                        .as_ref()
+                        .map(|f| convert::failure(&view.failure(f))),
                     next_attempt_ms: a.next_attempt.map_or(0, |t| t.0),
                 })
                 .collect(),
@@ -432,6 +448,7 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::ListWorkflowsRequest>,
     ) -> Reply<pb::ListWorkflowsResponse> {
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let filter = self.filter(request.into_inner()).await?;
         let limit = filter.limit;
         let records = self.runtime.list(filter).await.map_err(status)?;
@@ -439,8 +456,13 @@ impl Weft for WeftService {
             Some(last) if records.len() == limit => page_token(last.key),
             _ => String::new(),
         };
+        let mut workflows = Vec::with_capacity(records.len());
+        for record in &records {
+            let view = masking::view_of(&self.runtime, unmask, record).await?;
+            workflows.push(convert::info(&view.record(record)));
+        }
         Ok(Response::new(pb::ListWorkflowsResponse {
-            workflows: records.iter().map(convert::info).collect(),
+            workflows,
             next_page_token,
         }))
     }
@@ -458,6 +480,7 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::GetHistoryRequest>,
     ) -> Reply<pb::GetHistoryResponse> {
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let wait = r.wait_new_events.then_some(LONG_POLL);
@@ -471,11 +494,17 @@ impl Weft for WeftService {
             .await
             .ok_or_else(draining)?
             .map_err(status)?;
+        // Read after the page, so it knows everything the page names; the
+        // page's own events too, for a run that moved on in between.
+        let mut view = masking::view(&self.runtime, unmask, &id).await?;
+        view.learn(&page.events, &self.runtime);
+        // Masked events are encoded again: the `encoded` bytes a client
+        // decodes (an export) must be the masked event, never the stored one.
         let events: Vec<pb::HistoryEvent> = page
             .events
             .iter()
             .enumerate()
-            .map(|(i, e)| convert::history_event(page.first_index + i as u64, e))
+            .map(|(i, e)| convert::history_event(page.first_index + i as u64, &view.event(e)))
             .collect::<Result<_, _>>()?;
         Ok(Response::new(pb::GetHistoryResponse {
             next_index: page.first_index + events.len() as u64,
@@ -536,9 +565,10 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::GetResultRequest>,
     ) -> Reply<pb::GetResultResponse> {
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
-        self.wait_for_result(&id).await.map(Response::new)
+        self.wait_for_result(&id, unmask).await.map(Response::new)
     }
 
     async fn execute_workflow(
@@ -546,6 +576,7 @@ impl Weft for WeftService {
         request: Request<pb::StartWorkflowRequest>,
     ) -> Reply<pb::GetResultResponse> {
         let runtime = self.acting(&request);
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let start = self.start_request(request.into_inner()).await?;
         let closed = runtime.start_and_watch(start).await.map_err(status)?;
         let (run, outcome) = self
@@ -553,7 +584,8 @@ impl Weft for WeftService {
             .await
             .ok_or_else(draining)?
             .map_err(status)?;
-        Ok(Response::new(result_response(run.run_id, outcome)))
+        let view = masking::view(&self.runtime, unmask, &run.workflow_id).await?;
+        Ok(Response::new(result_response(run.run_id, outcome, &view)))
     }
 
     async fn describe_task_queue(
@@ -761,14 +793,21 @@ impl Weft for WeftService {
 impl WeftService {
     /// Wait for the execution `id` (a runtime id) to close, following
     /// continue-as-new; its outcome and the run that produced it.
-    async fn wait_for_result(&self, id: &str) -> Result<pb::GetResultResponse, Status> {
+    async fn wait_for_result(
+        &self,
+        id: &str,
+        unmask: bool,
+    ) -> Result<pb::GetResultResponse, Status> {
         let outcome = self
             .unless_draining(self.runtime.result(id))
             .await
-            .ok_or_else(draining)?
-            .map_err(status)?;
+            .ok_or_else(draining)?;
+        // A parked run's error quotes its divergence, which can quote a
+        // failure: masked like the rest.
+        let view = masking::view(&self.runtime, unmask, id).await?;
+        let outcome = outcome.map_err(|e| view.status(status(e)))?;
         let run_id = self.runtime.describe(id).await.map_err(status)?.id.run_id;
-        Ok(result_response(run_id, outcome))
+        Ok(result_response(run_id, outcome, &view))
     }
 
     async fn filter(&self, r: pb::ListWorkflowsRequest) -> Result<ListFilter, Status> {
@@ -822,14 +861,13 @@ fn parse_page_token(token: &str) -> Result<Option<u64>, Status> {
         })
 }
 
-/// How run `run_id` ended, as the API answers it.
-fn result_response(run_id: String, outcome: WorkflowOutcome) -> pb::GetResultResponse {
+/// How run `run_id` ended, as the API answers it to a caller with `view`.
+fn result_response(run_id: String, outcome: WorkflowOutcome, view: &View) -> pb::GetResultResponse {
+    use pb::get_result_response::Outcome;
     let outcome = match outcome {
-        WorkflowOutcome::Completed(value) => pb::get_result_response::Outcome::Completed(value),
-        WorkflowOutcome::Failed(f) => {
-            pb::get_result_response::Outcome::Failed(convert::failure(&f))
-        }
-        WorkflowOutcome::Terminated(reason) => pb::get_result_response::Outcome::Terminated(reason),
+        WorkflowOutcome::Completed(value) => Outcome::Completed(view.result(value)),
+        WorkflowOutcome::Failed(f) => Outcome::Failed(convert::failure(&view.failure(&f))),
+        WorkflowOutcome::Terminated(reason) => Outcome::Terminated(view.text(&reason)),
     };
     pb::GetResultResponse {
         outcome: Some(outcome),

@@ -24,6 +24,25 @@ pub struct Config {
     pub engine: EngineSection,
     /// TLS of the API.
     pub security: SecuritySection,
+    /// Masking policies, `[[mask]]` each: added to what deploys and the
+    /// components themselves declare, never replacing it.
+    pub mask: Vec<MaskSection>,
+}
+
+/// One `[[mask]]`: sensitive fields of a workflow type's payloads, as
+/// `weft component deploy --mask` takes them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskSection {
+    /// The workflow type.
+    pub workflow_type: String,
+    /// Its namespace (the default one if empty).
+    #[serde(default)]
+    pub namespace: String,
+    /// `[target=]path` rules: a bare JSON path is a field of the input;
+    /// targets are input, result, signal, update, query,
+    /// `activity:<name>` (its arguments) and `activity-result:<name>`.
+    pub rules: Vec<String>,
 }
 
 /// `[security]`. Paths are empty when unset.
@@ -336,6 +355,27 @@ impl Config {
         }
     }
 
+    /// The `[[mask]]` policies by qualified workflow type; entries for one
+    /// type add up.
+    fn masks(&self) -> Result<std::collections::BTreeMap<String, weft_core::mask::MaskPolicy>> {
+        let mut masks = std::collections::BTreeMap::new();
+        for entry in &self.mask {
+            let qualified = weft_core::namespace::qualify(
+                &entry.namespace,
+                "workflow type",
+                &entry.workflow_type,
+            )
+            .map_err(|e| anyhow::anyhow!("[[mask]]: {}", e.0))?;
+            let policy = weft_core::mask::MaskPolicy::from_rules(&entry.rules)
+                .with_context(|| format!("[[mask]] of `{}`", entry.workflow_type))?;
+            masks
+                .entry(qualified)
+                .or_insert_with(weft_core::mask::MaskPolicy::default)
+                .merge(&policy);
+        }
+        Ok(masks)
+    }
+
     fn engine_config(&self) -> EngineConfig {
         EngineConfig {
             max_memory_bytes: self.engine.max_memory_bytes,
@@ -412,6 +452,7 @@ pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Res
     let engine = Arc::new(WorkflowEngine::new(config.engine_config())?);
     let runtime_config = RuntimeConfig {
         task_token_key: Some(task_token_key(&config.security.task_token_key_path(dir))?),
+        masks: config.masks()?,
         ..config.runtime_config()
     };
     Ok(Runtime::start(

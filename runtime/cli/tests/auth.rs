@@ -87,6 +87,7 @@ async fn call(client: &mut weft_api::Client, which: Call, n: usize) -> Result<()
                 namespace: "payments".into(),
                 workflow_type: "loan-approval".into(),
                 component: std::fs::read(guest("loan-approval")).unwrap(),
+                mask: Vec::new(),
             })
             .await
             .map(drop),

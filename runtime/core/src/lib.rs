@@ -33,6 +33,7 @@ mod failure;
 mod ids;
 mod inbox;
 mod limits;
+pub mod mask;
 pub mod namespace;
 mod random;
 mod record;

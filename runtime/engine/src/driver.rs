@@ -24,6 +24,13 @@ pub trait Driver: Send + 'static {
 
     /// The guest's answer to the query [`Driver::take_query`] gave it.
     fn answer_query(&mut self, _answer: Result<Vec<u8>, Failure>) {}
+
+    /// A guest's log line as it may be written to the host's log: a
+    /// workflow logs its real values, and the server hides the ones its
+    /// masking policy names. Unchanged by default.
+    fn log_line(&self, _state: &ExecutionState, message: String) -> String {
+        message
+    }
 }
 
 /// Why a driver stopped an execution. None of these is the workflow's

@@ -407,6 +407,7 @@ impl Host for HostState {
         if !self.exec.is_live() {
             return Ok(());
         }
+        let message = self.driver.log_line(&self.exec, message);
         let id = self.exec.id();
         match level {
             wit::Level::Trace => tracing::trace!(execution = %id, "{message}"),

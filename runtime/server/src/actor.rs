@@ -202,7 +202,10 @@ pub(crate) async fn run(
             }
         }
         RunEnd::Nondeterminism(n) => {
-            tracing::error!(execution = %id, "execution parked: {n}");
+            // The divergence can quote a failure, which can quote a value.
+            // (The history records it as it is.)
+            let shown = inner.services.log_text(state.history(), &n.to_string());
+            tracing::error!(execution = %id, "execution parked: {shown}");
             // Record the parking in history, after the durable prefix only:
             // nothing the diverged code did is kept.
             let (first, _) = state.pending();
@@ -363,6 +366,10 @@ impl ActorDriver {
 impl Driver for ActorDriver {
     fn now(&self) -> Timestamp {
         self.inner.services.clock.now()
+    }
+
+    fn log_line(&self, state: &ExecutionState, message: String) -> String {
+        self.inner.services.log_text(state.history(), &message)
     }
 
     async fn block(&mut self, state: &mut ExecutionState) -> Result<(), DriverStop> {

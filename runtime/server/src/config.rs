@@ -53,6 +53,10 @@ pub struct RuntimeConfig {
     /// How often to re-wrap data keys wrapped by an old key with the
     /// current one (a batch each time), ms; `None` (the default): never.
     pub rewrap_sweep_ms: Option<u64>,
+    /// Masking policies by workflow type (qualified), from the server's
+    /// configuration; merged with the stored ones (deploys and the
+    /// components' own declarations), never replacing them.
+    pub masks: BTreeMap<String, weft_core::mask::MaskPolicy>,
 }
 
 impl Default for RuntimeConfig {
@@ -72,6 +76,7 @@ impl Default for RuntimeConfig {
             open_checkpoint_ms: None,
             open_checkpoints_kept: 100,
             rewrap_sweep_ms: None,
+            masks: BTreeMap::new(),
         }
     }
 }

@@ -22,6 +22,7 @@ mod config;
 mod dispatch;
 mod error;
 mod local;
+mod masking;
 mod messages;
 mod node;
 mod operator;

@@ -13,6 +13,7 @@ use crate::{ActivityRegistry, Clock, RuntimeError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::oneshot;
+use weft_core::mask::MaskPolicy;
 use weft_core::{Caller, ComponentId, Event, ExecutionId};
 use weft_engine::WorkflowEngine;
 use weft_store::{ExecKey, ExecutionStatus, NewExecution, Store};
@@ -61,6 +62,8 @@ impl Runtime {
         // children or continue as new.
         let types = inner.services.store.workflow_types().await?;
         lock(&inner.services.workflow_types).extend(types);
+        let masks = inner.services.store.mask_policies().await?;
+        lock(&inner.services.mask_policies).extend(masks);
         node::serve_namespace(inner, weft_core::namespace::DEFAULT_NAMESPACE);
         for ns in inner.services.store.namespaces().await? {
             node::serve_namespace(inner, &ns.name);
@@ -89,11 +92,31 @@ impl Runtime {
         workflow_type: &str,
         bytes: Vec<u8>,
     ) -> Result<ComponentId, RuntimeError> {
+        self.deploy_masked(workflow_type, bytes, &MaskPolicy::default())
+            .await
+    }
+
+    /// [`Runtime::deploy`], adding `mask` to the type's masking policy
+    /// (with what the component declares in its `weft:mask` section).
+    pub async fn deploy_masked(
+        &self,
+        workflow_type: &str,
+        bytes: Vec<u8>,
+        mask: &MaskPolicy,
+    ) -> Result<ComponentId, RuntimeError> {
+        // The fields the component declares sensitive are masked from
+        // this deploy on; a bad declaration refuses it.
+        let mut declared =
+            weft_engine::declared_mask(&bytes).map_err(|e| RuntimeError::Invalid(e.to_string()))?;
+        declared.merge(mask);
         let id = self
             .inner
             .services
             .load_component_bytes(bytes.clone())
             .await?;
+        // Stored before the component becomes current, so no execution of
+        // it runs unmasked.
+        self.add_mask_policy(workflow_type, &declared).await?;
         self.inner
             .services
             .store

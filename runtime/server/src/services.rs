@@ -23,6 +23,8 @@ pub(crate) struct Services {
     pub(crate) token_key: TokenKey,
     pub(crate) activities: ActivityRegistry,
     pub(crate) workflow_types: Mutex<HashMap<String, ComponentId>>,
+    /// Stored masking policies by workflow type (see `masking.rs`).
+    pub(crate) mask_policies: Mutex<HashMap<String, weft_core::mask::MaskPolicy>>,
     /// Turns true when the node shuts down.
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) shutdown_tx: watch::Sender<bool>,
@@ -48,6 +50,7 @@ impl Services {
             token_key,
             activities,
             workflow_types: Mutex::new(HashMap::new()),
+            mask_policies: Mutex::new(HashMap::new()),
             shutdown,
             shutdown_tx,
             tasks: Mutex::new(JoinSet::new()),

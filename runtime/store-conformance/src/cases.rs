@@ -1587,5 +1587,44 @@ pub async fn an_erased_execution_keeps_its_skeleton_and_chain<B: Backend>(backen
             .record
             .erased_at()
             .is_some()
+pub async fn mask_policies_are_kept_by_workflow_type<B: Backend>(backend: &B) {
+    use weft_core::mask::MaskPolicy;
+    let store = backend.open().await;
+    assert_eq!(store.mask_policies().await.unwrap(), []);
+    let loan = MaskPolicy::from_rules(&["$.applicant", "activity:screen=$[0].name"]).unwrap();
+    let kyc = MaskPolicy::from_rules(&["result=$.ssn"]).unwrap();
+    store
+        .put_mask_policy("default::loan".into(), loan.clone())
+        .await
+        .unwrap();
+    store
+        .put_mask_policy("pay::kyc".into(), MaskPolicy::from_rules(&["$.x"]).unwrap())
+        .await
+        .unwrap();
+    // Replaced, not merged: merging is the runtime's decision.
+    store
+        .put_mask_policy("pay::kyc".into(), kyc.clone())
+        .await
+        .unwrap();
+    store
+        .put_mask_policy("gone".into(), loan.clone())
+        .await
+        .unwrap();
+    store
+        .put_mask_policy("gone".into(), MaskPolicy::default())
+        .await
+        .unwrap();
+
+    store.close().await;
+    drop(store);
+    let store = backend.open().await;
+    let mut policies = store.mask_policies().await.unwrap();
+    policies.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        policies,
+        [
+            ("default::loan".to_owned(), loan),
+            ("pay::kyc".to_owned(), kyc)
+        ]
     );
 }

@@ -73,6 +73,7 @@ macro_rules! suite {
             retention_purges_only_old_closed_runs_of_its_namespace,
             listing_filters_and_orders_newest_first,
             components_namespaces_keys_and_audit_entries_are_kept,
+            mask_policies_are_kept_by_workflow_type,
             queue_stats_count_the_backlog_and_running_attempts,
             histories_are_chained_across_continue_as_new_and_reset,
             closed_heads_are_signed_once_in_a_checkpoint,

@@ -194,6 +194,18 @@ pub trait Store: Send + Sync + 'static {
     /// Every API key, revoked and expired ones included.
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
 
+    /// Replace the masking policy of `workflow_type` (an empty policy
+    /// removes it); durable on return.
+    async fn put_mask_policy(
+        &self,
+        workflow_type: String,
+        policy: weft_core::mask::MaskPolicy,
+    ) -> Result<(), StoreError>;
+
+    /// Every workflow type's stored masking policy.
+    async fn mask_policies(&self)
+    -> Result<Vec<(String, weft_core::mask::MaskPolicy)>, StoreError>;
+
     /// Append entries to the audit log; durable on return (they share the
     /// group commit of whatever else is being written).
     async fn append_audit(&self, entries: Vec<AuditRecord>) -> Result<(), StoreError>;

@@ -16,6 +16,12 @@ pub enum Role {
     /// Deploy, upgrade, fail a parked execution; namespaces and keys
     /// (on `*`).
     Admin,
+    /// See masked fields as they are (payloads, failures, memo): what a
+    /// caller without it is shown with `***` in their place. Needed by no
+    /// call; given by no other role, `admin` included, so that who may
+    /// read personal data is decided apart from who runs the system (an
+    /// auditor holds `reader` and `unmask`, an operator `admin` alone).
+    Unmask,
 }
 
 impl Role {
@@ -25,13 +31,15 @@ impl Role {
             Role::Writer => "writer",
             Role::Worker => "worker",
             Role::Admin => "admin",
+            Role::Unmask => "unmask",
         }
     }
 
     /// Whether holding `self` gives `needed`.
     fn gives(self, needed: Role) -> bool {
         match self {
-            Role::Admin => true,
+            Role::Admin => needed != Role::Unmask,
+            Role::Unmask => needed == Role::Unmask,
             Role::Writer => matches!(needed, Role::Writer | Role::Reader),
             Role::Reader => needed == Role::Reader,
             Role::Worker => needed == Role::Worker,
@@ -57,7 +65,7 @@ impl std::str::FromStr for Grant {
         let (Some(ns), Some(role)) = (parts.next(), parts.next()) else {
             return Err(format!(
                 "grant `{s}` is not `namespace:role` or `namespace:worker:queue` \
-                 (roles: reader, writer, worker, admin; `*` for every namespace)"
+                 (roles: reader, writer, worker, admin, unmask; `*` for every namespace)"
             ));
         };
         let namespace = match ns {
@@ -74,9 +82,11 @@ impl std::str::FromStr for Grant {
             "writer" => Role::Writer,
             "worker" => Role::Worker,
             "admin" => Role::Admin,
+            "unmask" => Role::Unmask,
             other => {
                 return Err(format!(
-                    "grant `{s}`: role `{other}` is not one of reader, writer, worker, admin"
+                    "grant `{s}`: role `{other}` is not one of reader, writer, worker, admin, \
+                     unmask"
                 ));
             }
         };
@@ -152,17 +162,27 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// The caller when authentication is off: may do everything.
+    /// The caller when authentication is off: may do everything, and
+    /// sees masked fields (whoever reaches a server without
+    /// authentication could read its database as well; the logs stay
+    /// masked either way).
     pub fn anonymous() -> Principal {
+        let everywhere = |role| Grant {
+            namespace: None,
+            role,
+            queue: None,
+        };
         Principal {
             identity: "anonymous".into(),
             method: "none",
-            grants: vec![Grant {
-                namespace: None,
-                role: Role::Admin,
-                queue: None,
-            }],
+            grants: vec![everywhere(Role::Admin), everywhere(Role::Unmask)],
         }
+    }
+
+    /// Whether this principal sees the masked fields of `namespace`'s
+    /// executions (empty: the default namespace) as they are.
+    pub fn may_unmask(&self, namespace: &str) -> bool {
+        self.check(Need::In(Role::Unmask), namespace, None).is_ok()
     }
 
     /// The caller, as history and the audit log record it.
@@ -222,5 +242,46 @@ impl Principal {
             "{} lacks the grant `{missing}` this call needs (it has: {has})",
             self.identity
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(grants: &[&str]) -> Principal {
+        let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
+        Principal {
+            identity: "t".into(),
+            method: "api-key",
+            grants: parse_grants(&grants).unwrap(),
+        }
+    }
+
+    #[test]
+    fn unmask_is_a_grant_of_its_own_that_admin_does_not_give() {
+        assert!(!principal(&["*:admin"]).may_unmask("default"));
+        assert!(!principal(&["default:writer"]).may_unmask("default"));
+        let auditor = principal(&["pay:reader", "pay:unmask"]);
+        assert!(auditor.may_unmask("pay"));
+        assert!(!auditor.may_unmask("default"), "only in its namespace");
+        assert!(principal(&["*:unmask"]).may_unmask("anything"));
+        assert!(
+            principal(&["default:unmask"]).may_unmask(""),
+            "empty is the default"
+        );
+        // Unmask alone makes no call: it is no reader.
+        let only = principal(&["pay:unmask"]);
+        assert!(only.check(Need::In(Role::Reader), "pay", None).is_err());
+        assert!(Principal::anonymous().may_unmask("default"));
+    }
+
+    #[test]
+    fn unmask_parses_prints_and_takes_no_queue() {
+        let grant: Grant = "pay:unmask".parse().unwrap();
+        assert_eq!(grant.to_string(), "pay:unmask");
+        assert!("pay:unmask:q".parse::<Grant>().is_err());
+        let e = "pay:unmasked".parse::<Grant>().unwrap_err();
+        assert!(e.contains("unmask"), "{e}");
     }
 }

@@ -15,6 +15,9 @@
 //! keys, the audit log). Roles nest: `admin` has `writer`, `reader` and
 //! `worker`; `writer` has `reader`. `worker` alone reads nothing: it polls
 //! and reports on its queues (all of the namespace's, without `:queue`).
+//! `unmask` is apart: no role has it, `admin` included, and it makes no
+//! call by itself; with it, a caller sees the fields a masking policy
+//! hides (`weft_core::mask`) as they are.
 
 mod grants;
 mod jwt;

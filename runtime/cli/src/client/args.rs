@@ -12,6 +12,19 @@ pub enum ComponentCommand {
         workflow_type: String,
         /// The component (.wasm).
         component: PathBuf,
+        /// A sensitive field, masked for callers without `unmask`:
+        /// `[target=]path` (repeat). A bare JSON path (`$.applicant`) is a
+        /// field of the input; targets: input, result, signal, update,
+        /// query. Added to the type's policy, which only grows.
+        #[arg(long = "mask", value_name = "RULE")]
+        mask: Vec<String>,
+        /// A sensitive field of an activity's arguments, `name=path`
+        /// (`screen=$[0].name`; repeat).
+        #[arg(long = "mask-activity", value_name = "NAME=PATH")]
+        mask_activity: Vec<String>,
+        /// A sensitive field of an activity's result, `name=path` (repeat).
+        #[arg(long = "mask-activity-result", value_name = "NAME=PATH")]
+        mask_activity_result: Vec<String>,
     },
     /// Deployed workflow types and their components.
     List,

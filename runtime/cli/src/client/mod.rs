@@ -179,7 +179,19 @@ impl Client {
             ComponentCommand::Deploy {
                 workflow_type,
                 component,
+                mask,
+                mask_activity,
+                mask_activity_result,
             } => {
+                let mut rules = mask;
+                rules.extend(mask_activity.iter().map(|r| format!("activity:{r}")));
+                rules.extend(
+                    mask_activity_result
+                        .iter()
+                        .map(|r| format!("activity-result:{r}")),
+                );
+                // Checked here too, so a typo fails before the upload.
+                weft_core::mask::MaskPolicy::from_rules(&rules)?;
                 let bytes = std::fs::read(&component)
                     .with_context(|| format!("reading {}", component.display()))?;
                 eprintln!(
@@ -193,12 +205,25 @@ impl Client {
                         namespace: self.namespace.clone(),
                         workflow_type: workflow_type.clone(),
                         component: bytes,
+                        mask: rules,
                     })
                     .await?
                     .into_inner();
                 self.print(
-                    || format!("deployed `{workflow_type}`: component {}", r.component_id),
-                    || json!({"workflow_type": workflow_type, "component_id": r.component_id}),
+                    || {
+                        let mut out =
+                            format!("deployed `{workflow_type}`: component {}", r.component_id);
+                        for rule in &r.mask {
+                            out.push_str(&format!("\n  masked     {rule}"));
+                        }
+                        out
+                    },
+                    || {
+                        json!({
+                            "workflow_type": workflow_type, "component_id": r.component_id,
+                            "mask": r.mask,
+                        })
+                    },
                 );
             }
             ComponentCommand::List => {

@@ -8,6 +8,7 @@
 #[cfg(test)]
 mod fixture;
 mod history;
+mod masks;
 mod ops;
 mod rows;
 mod tables;
@@ -520,6 +521,22 @@ impl Store for RedbStore {
             Ok(out)
         })
         .await
+    }
+
+    async fn put_mask_policy(
+        &self,
+        workflow_type: String,
+        policy: weft_core::mask::MaskPolicy,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(move |txn| masks::put(txn, &workflow_type, &policy))
+            .await
+    }
+
+    async fn mask_policies(
+        &self,
+    ) -> Result<Vec<(String, weft_core::mask::MaskPolicy)>, StoreError> {
+        self.read(masks::all).await
     }
 
     async fn append_audit(&self, entries: Vec<AuditRecord>) -> Result<(), StoreError> {

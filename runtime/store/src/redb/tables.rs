@@ -83,5 +83,6 @@ pub(crate) fn create_all(txn: &WriteTransaction) -> Result<(), redb::TableError>
     txn.open_table(CHECKPOINTS)?;
     txn.open_table(OPEN_CHECKPOINTS)?;
     txn.open_table(UNSIGNED)?;
+    txn.open_table(super::masks::MASKS)?;
     Ok(())
 }

@@ -28,6 +28,7 @@ const GUESTS: &[&str] = &[
     "bench-payment",
     "loan-approval",
     "account-opening",
+    "kyc",
 ];
 
 const TARGET: &str = "wasm32-wasip2";

@@ -518,9 +518,29 @@ impl Weft for WeftService {
         &self,
         request: Request<pb::GetAuditedHistoryRequest>,
     ) -> Reply<pb::AuditedHistory> {
+        let unmask = may_unmask(&request, &request.get_ref().namespace);
         let r = request.into_inner();
         let id = self.workflow_id(&r.namespace, &r.workflow_id).await?;
         let audited = self.runtime.audited_history(&id).await.map_err(status)?;
+        // Sealed payloads are safe to hand out; a run stored in plaintext
+        // would show its masked fields in its stored bytes.
+        let sealed = matches!(
+            audited.record.protection.as_ref().map(|p| &p.key),
+            Some(weft_core::DataKey::Wrapped { .. } | weft_core::DataKey::Erased { .. })
+        );
+        if !sealed
+            && !unmask
+            && !self
+                .runtime
+                .mask_policy(&audited.record.workflow_type)
+                .is_empty()
+        {
+            return Err(Status::permission_denied(format!(
+                "{id} is stored in plaintext (written with --no-encryption or before encryption): \
+                 its stored events hold fields masked for you; verifying it needs the unmask \
+                 permission"
+            )));
+        }
         Ok(Response::new(crate::proofs::audited_history(audited)))
     }
 

@@ -431,6 +431,7 @@ pub fn example_activities() -> ActivityRegistry {
     let mut activities = ActivityRegistry::new();
     payment_activities::register(&mut activities, payment_activities::Processor::default());
     loan_activities::register(&mut activities, loan_activities::Bank::default());
+    kyc_activities::register(&mut activities);
     activities
 }
 

@@ -1587,6 +1587,9 @@ pub async fn an_erased_execution_keeps_its_skeleton_and_chain<B: Backend>(backen
             .record
             .erased_at()
             .is_some()
+    );
+}
+
 pub async fn mask_policies_are_kept_by_workflow_type<B: Backend>(backend: &B) {
     use weft_core::mask::MaskPolicy;
     let store = backend.open().await;

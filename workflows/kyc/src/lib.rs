@@ -225,3 +225,18 @@ fn await_review(
 }
 
 weft_sdk::workflow!(kyc);
+
+// The applicant's personal data, masked for every caller of the API
+// without the `unmask` permission, in the input and in both activities'
+// arguments (the workflow and its activities still see real values).
+weft_sdk::sensitive!(
+    "$.applicant.name",
+    "$.applicant.date_of_birth",
+    "$.applicant.document_number",
+    "activity:collect_documents=$[1].name",
+    "activity:collect_documents=$[1].date_of_birth",
+    "activity:collect_documents=$[1].document_number",
+    "activity:sanctions_screening=$.name",
+    "activity:sanctions_screening=$.date_of_birth",
+    "activity:sanctions_screening=$.document_number",
+);

@@ -1,94 +1,9 @@
-//! What keeps histories provable at run time: signing checkpoints as runs
-//! close (and periodically over the running ones), re-wrapping old data
-//! keys, erasing an execution, and reading a history with its proofs.
+//! What keeps histories provable, as the runtime's API: a history with
+//! its proofs, signing now, the signer's key, erasing an execution and
+//! re-wrapping old data keys (the periodic tasks are `checkpointer.rs`).
 
 use crate::{Runtime, RuntimeError};
-use std::time::Duration;
 use weft_store::AuditedHistory;
-
-/// Start the runtime's checkpoint and re-wrap tasks, as configured.
-pub(crate) fn start(runtime: &Runtime) {
-    let services = &runtime.inner.services;
-    if services.store.signing_public_key().is_some() {
-        if let Some(ms) = services.config.checkpoint_delay_ms {
-            services.spawn(sign_closed(runtime.clone(), Duration::from_millis(ms)));
-        }
-        if let Some(ms) = services.config.open_checkpoint_ms {
-            services.spawn(sign_open(runtime.clone(), Duration::from_millis(ms.max(1))));
-        }
-    }
-    if let Some(ms) = services.config.rewrap_sweep_ms {
-        services.spawn(rewrap(runtime.clone(), Duration::from_millis(ms.max(1))));
-    }
-}
-
-/// Sign closed checkpoints: at start (closes a crash left unsigned), then
-/// `delay` after each close, for every close in that window at once, and
-/// a last time at shutdown.
-async fn sign_closed(runtime: Runtime, delay: Duration) {
-    let services = &runtime.inner.services;
-    let mut shutdown = services.shutdown.clone();
-    let sign = || async {
-        match services.store.checkpoint_closed(services.clock.now()).await {
-            Ok(Some(c)) => tracing::debug!(
-                "signed closed checkpoint {} over {} execution(s)",
-                c.seq,
-                c.leaves.len()
-            ),
-            Ok(None) => {}
-            Err(e) => tracing::error!("signing a closed checkpoint failed: {e}"),
-        }
-    };
-    loop {
-        sign().await;
-        tokio::select! {
-            _ = runtime.inner.registry.closes.notified() => {}
-            _ = shutdown.wait_for(|s| *s) => break,
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = shutdown.wait_for(|s| *s) => break,
-        }
-    }
-    sign().await;
-}
-
-/// Sign an open checkpoint every `every`.
-async fn sign_open(runtime: Runtime, every: Duration) {
-    let services = &runtime.inner.services;
-    let mut shutdown = services.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-        let keep = services.config.open_checkpoints_kept;
-        if let Err(e) = services
-            .store
-            .checkpoint_open(services.clock.now(), keep)
-            .await
-        {
-            tracing::error!("signing an open checkpoint failed: {e}");
-        }
-    }
-}
-
-/// Re-wrap a batch of old data keys every `every`.
-async fn rewrap(runtime: Runtime, every: Duration) {
-    let services = &runtime.inner.services;
-    let mut shutdown = services.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-        match services.store.rewrap(1_000).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!("re-wrapped the data keys of {n} execution(s)"),
-            Err(e) => tracing::error!("re-wrapping data keys failed: {e}"),
-        }
-    }
-}
 
 impl Runtime {
     /// The latest run of `workflow_id` as stored, with the checkpoint that

@@ -17,6 +17,7 @@ mod activity;
 mod actor;
 mod attempt;
 mod audit;
+mod checkpointer;
 mod clock;
 mod config;
 mod dispatch;

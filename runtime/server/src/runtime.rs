@@ -73,7 +73,7 @@ impl Runtime {
             let sweeper = retention_sweeper(runtime.clone(), every);
             inner.services.spawn(sweeper);
         }
-        crate::audit::start(&runtime);
+        crate::checkpointer::start(inner);
         // Only executions with work pending need an actor now; the others
         // come back (by replay) when their task or timer delivers.
         for record in inner.services.store.running_executions().await? {

@@ -21,7 +21,7 @@ use crate::protection::{cipher, decode_record, encode_events};
 use crate::{InboxEntry, StoreError};
 use inbox::{load_record, push_inbox, running_key, save_record};
 use redb::ReadableTable;
-use tasks::{create_task, due_deadline, end_attempt, load_task, unindex_state};
+use tasks::{DEFER_MS, create_task, due_deadline, end_attempt, load_task, unindex_state};
 use weft_core::{
     AttemptOutcome, ChainHash, ChildClose, ChildIds, ComponentId, Event, ExecutionRecord,
     ExecutionState, ExecutionStatus, InboxMessage, ParentClosePolicy, Protection, StartRefused,
@@ -489,10 +489,6 @@ pub(crate) fn signal_with_start(
         .ok_or_else(|| StoreError::NotFound(format!("running execution {}", record.id)))?;
     Ok((record, entry, started))
 }
-
-/// How long a due time or a queued task of an execution whose key is
-/// missing waits before it is tried again.
-pub(crate) const DEFER_MS: u64 = 60_000;
 
 pub(crate) fn fire_due(txn: &Txn<'_>, now: Timestamp, max: usize) -> Result<DueWork, StoreError> {
     let mut work = DueWork::default();

@@ -11,6 +11,10 @@ use redb::ReadableTable;
 use weft_core::{AttemptOutcome, Deadline, InboxMessage, Timestamp};
 use weft_protect::RunCipher;
 
+/// How long a due time or a queued task of an execution whose key is
+/// missing waits before it is tried again.
+pub(super) const DEFER_MS: u64 = 60_000;
+
 /// A task row: the task with its input and heartbeat details sealed.
 pub(super) type TaskRow = SealedRow<ActivityTask>;
 
@@ -144,11 +148,11 @@ pub(crate) fn poll_activities(
             Err(StoreError::Protection(e)) => {
                 tracing::error!(
                     "execution key {key}: task #{seq} waits {} ms in queue `{queue}`: {e}",
-                    super::DEFER_MS
+                    DEFER_MS
                 );
                 unindex_state(txn, &task.value)?;
                 task.value.state = TaskState::Ready {
-                    due: now.plus_ms(super::DEFER_MS),
+                    due: now.plus_ms(DEFER_MS),
                 };
                 save_task(txn, &task, true)?;
                 continue;

@@ -602,7 +602,15 @@ async fn replay(component: &std::path::Path, history: &std::path::Path) -> Resul
     let bytes =
         std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
     let json = std::fs::read(history).with_context(|| format!("reading {}", history.display()))?;
-    let mut events: Vec<weft_core::Event> = serde_json::from_slice(&json)
+    // An export of `weft workflow show --output json` (events and chain),
+    // or a bare list of events.
+    let value: serde_json::Value = serde_json::from_slice(&json)
+        .with_context(|| format!("{} is not JSON", history.display()))?;
+    let list = match value {
+        serde_json::Value::Object(mut export) => export.remove("events").unwrap_or_default(),
+        list => list,
+    };
+    let mut events: Vec<weft_core::Event> = serde_json::from_value(list)
         .with_context(|| format!("{} is not a weft history", history.display()))?;
     let engine = WorkflowEngine::new(EngineConfig::default())?;
     let id = engine.load(&bytes)?;

@@ -22,10 +22,16 @@ const MARK: &str = "ADA-LOVELACE-7731";
 async fn server(dir: &std::path::Path, config: &str) -> (Dev, tokio::task::JoinHandle<String>) {
     let config_path = dir.join("weft.toml");
     std::fs::write(&config_path, config).unwrap();
+    let keyring = dir.join("server-keyring.toml");
+    weft_protect::Keyring::generate("k1")
+        .unwrap()
+        .save(&keyring)
+        .unwrap();
     let mut child = Command::new(WEFT)
         .args(["server", "--config", config_path.to_str().unwrap()])
         .env("WEFT_SERVER_LISTEN", "127.0.0.1:0")
         .env("WEFT_SERVER_DATA_DIR", dir)
+        .env("WEFT_SECURITY_KEYRING", &keyring)
         .env(
             "RUST_LOG",
             "info,weft=debug,weft_server=debug,weft_api=debug,weft_engine=trace",
@@ -77,7 +83,9 @@ async fn everything(dev: &Dev, key: &str) -> String {
         // reads them, and shown as text.
         let (ok, export) = cli(dev, key, &["workflow", "show", id, "--output", "json"]).await;
         assert!(ok, "{export}");
-        let events: Vec<weft_core::Event> = serde_json::from_str(&export).unwrap();
+        let export: serde_json::Value = serde_json::from_str(&export).unwrap();
+        let events: Vec<weft_core::Event> =
+            serde_json::from_value(export["events"].clone()).unwrap();
         all.push_str(&weft_core::render_history(&events));
     }
     for args in [

@@ -220,15 +220,7 @@ impl Client {
         }
         let trusted = match public_key(args.public_key.as_deref())? {
             Some(k) => Some(k),
-            None => {
-                let key = self
-                    .inner
-                    .get_checkpoint_key(pb::GetCheckpointKeyRequest {})
-                    .await?
-                    .into_inner()
-                    .public_key;
-                key.try_into().ok()
-            }
+            None => self.checkpoint_key().await?.try_into().ok(),
         };
         let mut histories = Vec::new();
         for id in ids {
@@ -245,14 +237,19 @@ impl Client {
         report(&histories, trusted.as_ref(), self.output)
     }
 
-    /// `weft audit pubkey` online.
-    pub async fn pubkey(&mut self) -> Result<()> {
-        let key = self
+    /// The server's checkpoint key (empty if it signs nothing).
+    async fn checkpoint_key(&mut self) -> Result<Vec<u8>> {
+        Ok(self
             .inner
             .get_checkpoint_key(pb::GetCheckpointKeyRequest {})
             .await?
             .into_inner()
-            .public_key;
+            .public_key)
+    }
+
+    /// `weft audit pubkey` online.
+    pub async fn pubkey(&mut self) -> Result<()> {
+        let key = self.checkpoint_key().await?;
         if key.is_empty() {
             bail!("this server signs no checkpoints (it runs without a keyring)");
         }

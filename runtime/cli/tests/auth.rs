@@ -743,16 +743,3 @@ async fn a_mapped_client_certificate_is_an_identity_of_its_own() {
     let e = client.who_am_i(pb::WhoAmIRequest {}).await.unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated);
 }
-
-/// A keyring for a `weft server` under `dir` (made once).
-fn keyring(dir: &Path) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("server-keyring.toml");
-    if !path.exists() {
-        weft_protect::Keyring::generate("k1")
-            .unwrap()
-            .save(&path)
-            .unwrap();
-    }
-    path
-}

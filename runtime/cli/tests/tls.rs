@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{WEFT, listening_address, weft};
+use common::{WEFT, keyring, listening_address, weft};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
@@ -237,17 +237,4 @@ async fn weft_server_refuses_plaintext_off_loopback_unless_told_insecure() {
     }
     assert!(warned);
     child.kill().await.unwrap();
-}
-
-/// A keyring for a `weft server` under `dir` (made once).
-fn keyring(dir: &Path) -> std::path::PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let path = dir.join("server-keyring.toml");
-    if !path.exists() {
-        weft_protect::Keyring::generate("k1")
-            .unwrap()
-            .save(&path)
-            .unwrap();
-    }
-    path
 }

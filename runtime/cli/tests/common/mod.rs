@@ -283,3 +283,16 @@ pub async fn wait_for_event(client: &mut weft_api::Client, id: &str, event: &str
         assert!(!page.closed, "{id} closed without recording {event}");
     }
 }
+
+/// A keyring for a `weft server` under `dir` (made once).
+pub fn keyring(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("server-keyring.toml");
+    if !path.exists() {
+        weft_protect::Keyring::generate("k1")
+            .unwrap()
+            .save(&path)
+            .unwrap();
+    }
+    path
+}

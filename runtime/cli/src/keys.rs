@@ -79,8 +79,8 @@ pub enum KeysCommand {
         id: String,
     },
     /// Add a new key and make it current: new executions' data keys are
-    /// wrapped with it (from the server's next start); old ones stay
-    /// readable while their key is in the ring.
+    /// wrapped with it once the server reloads the keyring (SIGHUP, or its
+    /// next start); old ones stay readable while their key is in the ring.
     Rotate {
         /// The keyring file (default: the data directory's development
         /// keyring).
@@ -164,7 +164,8 @@ pub async fn run(command: KeysCommand, data_dir: &Path) -> Result<()> {
             ring.rotate(&id)?;
             ring.save(&path)?;
             println!(
-                "key `{id}` is now current in {}; restart the server to wrap new data keys with it",
+                "key `{id}` is now current in {}; send the server SIGHUP (or restart it) to wrap new \
+                 data keys with it",
                 path.display()
             );
         }

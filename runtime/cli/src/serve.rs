@@ -435,8 +435,27 @@ pub fn example_activities() -> ActivityRegistry {
     activities
 }
 
-/// Open the store and start a runtime as `config` says.
-pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Result<Runtime> {
+/// The keyring file a server reloads on SIGHUP, if it has one: the
+/// configured file, or `weft dev`'s development keyring.
+fn keyring_file(config: &Config) -> Option<PathBuf> {
+    if config.security.no_encryption || std::env::var_os("WEFT_KEYRING").is_some() {
+        return None;
+    }
+    if !config.security.keyring.is_empty() {
+        return Some(PathBuf::from(&config.security.keyring));
+    }
+    config
+        .security
+        .dev_keyring
+        .then(|| config.server.data_dir.join(weft_protect::DEV_KEYRING))
+}
+
+/// Open the store and start a runtime as `config` says; also the
+/// protector its store seals with (to reload its keyring).
+pub async fn start_runtime(
+    config: &Config,
+    activities: ActivityRegistry,
+) -> Result<(Runtime, weft_protect::Protector)> {
     let dir = &config.server.data_dir;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let keyring =
@@ -449,21 +468,22 @@ pub async fn start_runtime(config: &Config, activities: ActivityRegistry) -> Res
         },
         "the server",
     )?;
-    let store = Arc::new(RedbStore::open(dir.join("weft.redb"), protector)?);
+    let store = Arc::new(RedbStore::open(dir.join("weft.redb"), protector.clone())?);
     let engine = Arc::new(WorkflowEngine::new(config.engine_config())?);
     let runtime_config = RuntimeConfig {
         task_token_key: Some(task_token_key(&config.security.task_token_key_path(dir))?),
         masks: config.masks()?,
         ..config.runtime_config()
     };
-    Ok(Runtime::start(
+    let runtime = Runtime::start(
         store,
         engine,
         activities,
         Arc::new(SystemClock),
         runtime_config,
     )
-    .await?)
+    .await?;
+    Ok((runtime, protector))
 }
 
 /// The key remote workers' task tokens are signed with: 32 random bytes in
@@ -535,7 +555,8 @@ pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> 
              (`weft certs dev` makes a set to try), listen on 127.0.0.1, or pass --insecure"
         ),
     };
-    let runtime = start_runtime(&config, activities).await?;
+    let (runtime, protector) = start_runtime(&config, activities).await?;
+    let keyring = keyring_file(&config).map(|path| (path, protector));
     let mode = auth_config.mode;
     let auth = match weft_api::Auth::new(auth_config, &runtime).await {
         Ok(auth) => auth,
@@ -562,7 +583,8 @@ pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> 
         config.server.data_dir.display()
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let reloads = tls.clone().map(|tls| tokio::spawn(reload_on_sighup(tls)));
+    let reloads = (tls.is_some() || keyring.is_some())
+        .then(|| tokio::spawn(reload_on_sighup(tls.clone(), keyring)));
     let served = weft_api::serve(runtime.clone(), listener, tls, auth, shutdown_signal()).await;
     if let Some(reloads) = reloads {
         reloads.abort();
@@ -574,21 +596,43 @@ pub async fn serve(config: Config, what: &str, activities: ActivityRegistry) -> 
     Ok(())
 }
 
-/// Read the TLS files again on every SIGHUP (a rotated certificate):
-/// new connections get them, open ones keep theirs.
-async fn reload_on_sighup(tls: Arc<weft_api::ServerTls>) {
+/// On every SIGHUP, read the TLS files again (a rotated certificate: new
+/// connections get it, open ones keep theirs) and the keyring (a rotated
+/// key: new executions' data keys are wrapped with the new current key).
+/// A broken file keeps what is in force, and says so.
+async fn reload_on_sighup(
+    tls: Option<Arc<weft_api::ServerTls>>,
+    keyring: Option<(PathBuf, weft_protect::Protector)>,
+) {
     let mut hangups = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!("cannot listen for SIGHUP; TLS certificates will not reload: {e}");
+            tracing::error!("cannot listen for SIGHUP; certificates and keys will not reload: {e}");
             return;
         }
     };
     while hangups.recv().await.is_some() {
-        match tls.reload() {
-            Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
-            Err(e) => {
-                tracing::error!("SIGHUP: TLS reload failed, the current certificates stay: {e}")
+        if let Some(tls) = &tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                Err(e) => {
+                    tracing::error!("SIGHUP: TLS reload failed, the current certificates stay: {e}")
+                }
+            }
+        }
+        if let Some((path, protector)) = &keyring {
+            match weft_protect::Keyring::load(path) {
+                Ok(ring) => {
+                    let current = weft_protect::KeyProvider::current(&ring).to_owned();
+                    protector.replace(Arc::new(ring));
+                    tracing::info!(
+                        "SIGHUP: keyring {} reloaded; new data keys are wrapped with `{current}`",
+                        path.display()
+                    );
+                }
+                Err(e) => {
+                    tracing::error!("SIGHUP: keyring reload failed, the current keys stay: {e}")
+                }
             }
         }
     }

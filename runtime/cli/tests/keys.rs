@@ -119,3 +119,70 @@ async fn local_tools_make_a_development_keyring_once_and_keys_rotate() {
     let (ok, _, err) = run("p4").await;
     assert!(ok, "{err}");
 }
+
+#[tokio::test]
+async fn a_rotated_keyring_is_reloaded_on_sighup_and_wraps_new_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_arg = data.to_str().unwrap().to_owned();
+    let mut child = Command::new(WEFT)
+        .args(["--data-dir", &data_arg, "dev", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let address = listening_address(&mut child).await;
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let cli = |args: Vec<String>| {
+        let address = address.clone();
+        async move {
+            let mut all = vec!["--address".to_owned(), address];
+            all.extend(args);
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            weft(&all).await
+        }
+    };
+    let s = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let component = guest("payment-workflow");
+    let (ok, _, err) = cli(s(&["component", "deploy", "--type", "payment", &component])).await;
+    assert!(ok, "{err}");
+    let input = r#"{"account":"acc-1","amount_cents":1250,"currency":"EUR"}"#;
+    let pay = |id: &'static str| {
+        let cli = &cli;
+        async move {
+            let (ok, _, err) = cli(s(&[
+                "workflow", "execute", "--type", "payment", "--id", id, "--input", input,
+            ]))
+            .await;
+            assert!(ok, "{err}");
+            let (ok, out, err) = cli(s(&["-o", "json", "workflow", "show", id])).await;
+            assert!(ok, "{err}");
+            let export: serde_json::Value = serde_json::from_str(&out).unwrap();
+            export["chain"]["data_key"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(pay("before").await, "wrapped:dev-1");
+    let (ok, _, err) = weft(&["--data-dir", &data_arg, "keys", "rotate", "--id", "k2"]).await;
+    assert!(ok, "{err}");
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    loop {
+        let line = stderr
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the server logs the reload");
+        if line.contains("keyring") && line.contains("reloaded") {
+            assert!(line.contains("`k2`"), "{line}");
+            break;
+        }
+    }
+    assert_eq!(pay("after").await, "wrapped:k2");
+    // The one from before still reads, under its own key.
+    let (ok, out, err) = cli(s(&["workflow", "result", "before"])).await;
+    assert!(ok && out.contains("receipt"), "{out}{err}");
+}

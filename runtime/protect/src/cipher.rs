@@ -4,7 +4,7 @@
 use crate::{KeyProvider, ProtectError};
 use aes_gcm_siv::Aes256GcmSiv;
 use aes_gcm_siv::aead::{Aead, Payload};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use weft_core::{DataKey, HasSecrets, Secret};
 use zeroize::Zeroizing;
 
@@ -13,9 +13,15 @@ use zeroize::Zeroizing;
 pub const ERASED: &[u8] = b"\"<erased>\"";
 
 /// What a store holds to protect what it writes: the key provider, or
-/// nothing when encryption is off (the chain is kept either way).
+/// nothing when encryption is off (the chain is kept either way). Clones
+/// share it, and [`Protector::replace`] swaps the keys for all of them (a
+/// reloaded keyring).
 #[derive(Clone)]
 pub struct Protector {
+    keys: Arc<RwLock<Keys>>,
+}
+
+struct Keys {
     provider: Option<Arc<dyn KeyProvider>>,
     /// The signer's public key, computed once (every close asks).
     signing: Option<[u8; 32]>,
@@ -34,9 +40,26 @@ impl Protector {
     /// current key.
     pub fn new(provider: Arc<dyn KeyProvider>) -> Self {
         Protector {
-            signing: provider.signing_public_key(),
-            provider: Some(provider),
+            keys: Arc::new(RwLock::new(Keys {
+                signing: provider.signing_public_key(),
+                provider: Some(provider),
+            })),
         }
+    }
+
+    /// Use `provider` from now on, in every clone (a reloaded keyring:
+    /// new data keys are wrapped with its current key; data wrapped by
+    /// keys it still holds stays readable).
+    pub fn replace(&self, provider: Arc<dyn KeyProvider>) {
+        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
+        keys.signing = provider.signing_public_key();
+        keys.provider = Some(provider);
+    }
+
+    fn provider(&self) -> Option<Arc<dyn KeyProvider>> {
+        // The keys stay valid if a holder panicked.
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        keys.provider.clone()
     }
 
     /// Encryption with a fresh in-memory keyring (tests and benchmarks:
@@ -62,25 +85,27 @@ impl Protector {
     /// still). Existing encrypted ones cannot be read.
     pub fn off() -> Self {
         Protector {
-            provider: None,
-            signing: None,
+            keys: Arc::new(RwLock::new(Keys {
+                provider: None,
+                signing: None,
+            })),
         }
     }
 
     /// The checkpoint signer's public key, `None` if nothing signs.
     pub fn signing_public_key(&self) -> Option<[u8; 32]> {
-        self.signing
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).signing
     }
 
     /// Sign a checkpoint's message (`checkpoint::message`).
     pub fn sign(&self, message: &[u8]) -> Option<[u8; 64]> {
-        self.provider.as_deref()?.sign(message)
+        self.provider()?.sign(message)
     }
 
     /// The id of the key new data keys are wrapped with, `None` when
     /// encryption is off.
-    pub fn current_key(&self) -> Option<&str> {
-        self.provider.as_deref().map(|p| p.current())
+    pub fn current_key(&self) -> Option<String> {
+        self.provider().map(|p| p.current().to_owned())
     }
 
     /// A new execution's data key: fresh, wrapped by the current key.
@@ -91,7 +116,7 @@ impl Protector {
     /// A new execution's data key, and its cipher (without unwrapping what
     /// was just wrapped).
     pub fn new_run(&self) -> Result<(DataKey, RunCipher), ProtectError> {
-        let Some(provider) = &self.provider else {
+        let Some(provider) = self.provider() else {
             return Ok((DataKey::Plaintext, RunCipher::Plain));
         };
         let mut key = Zeroizing::new([0u8; 32]);
@@ -109,8 +134,7 @@ impl Protector {
             DataKey::Erased { .. } => Ok(RunCipher::Erased),
             DataKey::Wrapped { kek, wrapped } => {
                 let provider = self
-                    .provider
-                    .as_deref()
+                    .provider()
                     .ok_or_else(|| ProtectError::MissingKey { kek: kek.clone() })?;
                 let key = provider.unwrap(kek, wrapped)?;
                 Ok(RunCipher::Sealed(Box::new(crate::keyring::aes(&key))))
@@ -122,7 +146,7 @@ impl Protector {
     /// another: what a re-wrap stores. The data key itself, and so every
     /// ciphertext and chain hash, stays the same.
     pub fn rewrap(&self, key: &DataKey) -> Result<Option<DataKey>, ProtectError> {
-        let (Some(provider), DataKey::Wrapped { kek, wrapped }) = (&self.provider, key) else {
+        let (Some(provider), DataKey::Wrapped { kek, wrapped }) = (self.provider(), key) else {
             return Ok(None);
         };
         let current = provider.current();

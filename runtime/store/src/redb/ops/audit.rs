@@ -218,7 +218,7 @@ pub(crate) fn rewrap(txn: &Txn<'_>, max: usize) -> Result<usize, StoreError> {
             let DataKey::Wrapped { kek, .. } = &p.key else {
                 continue;
             };
-            if kek == current {
+            if *kek == current {
                 continue;
             }
             // A key the ring no longer has is left as it is (and logged).

@@ -3,7 +3,6 @@
 
 use crate::pb;
 use weft_core::{ChainHash, DataKey};
-use weft_protect::checkpoint;
 use weft_store::AuditedHistory;
 
 /// The wire form of `audited` (the API's answer; `weft audit verify
@@ -21,9 +20,7 @@ pub fn audited_history(audited: AuditedHistory) -> pb::AuditedHistory {
         Some(DataKey::Erased { .. }) => "erased".to_owned(),
     };
     let proof = checkpoint.and_then(|c| {
-        let index = c.leaves.iter().position(|l| l.key == record.key)?;
-        let hashes: Vec<[u8; 32]> = c.leaves.iter().map(checkpoint::Leaf::hash).collect();
-        let leaf = c.leaves[index];
+        let (index, leaf, path) = c.inclusion(record.key)?;
         Some(pb::CheckpointProof {
             seq: c.seq,
             at_ms: c.at.0,
@@ -33,10 +30,7 @@ pub fn audited_history(audited: AuditedHistory) -> pb::AuditedHistory {
             leaf_events: leaf.events,
             leaf_head: leaf.head.0.to_vec(),
             root: c.root.to_vec(),
-            path: checkpoint::proof(&hashes, index)
-                .into_iter()
-                .map(|h| h.to_vec())
-                .collect(),
+            path: path.into_iter().map(|h| h.to_vec()).collect(),
             signature: c.signature,
             public_key: c.public_key.to_vec(),
         })

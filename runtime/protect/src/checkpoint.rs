@@ -151,6 +151,17 @@ pub struct Checkpoint {
     pub public_key: [u8; 32],
 }
 
+impl Checkpoint {
+    /// Where execution `key` is in this checkpoint: its leaf index, the
+    /// leaf, and the path that proves it under the root; `None` if the
+    /// checkpoint does not cover it.
+    pub fn inclusion(&self, key: ExecKey) -> Option<(usize, Leaf, Vec<[u8; 32]>)> {
+        let index = self.leaves.iter().position(|l| l.key == key)?;
+        let hashes: Vec<[u8; 32]> = self.leaves.iter().map(Leaf::hash).collect();
+        Some((index, self.leaves[index], proof(&hashes, index)))
+    }
+}
+
 /// What a checkpoint's signature covers.
 pub fn message(seq: u64, at: Timestamp, kind: Kind, leaves: u64, root: &[u8; 32]) -> Vec<u8> {
     let mut m = b"weft checkpoint v1".to_vec();

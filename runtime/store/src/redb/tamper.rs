@@ -49,21 +49,17 @@ async fn exported(store: &RedbStore, key: ExecKey) -> ExportedChain {
     let a = store.audited_history(key).await.expect("audited");
     let p = a.record.protection.clone().expect("chained");
     let checkpoint = a.checkpoint.map(|c| {
-        let index = c.leaves.iter().position(|l| l.key == key).expect("leaf");
-        let hashes: Vec<_> = c.leaves.iter().map(|l| l.hash()).collect();
+        let (index, leaf, path) = c.inclusion(key).expect("leaf");
         ExportedCheckpoint {
             seq: c.seq,
             at_ms: c.at.0,
             kind: c.kind.name().into(),
             leaf_index: index as u64,
             leaf_count: c.leaves.len() as u64,
-            leaf_events: c.leaves[index].events,
-            leaf_head: c.leaves[index].head.to_hex(),
+            leaf_events: leaf.events,
+            leaf_head: leaf.head.to_hex(),
             root: hex(&c.root),
-            path: weft_protect::checkpoint::proof(&hashes, index)
-                .iter()
-                .map(|h| hex(h))
-                .collect(),
+            path: path.iter().map(|h| hex(h)).collect(),
             signature: hex(&c.signature),
             public_key: hex(&c.public_key),
         }

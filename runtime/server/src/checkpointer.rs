@@ -55,13 +55,9 @@ async fn sign_closed(inner: Arc<Shared>, delay: Duration) {
 
 /// Sign an open checkpoint every `every`.
 async fn sign_open(inner: Arc<Shared>, every: Duration) {
-    let services = &inner.services;
-    let mut shutdown = services.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
+    let shutdown = inner.services.shutdown.clone();
+    crate::util::every(shutdown, every, || async {
+        let services = &inner.services;
         let keep = services.config.open_checkpoints_kept;
         if let Err(e) = services
             .store
@@ -70,22 +66,19 @@ async fn sign_open(inner: Arc<Shared>, every: Duration) {
         {
             tracing::error!("signing an open checkpoint failed: {e}");
         }
-    }
+    })
+    .await;
 }
 
 /// Re-wrap a batch of old data keys every `every`.
 async fn rewrap(inner: Arc<Shared>, every: Duration) {
-    let services = &inner.services;
-    let mut shutdown = services.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
-        match services.store.rewrap(1_000).await {
+    let shutdown = inner.services.shutdown.clone();
+    crate::util::every(shutdown, every, || async {
+        match inner.services.store.rewrap(1_000).await {
             Ok(0) => {}
             Ok(n) => tracing::info!("re-wrapped the data keys of {n} execution(s)"),
             Err(e) => tracing::error!("re-wrapping data keys failed: {e}"),
         }
-    }
+    })
+    .await;
 }

@@ -330,16 +330,13 @@ impl Runtime {
 /// Run [`Runtime::purge_expired`] every `every`, until the runtime shuts
 /// down (a task of the runtime's, see `RuntimeConfig::retention_sweep_ms`).
 async fn retention_sweeper(runtime: Runtime, every: std::time::Duration) {
-    let mut shutdown = runtime.inner.services.shutdown.clone();
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = shutdown.wait_for(|s| *s) => return,
-        }
+    let shutdown = runtime.inner.services.shutdown.clone();
+    crate::util::every(shutdown, every, || async {
         match runtime.purge_expired().await {
             Ok(0) => {}
             Ok(n) => tracing::info!("retention: deleted {n} closed execution(s)"),
             Err(e) => tracing::error!("retention sweep failed: {e}"),
         }
-    }
+    })
+    .await;
 }

@@ -24,3 +24,22 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // another holder does not invalidate the data.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// Run `tick` every `every`, until `shutdown` turns true (a periodic task
+/// of the runtime's: retention, open checkpoints, re-wraps).
+pub(crate) async fn every<F, Fut>(
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    every: std::time::Duration,
+    mut tick: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+        tick().await;
+    }
+}

@@ -1457,21 +1457,7 @@ pub async fn closed_heads_are_signed_once_in_a_checkpoint<B: Backend>(backend: &
     let mut keys = Vec::new();
     for id in ["a", "b"] {
         let key = start(&store, id).await;
-        store
-            .commit(Transition {
-                key,
-                first_index: 1,
-                events: vec![Event::new(
-                    T0,
-                    EventKind::ExecutionCompleted {
-                        result: b"1".to_vec(),
-                    },
-                )],
-                close: Some(ExecutionStatus::Completed),
-                ..Transition::default()
-            })
-            .await
-            .unwrap();
+        store.commit(complete(key, 1, T0)).await.unwrap();
         keys.push(key);
     }
     let running = start(&store, "c").await;
